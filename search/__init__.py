@@ -1,0 +1,1 @@
+"""sharenas search package: evaluation, searchers, backends, ranking, fidelity."""

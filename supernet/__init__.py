@@ -1,0 +1,1 @@
+"""sharenas supernet package: spaces, dynamic ops, sharing strategies, samplers, training."""

@@ -1,0 +1,43 @@
+"""BatchNorm recalibration: re-estimate BN statistics of one path on a fixed calibration set.
+
+Shared supernet BN statistics mix every path trained; a path's own statistics are re-estimated
+before it is scored (standard in SPOS / OFA evaluation). The calibration set is fixed and cached, so
+every arch sees the same batches.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+
+class BatchNormCalibrator:
+    """Recalibrates BN running statistics of a module on a fixed subset of the training data.
+
+    The subset is the first ``batches * batch_size`` samples of a permutation seeded by ``seed``.
+    """
+
+    def __init__(self, data: TensorDataset, batches: int = 4, batch_size: int = 64, seed: int = 0):
+        n = min(len(data), batches * batch_size)
+        idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
+        x = data.tensors[0][idx]
+        self.batches = list(x.split(batch_size))
+
+    @torch.no_grad()
+    def __call__(self, module: nn.Module, forward=None) -> nn.Module:
+        """Reset BN stats to a cumulative average over the calibration batches; leaves ``module``
+        in eval mode. ``forward(module, x)`` defaults to ``module(x)``."""
+        bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        saved = [m.momentum for m in bns]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative moving average = exact mean over the batches
+        module.train()
+        device = next((p.device for p in module.parameters()), torch.device("cpu"))
+        for x in self.batches:
+            x = x.to(device)
+            module(x) if forward is None else forward(module, x)
+        for m, momentum in zip(bns, saved, strict=True):
+            m.momentum = momentum
+        return module.eval()

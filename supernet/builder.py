@@ -1,0 +1,67 @@
+"""Build the training-side objects from a config, and load a trained supernet from a checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from supernet.checkpoint import load_checkpoint
+from supernet.data import Splits
+from supernet.networks import Macro, count_params
+from supernet.sampling import PathSampler
+from supernet.sharing.base import SharingStrategy
+from supernet.spaces import build_space
+from supernet.spaces.base import Space
+
+
+@dataclass
+class Built:
+    space: Space
+    splits: Splits
+    macro: Macro
+    strategy: SharingStrategy
+
+
+def build(cfg: DictConfig) -> Built:
+    """Space, data splits, macro skeleton and sharing strategy (with fresh weights) from ``cfg``."""
+    space = build_space(cfg.space.name)
+    splits: Splits = instantiate(cfg.data)
+    macro = Macro(
+        channels=cfg.space.macro.channels,
+        cells_per_stage=cfg.space.macro.cells_per_stage,
+        in_channels=splits.in_channels,
+        num_classes=splits.num_classes,
+    )
+    strategy: SharingStrategy = instantiate(cfg.sharing, space=space, macro=macro)
+    return Built(space, splits, macro, strategy)
+
+
+def build_sampler(cfg: DictConfig, built: Built) -> PathSampler:
+    """The path sampler; ``cost_binned`` gets the parameter count of each path as its cost."""
+    kwargs: dict[str, Any] = {"space": built.space, "seed": int(cfg.seed)}
+    if "CostBinned" in str(cfg.sampler.get("_target_", "")):
+        supernet = built.strategy.supernets[0]
+        kwargs["cost_fn"] = lambda arch: count_params(supernet.extract(arch))
+    return instantiate(cfg.sampler, **kwargs)
+
+
+def config_to_save(cfg: DictConfig) -> dict:
+    """The parts of the config a checkpoint needs to rebuild its supernet (resolved, plain types)."""
+    keep = ("seed", "space", "data", "sharing", "sampler", "trainer")
+    full = OmegaConf.to_container(cfg, resolve=True)
+    return {k: full[k] for k in keep if k in full}
+
+
+def load_trained(path: str | Path, space: str | None = None) -> tuple[Built, dict]:
+    """Rebuild the strategy a checkpoint was trained with and load its weights and partition."""
+    payload = load_checkpoint(path, space=space)
+    cfg = OmegaConf.create(payload["config"])
+    built = build(cfg)
+    built.strategy.load_sharing_state(payload["sharing"])
+    built.strategy.load_state_dict(payload["model"])
+    built.strategy.eval()
+    return built, payload

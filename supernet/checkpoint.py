@@ -1,0 +1,62 @@
+"""Checkpoints: written atomically (temp file + rename), read with ``torch.load(weights_only=True)``.
+
+A checkpoint holds the supernet weights of every sub-supernet, the sharing strategy's partition,
+optimizer / scheduler / sampler / RNG state, the epoch, the space name, the config it was trained
+with, and a format version.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from supernet.errors import CheckpointError
+
+FORMAT_VERSION = 1
+REQUIRED = ("format_version", "space", "config", "sharing", "model", "epoch")
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
+    """Write ``payload`` to ``path`` atomically: a crash never leaves a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format_version": FORMAT_VERSION, **payload}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, space: str | None = None) -> dict:
+    """Load and check a checkpoint; ``space`` (if given) must match the one it was trained on."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {str(path)!r}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # corrupt, truncated, or not a weights-only checkpoint
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {first}") from None
+    if not isinstance(payload, dict) or any(k not in payload for k in REQUIRED):
+        raise CheckpointError(f"{str(path)!r} is not a sharenas checkpoint (keys: {REQUIRED})")
+    if payload["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{str(path)!r} has format version {payload['format_version']}; "
+            f"this sharenas reads version {FORMAT_VERSION}"
+        )
+    if space is not None and payload["space"] != space:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} was trained on space {payload['space']!r}, "
+            f"not on space {space!r}"
+        )
+    return payload

@@ -1,0 +1,72 @@
+"""Command-line boundary helpers for ``train.py`` / ``search.py``: one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from hydra.errors import InstantiationException
+
+from supernet.errors import SharenasError, UnknownNameError
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
+    """Options of a config group (YAML files in ``conf/<group>/``)."""
+    return sorted(p.stem for p in (conf_dir / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def check_group_overrides(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
+    """Reject ``group=option`` overrides naming an option that does not exist, in one line."""
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        key = key.lstrip("+~")
+        if not sep or "." in key or "/" in key or not (conf_dir / key).is_dir():
+            continue
+        allowed = group_options(key, conf_dir)
+        if value not in allowed:
+            raise UnknownNameError(key, value, allowed)
+
+
+def register_all() -> None:
+    """Register every structured-config schema with Hydra's ConfigStore."""
+    from supernet.config import register_configs
+
+    register_configs()
+    try:
+        from search.config import register_configs as register_search_configs
+    except ImportError:  # training-only installs
+        return
+    register_search_configs()
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Turn boundary errors into ``error: <one line>`` on stderr and exit status 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SharenasError as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(1) from None
+        except InstantiationException as err:
+            cause = err.__cause__
+            msg = str(cause) if isinstance(cause, SharenasError) else str(err).splitlines()[0]
+            print(f"error: {msg}", file=sys.stderr)
+            raise SystemExit(1) from None
+
+    return wrapper
+
+
+def guard(main: Callable[[], object], name: str) -> None:
+    """Run a ``@hydra.main`` entry point after checking group overrides."""
+    try:
+        check_group_overrides(sys.argv[1:])
+    except SharenasError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    main()

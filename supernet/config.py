@@ -1,0 +1,72 @@
+"""Structured-config schemas for the training config groups, and run-directory helpers.
+
+Each group option's YAML starts from its schema (``defaults: [_schema, _self_]``), so a misspelt key
+or a wrong type fails at start-up with Hydra's message naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class MacroConf:
+    channels: int = 16  # C of the first stage; doubled at each reduction
+    cells_per_stage: int = 1  # N cells per stage (NB201 uses 5; 1 keeps CPU runs fast)
+
+
+@dataclass
+class SpaceConf:
+    name: str = "nb201"  # a registered space (supernet.spaces.list_spaces())
+    macro: MacroConf = field(default_factory=MacroConf)
+
+
+@dataclass
+class DataConf:
+    _target_: str = "supernet.data.load_splits"
+    name: str = "digits"  # digits | mnist5k (embedded, no download)
+    val_fraction: float = 0.2  # ranking split
+    test_fraction: float = 0.2  # ground-truth split, never used by training or ranking
+    pool: int = 1  # average-pool factor (mnist5k: 2 gives 14x14)
+    seed: int = 0  # split seed, independent of the training seed
+
+
+@dataclass
+class TrainerConf:
+    epochs: int = 5
+    batch_size: int = 64
+    steps_per_epoch: Any = None  # fixed optimizer steps per epoch (fair budgets); None = one pass
+    device: str = "cpu"  # cpu | cuda | auto
+    amp: bool = False  # bfloat16/float16 autocast on CUDA only
+    channels_last: bool = False  # CUDA memory format
+    grad_clip: float = 5.0
+    resume: bool = False  # continue from <run dir>/<checkpoint> if it exists
+    stop_after: Any = None  # run at most this many epochs in this invocation (time slices)
+    checkpoint: str = "supernet.pt"  # file name inside the run directory
+    num_threads: Any = None  # torch.set_num_threads; None keeps torch's default
+    progress: bool = True  # tqdm progress bar
+    calib_batches: int = 4  # BN recalibration batches for the per-epoch val accuracy
+    optimizer: Any = None  # _target_ + _partial_: true (called with the parameters)
+    scheduler: Any = None  # _target_ + _partial_: true (called with the optimizer), stepped per epoch
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(group="space", name="_schema", node=SpaceConf)
+    cs.store(group="data", name="_schema", node=DataConf)
+    cs.store(group="trainer", name="_schema", node=TrainerConf)
+
+
+def run_dir(out_dir: str | Path | None = None) -> Path:
+    """The run directory: ``out_dir`` if given, else Hydra's output dir, else the cwd."""
+    if out_dir is not None:
+        return Path(out_dir)
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path.cwd()

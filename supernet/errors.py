@@ -1,0 +1,26 @@
+"""Errors raised at the boundary (config, arch strings, checkpoints). Each names the bad value."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class SharenasError(ValueError):
+    """Base class: a user-facing error whose message is one clear line."""
+
+
+class InvalidArchError(SharenasError):
+    """An arch string or mapping that is not a point of the space."""
+
+
+class UnknownNameError(SharenasError):
+    """A registry lookup (space, strategy, sampler, ...) with a name that is not registered."""
+
+    def __init__(self, kind: str, name: object, allowed: Iterable[str]) -> None:
+        allowed = sorted(allowed)
+        super().__init__(f"unknown {kind} {name!r}; allowed: {', '.join(allowed)}")
+        self.kind, self.name, self.allowed = kind, name, allowed
+
+
+class CheckpointError(SharenasError):
+    """A checkpoint that is missing, corrupt, of another format version or of another space."""

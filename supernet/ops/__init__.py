@@ -1,0 +1,1 @@
+"""Operations (modules) used by supernets. Spaces are data; modules live here."""

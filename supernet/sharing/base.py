@@ -1,0 +1,123 @@
+"""SharingStrategy: which weight set (sub-supernet) each arch inherits, and how that map evolves.
+
+A strategy holds one or more sub-supernets and a partition: a list of *leaves*, each a set of
+constraints ``decision -> allowed choices``. ``route(arch)`` returns the index of the first leaf the
+arch satisfies. ``full`` keeps one leaf with no constraints (classic one-shot). Dynamic strategies
+(``fewshot``, ``gm``) split a leaf on a decision into children that start as exact copies of the
+parent, so every arch's output is unchanged at the moment of the split. The evaluator, searchers and
+the trainer only ever call ``route`` / ``supernet_for`` / ``forward`` / ``extract``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from supernet.networks import Macro, StandaloneNet, Supernet, build_supernet
+from supernet.spaces.base import Space
+
+Leaf = dict[str, list[str]]
+
+
+@dataclass
+class SplitContext:
+    """What a strategy may use to decide a split: a loss on a batch for one arch, and batches."""
+
+    epoch: int
+    loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+    batches: list[tuple[torch.Tensor, torch.Tensor]]
+    rng_seed: int = 0
+    log: Callable[[str], None] = print
+    stats: dict = field(default_factory=dict)
+
+
+class SharingStrategy(nn.Module):
+    """Base class. Subclasses override ``maybe_split`` to change the partition during training."""
+
+    name = "base"
+
+    def __init__(self, space: Space, macro: Macro) -> None:
+        super().__init__()
+        self.space = space
+        self.macro = macro
+        self.supernets = nn.ModuleList([build_supernet(space, macro)])
+        self.leaves: list[Leaf] = [{}]
+        self.history: list[dict] = []  # one entry per split: epoch, leaf, decision, groups, score
+
+    # -- routing --------------------------------------------------------------------------------
+    def route(self, arch: Mapping[str, str]) -> int:
+        """Index of the sub-supernet that owns ``arch`` (deterministic)."""
+        for index, leaf in enumerate(self.leaves):
+            if all(arch[d] in allowed for d, allowed in leaf.items()):
+                return index
+        raise RuntimeError(f"no sub-supernet owns {arch}; partition is {self.leaves}")
+
+    def supernet_for(self, arch: Mapping[str, str]) -> Supernet:
+        return self.supernets[self.route(arch)]
+
+    def forward(self, x: torch.Tensor, arch: Mapping[str, str]) -> torch.Tensor:
+        return self.supernet_for(arch)(x, arch)
+
+    def extract(self, arch: Mapping[str, str]) -> StandaloneNet:
+        return self.supernet_for(arch).extract(arch)
+
+    @property
+    def num_supernets(self) -> int:
+        return len(self.supernets)
+
+    def parameter_bytes(self) -> int:
+        return sum(p.numel() * p.element_size() for p in self.parameters())
+
+    # -- dynamic part ---------------------------------------------------------------------------
+    def maybe_split(self, ctx: SplitContext) -> list[tuple[nn.Parameter, nn.Parameter]]:
+        """Called by the trainer at the end of each epoch. Returns (new param, source param) pairs
+        for every parameter of newly created sub-supernets (empty when nothing was split), so the
+        trainer can hand each child its parent's optimizer state."""
+        return []
+
+    def split(self, leaf_index: int, decision: str, groups: list[list[str]], **info: object
+              ) -> list[tuple[nn.Parameter, nn.Parameter]]:
+        """Replace leaf ``leaf_index`` by one child per group of choices of ``decision``. The first
+        child keeps the parent's module; the others are deep copies (identical outputs)."""
+        parent = self.leaves[leaf_index]
+        if decision in parent:
+            allowed = parent[decision]
+            groups = [[c for c in g if c in allowed] for g in groups]
+            groups = [g for g in groups if g]
+        if len(groups) < 2:
+            return []
+        pairs: list[tuple[nn.Parameter, nn.Parameter]] = []
+        module = self.supernets[leaf_index]
+        new_leaves = [{**parent, decision: list(g)} for g in groups]
+        children = [module] + [copy.deepcopy(module) for _ in groups[1:]]
+        for child in children[1:]:
+            pairs.extend(zip(child.parameters(), module.parameters(), strict=True))
+        self.leaves[leaf_index : leaf_index + 1] = new_leaves
+        modules = list(self.supernets)
+        modules[leaf_index : leaf_index + 1] = children
+        self.supernets = nn.ModuleList(modules)
+        self.history.append({"leaf": leaf_index, "decision": decision,
+                             "groups": [list(g) for g in groups], **info})
+        return pairs
+
+    # -- checkpoint state (JSON-like, loadable with weights_only=True) ---------------------------
+    def sharing_state(self) -> dict:
+        return {"name": self.name, "leaves": copy.deepcopy(self.leaves),
+                "history": copy.deepcopy(self.history)}
+
+    def load_sharing_state(self, state: Mapping) -> None:
+        """Rebuild the partition (and the number of sub-supernets) before loading a state_dict."""
+        leaves = [dict(leaf) for leaf in state["leaves"]]
+        while len(self.supernets) < len(leaves):
+            self.supernets.append(build_supernet(self.space, self.macro))
+        del self.supernets[len(leaves):]
+        self.leaves = leaves
+        self.history = list(state.get("history", []))
+
+    def leaf_names(self) -> Iterator[str]:
+        for leaf in self.leaves:
+            yield " & ".join(f"{d} in {{{','.join(c)}}}" for d, c in leaf.items()) or "all"

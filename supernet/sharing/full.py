@@ -1,0 +1,11 @@
+"""``full``: one weight set for every path (classic one-shot; Guo et al., SPOS, ECCV 2020)."""
+
+from __future__ import annotations
+
+from supernet.sharing.base import SharingStrategy
+
+
+class FullSharing(SharingStrategy):
+    """Never splits: every arch routes to the single supernet."""
+
+    name = "full"

@@ -1,0 +1,186 @@
+"""Supernet training: a sharing strategy + a path sampler, checkpointed each epoch, resumable.
+
+``train(cfg) -> metrics`` is the whole story; ``train.py`` only wraps it in ``@hydra.main``.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch import nn
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from supernet.bn import BatchNormCalibrator
+from supernet.builder import Built, build, build_sampler, config_to_save
+from supernet.checkpoint import load_checkpoint, save_checkpoint
+from supernet.config import run_dir
+from supernet.data import make_loader
+from supernet.sharing.base import SplitContext
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"trainer.device={name!r} but CUDA is not available; use trainer=cpu")
+    return torch.device(name)
+
+
+def _rebuild_optimizer(cfg: DictConfig, built: Built, old_opt, old_sched, pairs):
+    """A new optimizer over the (grown) parameter list; children inherit their parent's state."""
+    opt = instantiate(cfg.trainer.optimizer)(built.strategy.parameters())
+    for new_group, old_group in zip(opt.param_groups, old_opt.param_groups, strict=False):
+        for key in ("lr", "initial_lr"):
+            if key in old_group:
+                new_group[key] = old_group[key]
+    for p, state in old_opt.state.items():
+        opt.state[p] = state
+    for new_p, src_p in pairs:
+        if src_p in old_opt.state:
+            opt.state[new_p] = copy.deepcopy(old_opt.state[src_p])
+    sched = instantiate(cfg.trainer.scheduler)(opt)
+    sched.load_state_dict(old_sched.state_dict())
+    return opt, sched
+
+
+@torch.no_grad()
+def _val_accuracy(built: Built, arch, calibrator: BatchNormCalibrator, device) -> float:
+    net = calibrator(built.strategy.extract(arch).to(device))
+    correct = 0
+    for x, y in make_loader(built.splits.val, 500, shuffle=False):
+        correct += (net(x.to(device)).argmax(1).cpu() == y).sum().item()
+    return 100.0 * correct / len(built.splits.val)
+
+
+def _step_loss(logits: torch.Tensor, y: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:
+    if teacher is None:
+        return nn.functional.cross_entropy(logits, y)
+    return nn.functional.kl_div(logits.log_softmax(-1), teacher, reduction="batchmean")
+
+
+def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
+    """Train the supernet described by ``cfg``; return final metrics. Writes ``supernet.pt`` and
+    TensorBoard events (``tb/``) into the run directory."""
+    out = run_dir(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tc = cfg.trainer
+    if tc.num_threads:
+        torch.set_num_threads(int(tc.num_threads))
+    device = _device(tc.device)
+    torch.manual_seed(int(cfg.seed))
+    built = build(cfg)
+    sampler = build_sampler(cfg, built)
+    strategy = built.strategy.to(device)
+    loader = make_loader(built.splits.train, int(tc.batch_size), shuffle=True, seed=int(cfg.seed),
+                         drop_last=True)
+    generator = loader.sampler.sampler.generator
+    steps = int(tc.steps_per_epoch or len(loader))
+    opt = instantiate(tc.optimizer)(strategy.parameters())
+    sched = instantiate(tc.scheduler)(opt)
+    ckpt_path = out / tc.checkpoint
+    start_epoch = 0
+    if tc.resume and ckpt_path.exists():
+        payload = load_checkpoint(ckpt_path, space=built.space.name)
+        strategy.load_sharing_state(payload["sharing"])
+        strategy.load_state_dict(payload["model"])
+        strategy.to(device)
+        opt = instantiate(tc.optimizer)(strategy.parameters())
+        opt.load_state_dict(payload["optimizer"])
+        sched = instantiate(tc.scheduler)(opt)
+        sched.load_state_dict(payload["scheduler"])
+        sampler.load_state_dict(payload["sampler"])
+        torch.set_rng_state(payload["rng"]["torch"])
+        generator.set_state(payload["rng"]["loader"])
+        start_epoch = int(payload["epoch"])
+        print(f"resumed from {ckpt_path} at epoch {start_epoch}")
+    elif tc.resume:
+        print(f"trainer.resume=true but {ckpt_path} does not exist; starting from scratch")
+    if tc.channels_last and device.type == "cuda":
+        strategy.to(memory_format=torch.channels_last)
+    use_amp = bool(tc.amp) and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else nullcontext
+    calibrator = BatchNormCalibrator(built.splits.train, int(tc.calib_batches), 64, int(cfg.seed))
+    probe = list(itertools.islice(iter(make_loader(built.splits.train, int(tc.batch_size),
+                                                   shuffle=False)), 4))
+    writer = SummaryWriter(str(out / "tb"))
+    metrics: dict = {"epoch": start_epoch}
+    end_epoch = int(tc.epochs)
+    if tc.stop_after:
+        end_epoch = min(end_epoch, start_epoch + int(tc.stop_after))
+    global_step = start_epoch * steps
+    for epoch in range(start_epoch, end_epoch):
+        strategy.train()
+        tic, seen, correct, loss_sum = time.time(), 0, 0, 0.0
+        batches = itertools.islice(itertools.chain.from_iterable(itertools.repeat(loader)), steps)
+        bar = tqdm(batches, total=steps, desc=f"epoch {epoch + 1}/{tc.epochs}",
+                   disable=not tc.progress, leave=False)
+        for x, y in bar:
+            x, y = x.to(device), y.to(device)
+            if tc.channels_last and device.type == "cuda":
+                x = x.to(memory_format=torch.channels_last)
+            opt.zero_grad(set_to_none=True)
+            teacher = None
+            for k, arch in enumerate(sampler.paths()):
+                with autocast():
+                    logits = strategy(x, arch)
+                    loss = _step_loss(logits, y, teacher if k else None)
+                scaler.scale(loss).backward()
+                if k == 0:
+                    loss_sum += loss.item() * len(y)
+                    correct += (logits.argmax(1) == y).sum().item()
+                    seen += len(y)
+                    if sampler.distill:
+                        teacher = logits.detach().float().softmax(-1)
+            scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(strategy.parameters(), float(tc.grad_clip))
+            scaler.step(opt)
+            scaler.update()
+            global_step += 1
+        sched.step()
+        ctx = SplitContext(epoch=epoch + 1, batches=probe, rng_seed=int(cfg.seed) + epoch,
+                           loss_fn=lambda m, xb, yb: nn.functional.cross_entropy(m(xb), yb),
+                           log=tqdm.write)
+        pairs = strategy.maybe_split(ctx)
+        if pairs:
+            strategy.to(device)
+            opt, sched = _rebuild_optimizer(cfg, built, opt, sched, pairs)
+        metrics = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / max(seen, 1),
+            "train_acc": 100.0 * correct / max(seen, 1),
+            "val_acc_largest": _val_accuracy(built, built.space.largest(), calibrator, device),
+            "val_acc_smallest": _val_accuracy(built, built.space.smallest(), calibrator, device),
+            "num_supernets": strategy.num_supernets,
+            "param_bytes": strategy.parameter_bytes(),
+            "lr": opt.param_groups[0]["lr"],
+            "epoch_seconds": time.time() - tic,
+        }
+        for key, value in metrics.items():
+            if key != "epoch":
+                writer.add_scalar(f"train/{key}", value, epoch + 1)
+        save_checkpoint(ckpt_path, {
+            "space": built.space.name, "config": config_to_save(cfg),
+            "sharing": strategy.sharing_state(), "model": strategy.state_dict(),
+            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            "sampler": sampler.state_dict(), "epoch": epoch + 1, "metrics": metrics,
+            "rng": {"torch": torch.get_rng_state(), "loader": generator.get_state()},
+        })
+        tqdm.write(
+            f"epoch {epoch + 1}/{tc.epochs}  loss {metrics['train_loss']:.3f}  "
+            f"acc {metrics['train_acc']:.1f}%  val(largest) {metrics['val_acc_largest']:.1f}%  "
+            f"val(smallest) {metrics['val_acc_smallest']:.1f}%  sub-supernets "
+            f"{metrics['num_supernets']} ({metrics['param_bytes'] / 1e6:.2f} MB)  "
+            f"{metrics['epoch_seconds']:.1f}s"
+        )
+    writer.close()
+    metrics["checkpoint"] = str(ckpt_path)
+    return metrics
