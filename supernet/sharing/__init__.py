@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from supernet.sharing.base import SharingStrategy, SplitContext
+from supernet.sharing.fewshot import FewShotSharing
 from supernet.sharing.full import FullSharing
+from supernet.sharing.gm import GradientMatchingSharing
 
-STRATEGIES: dict[str, type[SharingStrategy]] = {"full": FullSharing}
+STRATEGIES: dict[str, type[SharingStrategy]] = {
+    "full": FullSharing, "fewshot": FewShotSharing, "gm": GradientMatchingSharing,
+}
 
-__all__ = ["STRATEGIES", "FullSharing", "SharingStrategy", "SplitContext"]
+__all__ = ["STRATEGIES", "FewShotSharing", "FullSharing", "GradientMatchingSharing",
+           "SharingStrategy", "SplitContext"]

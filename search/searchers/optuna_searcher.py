@@ -1,0 +1,161 @@
+"""OptunaSearcher: any Optuna sampler over the space's categorical decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from search.searchers.base import Proposal, Searcher
+from supernet.errors import SharenasError
+from supernet.spaces.base import Space
+
+# Samplers that handle categorical parameters (CMA-ES and QMC do not).
+SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
+    "tpe": optuna.samplers.TPESampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
+    "gp": optuna.samplers.GPSampler,
+    "random": optuna.samplers.RandomSampler,
+}
+JOURNAL_SUFFIXES = (".log", ".journal")
+
+
+def make_storage(storage: str | None) -> str | optuna.storages.BaseStorage | None:
+    """``None``: in memory; a path ending in .log/.journal: a journal file (safe for several
+    processes on one file system); anything else is an RDB URL such as ``sqlite:///study.db``."""
+    if storage is not None and str(storage).endswith(JOURNAL_SUFFIXES):
+        Path(storage).parent.mkdir(parents=True, exist_ok=True)
+        backend = optuna.storages.journal.JournalFileBackend(str(storage))
+        return optuna.storages.JournalStorage(backend)
+    return storage
+
+
+class OptunaSearcher(Searcher):
+    """Search with an Optuna study through its ask-and-tell API (Akiba et al., "Optuna: A
+    Next-generation Hyperparameter Optimization Framework", KDD 2019).
+
+    Every decision of the space is one ``suggest_categorical``. ``sampler`` picks TPE (Bergstra et
+    al., NeurIPS 2011), NSGA-II (Deb et al., 2002; for several objectives), GP (Bayesian
+    optimisation) or random; ``sampler_kwargs`` go to the sampler class (e.g. n_startup_trials).
+
+    Constraints: ``tell(..., constraints=[c0, c1, ...])`` records each value with
+    ``trial.set_constraint(str(i), c)`` before ``study.tell``; Optuna 5 samplers read
+    ``trial.constraints`` directly (the older ``constraints_func`` argument is deprecated).
+
+    Resume: with a persistent ``storage`` and the same ``study_name`` the study is loaded and trial
+    numbers continue. ``n_trials`` is the budget of the whole study, so a resumed run proposes
+    only what is left.
+    """
+
+    def __init__(
+        self,
+        space: Space,
+        seed: int = 0,
+        n_trials: int | None = 50,
+        objectives: Sequence[str] | None = None,
+        directions: Sequence[str] | None = None,
+        sampler: str = "tpe",
+        sampler_kwargs: Mapping[str, Any] | None = None,
+        storage: str | None = None,
+        study_name: str = "sharenas",
+    ) -> None:
+        super().__init__(space, seed, n_trials, objectives, directions)
+        if sampler not in SAMPLERS:
+            raise SharenasError(
+                f"unknown optuna sampler {sampler!r}; allowed: {', '.join(SAMPLERS)}"
+            )
+        self.sampler_name = sampler
+        self.sampler_kwargs = dict(sampler_kwargs or {})
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.study = optuna.create_study(
+            sampler=self.make_sampler(),
+            storage=make_storage(storage),
+            study_name=study_name,
+            load_if_exists=True,
+            directions=self.directions,
+        )
+        # Arch string -> (values, constraints) of every finished trial, also those of a resumed
+        # study, so a repeated proposal is answered from memory and never spends the budget.
+        self._known: dict[str, tuple[list[float], list[float] | None]] = {}
+        self._pending: set[str] = set()
+        for t in self.study.get_trials(deepcopy=False):
+            if t.state == optuna.trial.TrialState.COMPLETE and set(t.params) == set(space.choices()):
+                self._known[str(space.make(t.params))] = (list(t.values), None)
+        self.n_asked = len(self._known)
+
+    #: After this many repeated proposals in a row, an unseen random arch is enqueued instead.
+    max_repeats = 8
+
+    def _unseen_params(self) -> dict[str, str]:
+        for _ in range(1000):
+            arch = self.space.sample(self.rng)
+            if str(arch) not in self._known and str(arch) not in self._pending:
+                return dict(arch)
+        return dict(arch)
+
+    def make_sampler(self) -> optuna.samplers.BaseSampler:
+        """A fresh sampler as configured (also for Ray Tune's ``OptunaSearch(sampler=...)``)."""
+        cls = SAMPLERS[self.sampler_name]
+        try:
+            return cls(seed=self.seed, **self.sampler_kwargs)
+        except TypeError as err:  # an unknown keyword: name it and point at the signature
+            raise SharenasError(
+                f"searcher.sampler_kwargs {self.sampler_kwargs} do not fit {cls.__name__}: {err}"
+            ) from err
+
+    def distributions(self) -> dict[str, optuna.distributions.CategoricalDistribution]:
+        """Decision -> categorical distribution (the search space for Ray Tune's OptunaSearch)."""
+        return {
+            decision: optuna.distributions.CategoricalDistribution(choices)
+            for decision, choices in self.space.choices().items()
+        }
+
+    def ask(self) -> Proposal | None:
+        """The next *unseen* arch. Optuna samplers (TPE especially) re-propose archs they already
+        scored; such trials are told their known values at once, and after ``max_repeats`` in a
+        row an unseen random arch is enqueued (``study.enqueue_trial``) so the study moves on."""
+        if not self._budget_left():
+            return None
+        for attempt in range(self.max_repeats + 1):
+            if attempt == self.max_repeats:
+                self.study.enqueue_trial(self._unseen_params())
+            trial = self.study.ask()
+            params = {d: trial.suggest_categorical(d, c) for d, c in self.space.choices().items()}
+            arch = self.space.make(params)
+            key = str(arch)
+            if key in self._known:
+                values, constraints = self._known[key]
+                for i, c in enumerate(constraints or []):
+                    trial.set_constraint(str(i), float(c))
+                self.study.tell(trial, values)
+                continue
+            if key in self._pending and attempt < self.max_repeats:
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                continue
+            break
+        self._pending.add(key)
+        self.n_asked += 1
+        return Proposal(arch=arch, trial=trial.number, handle=trial)
+
+    def tell(
+        self,
+        proposal: Proposal,
+        values: Sequence[float],
+        constraints: Sequence[float] | None = None,
+    ) -> None:
+        values = self._check_values(values)
+        trial: optuna.trial.Trial = proposal.handle
+        for i, c in enumerate(constraints or []):
+            trial.set_constraint(str(i), float(c))
+        self.study.tell(trial, values)
+        key = str(proposal.arch)
+        self._pending.discard(key)
+        self._known[key] = (list(values), list(constraints) if constraints is not None else None)
+
+    def state_dict(self) -> dict[str, Any]:
+        raise NotImplementedError("OptunaSearcher keeps its state in searcher.storage")
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError("OptunaSearcher keeps its state in searcher.storage")

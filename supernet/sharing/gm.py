@@ -1,0 +1,129 @@
+"""``gm``: gradient-matching splits (Hu et al., "Generalizing Few-Shot NAS with Gradient Matching",
+ICLR 2022).
+
+At each scheduled epoch, for every leaf and every decision with >= 2 allowed choices, compute the
+gradient of the leaf's *shared* weights (everything except that decision's own candidate ops) under
+each choice, on the same probe batches and the same random rest-of-path (a paired comparison).
+Choices whose gradients point different ways fight over the shared weights. The decision whose
+choices disagree most (lowest mean cross-group cosine similarity of the best bipartition) is split
+into the two groups of the min normalised cut of the similarity graph.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import random
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from supernet.errors import SharenasError
+from supernet.networks import Macro
+from supernet.sharing.base import Leaf, SharingStrategy, SplitContext
+from supernet.spaces.base import Space
+
+
+def min_normalized_cut(sim: torch.Tensor) -> tuple[list[int], list[int], float]:
+    """Exact bipartition of a small similarity graph minimising the normalised cut.
+
+    Weights are ``(1 + cos) / 2`` so they are non-negative. Returns (group A, group B, mean cosine
+    similarity across the cut)."""
+    k = sim.shape[0]
+    if k > 12:
+        raise ValueError(f"exact min-cut supports up to 12 choices, got {k}")
+    w = (1 + sim) / 2
+    w.fill_diagonal_(0)
+    degree = w.sum(1)
+    best = None
+    for r in range(1, k // 2 + 1):
+        for group in itertools.combinations(range(k), r):
+            if r == k - r and 0 not in group:
+                continue  # the same bipartition seen from the other side
+            a = list(group)
+            b = [i for i in range(k) if i not in group]
+            cut = w[a][:, b].sum()
+            ncut = cut / degree[a].sum().clamp_min(1e-12) + cut / degree[b].sum().clamp_min(1e-12)
+            if best is None or ncut < best[0]:
+                best = (ncut.item(), a, b, sim[a][:, b].mean().item())
+    return best[1], best[2], best[3]
+
+
+class GradientMatchingSharing(SharingStrategy):
+    """Split where choices' gradients on the shared weights disagree most (graph min-cut)."""
+
+    name = "gm"
+
+    def __init__(self, space: Space, macro: Macro, split_epochs: Sequence[int] = (1,),
+                 splits_per_epoch: int = 1, max_splits: int = 1,
+                 decisions: Sequence[str] | None = None, samples_per_choice: int = 4) -> None:
+        super().__init__(space, macro)
+        choices = space.choices()
+        for d in decisions or []:
+            if d not in choices:
+                raise SharenasError(f"gm: unknown decision {d!r}; allowed: {', '.join(choices)}")
+        self.decisions = list(decisions) if decisions else list(choices)
+        self.split_epochs = sorted(int(e) for e in split_epochs)
+        self.splits_per_epoch = splits_per_epoch
+        self.max_splits = max_splits
+        self.samples_per_choice = samples_per_choice
+
+    def _gradient(self, module: nn.Module, decision: str, archs: list[dict], choice: str,
+                  ctx: SplitContext) -> torch.Tensor:
+        module.zero_grad(set_to_none=True)
+        for n, base in enumerate(archs):
+            arch = {**base, decision: choice}
+            x, y = ctx.batches[n % len(ctx.batches)]
+            device = next(module.parameters()).device
+            loss = ctx.loss_fn(lambda xb, a=arch: module(xb, a), x.to(device), y.to(device))
+            loss.backward()
+        grads = [p.grad.flatten() if p.grad is not None else torch.zeros(p.numel(), device=p.device)
+                 for name, p in module.named_parameters() if not _owned_by(name, decision)]
+        module.zero_grad(set_to_none=True)
+        return torch.cat(grads)
+
+    def _score(self, index: int, leaf: Leaf, decision: str, ctx: SplitContext, rng: random.Random
+               ) -> tuple[float, list[list[str]]] | None:
+        allowed = leaf.get(decision, self.space.choices()[decision])
+        if len(allowed) < 2:
+            return None
+        module = self.supernets[index]
+        archs = [dict(self._sample_in_leaf(leaf, rng)) for _ in range(self.samples_per_choice)]
+        vectors = torch.stack([self._gradient(module, decision, archs, c, ctx) for c in allowed])
+        vectors = nn.functional.normalize(vectors, dim=1)
+        a, b, cross = min_normalized_cut(vectors @ vectors.T)
+        return cross, [[allowed[i] for i in a], [allowed[i] for i in b]]
+
+    def _sample_in_leaf(self, leaf: Leaf, rng: random.Random) -> dict:
+        return {d: rng.choice(leaf.get(d, c)) for d, c in self.space.choices().items()}
+
+    def maybe_split(self, ctx: SplitContext) -> list[tuple[nn.Parameter, nn.Parameter]]:
+        due = self.split_epochs.count(ctx.epoch) * self.splits_per_epoch
+        pairs: list[tuple[nn.Parameter, nn.Parameter]] = []
+        for _ in range(due):
+            if len(self.history) >= self.max_splits:
+                break
+            rng = random.Random(ctx.rng_seed * 1009 + len(self.history))
+            candidates = []
+            for index, leaf in enumerate(self.leaves):
+                module = self.supernets[index]
+                saved = copy.deepcopy(module.state_dict())  # probing must not move BN statistics
+                module.train()
+                for decision in self.decisions:
+                    scored = self._score(index, leaf, decision, ctx, rng)
+                    if scored is not None:
+                        candidates.append((scored[0], index, decision, scored[1]))
+                module.load_state_dict(saved)
+            if not candidates:
+                break
+            cross, index, decision, groups = min(candidates, key=lambda c: c[0])
+            pairs += self.split(index, decision, groups, epoch=ctx.epoch, cross_similarity=cross)
+            ctx.log(f"gm: split leaf {index} on {decision} into {groups} "
+                    f"(cross-group gradient cosine {cross:.3f}); {self.num_supernets} sub-supernets")
+        return pairs
+
+
+def _owned_by(param_name: str, decision: str) -> bool:
+    """Whether a parameter belongs to the candidate ops of ``decision`` (not shared across it)."""
+    return f".edges.{decision}.ops." in f".{param_name}"

@@ -1,0 +1,73 @@
+"""Shared test helpers: compose the real Hydra configs, shrunk to tiny CPU sizes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from supernet.cli import register_all
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+REPO = Path(__file__).resolve().parents[1]
+CONF_DIR = REPO / "conf"
+
+# A supernet that trains in well under a second per epoch on one CPU thread.
+TINY_TRAIN = (
+    "data=digits",
+    "space.macro.channels=4",
+    "trainer.epochs=1",
+    "trainer.steps_per_epoch=3",
+    "trainer.progress=false",
+    "trainer.num_threads=1",
+)
+# Extra shrinking for the search root config.
+TINY_SEARCH = (
+    "searcher.n_trials=5",
+    "backend.progress=false",
+    "evaluator.count_flops=false",
+    "evaluator.calib_batches=2",
+)
+
+
+def _key(override: str) -> str:
+    return override.partition("=")[0].lstrip("+~")
+
+
+def compose_config(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
+    """Compose ``conf/<config_name>.yaml`` with ``overrides``, exactly as the scripts do."""
+    register_all()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name=config_name, overrides=list(overrides))
+
+
+def tiny_overrides(config_name: str, overrides: Sequence[str] = ()) -> list[str]:
+    """The tiny defaults for ``config_name``; an override of the same key replaces a default."""
+    defaults = list(TINY_TRAIN) + (list(TINY_SEARCH) if config_name == "search" else [])
+    mine = {_key(o) for o in overrides}
+    return [o for o in defaults if _key(o) not in mine] + list(overrides)
+
+
+def compose_tiny(config_name: str = "train", overrides: Sequence[str] = ()) -> DictConfig:
+    return compose_config(config_name, tiny_overrides(config_name, overrides))
+
+
+@pytest.fixture
+def tiny_cfg() -> Callable[..., DictConfig]:
+    """``tiny_cfg(config_name="train", overrides=())``: a composed config at tiny CPU sizes."""
+    return compose_tiny
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread():
+    """Tiny models run faster on one thread, and the suite shares the machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
