@@ -1,6 +1,6 @@
 """Search a trained supernet (training one first if none is given).
 
-    python search.py [supernet.checkpoint=PATH] [searcher=optuna|nsga2|random|exhaustive|evolution]
+python search.py [supernet.checkpoint=PATH] [searcher=optuna|nsga2|random|exhaustive|evolution]
 """
 
 from __future__ import annotations

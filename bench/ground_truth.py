@@ -42,7 +42,9 @@ def _write(path: Path, payload: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=None, help="only the first N archs (a dry run)")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="only the first N archs (a dry run)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     space = build_space("nb201")
@@ -52,8 +54,15 @@ def main() -> None:
     archs = stratified_sample(space, **SAMPLE)[: args.limit]
     CACHE.parent.mkdir(exist_ok=True)
     payload = json.loads(CACHE.read_text()) if CACHE.exists() else {}
-    payload.update(recipe=recipe.to_dict(), data=DATA, macro=MACRO, seeds=list(SEEDS), sample=SAMPLE,
-                   n_archs=len(archs), command="python bench/ground_truth.py")
+    payload.update(
+        recipe=recipe.to_dict(),
+        data=DATA,
+        macro=MACRO,
+        seeds=list(SEEDS),
+        sample=SAMPLE,
+        n_archs=len(archs),
+        command="python bench/ground_truth.py",
+    )
     per_seed = payload.setdefault("per_seed", {})
     params = payload.setdefault("params", {})
     start = time.time()

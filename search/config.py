@@ -42,14 +42,34 @@ class LocalBackendConf:
     progress: bool = True
 
 
+@dataclass
+class RayBackendConf:
+    _target_: str = "search.backends.RayBackend"
+    address: Any = (
+        None  # None: start a local Ray instance; "auto", "host:port" or "ray://host:port"
+    )
+    num_workers: int = 2  # trials evaluated at once
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_failures: int = 1  # retries of a failed trial
+    storage_path: Any = None  # Ray Tune results; None: <run dir>/ray_results
+    progress: bool = True  # Ray Tune's status table
+
+
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="_supernet_ref", node=SupernetRef)
     cs.store(group="backend", name="_schema_local", node=LocalBackendConf)
-    cs.store(name="_search_schema", node={
-        "supernet": SupernetRef, "evaluator": EvaluatorConf, "constraints": ConstraintsConf,
-        "results": ResultsConf,
-    })
+    cs.store(group="backend", name="_schema_ray", node=RayBackendConf)
+    cs.store(
+        name="_search_schema",
+        node={
+            "supernet": SupernetRef,
+            "evaluator": EvaluatorConf,
+            "constraints": ConstraintsConf,
+            "results": ResultsConf,
+        },
+    )
 
 
 __all__ = ["ConstraintsConf", "EvaluatorConf", "ResultsConf", "SupernetRef", "register_configs"]

@@ -1,4 +1,4 @@
-"""Cost models of a standalone path: parameter count, FLOPs (``torch.utils.flop_counter``), latency."""
+"""Cost models of a standalone path: parameters, FLOPs (``torch.utils.flop_counter``), latency."""
 
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ def flops(net: nn.Module, input_shape: tuple[int, ...]) -> int:
 
 
 @torch.no_grad()
-def latency_ms(net: nn.Module, input_shape: tuple[int, ...], batch: int = 1, repeats: int = 20
-               ) -> float:
+def latency_ms(
+    net: nn.Module, input_shape: tuple[int, ...], batch: int = 1, repeats: int = 20
+) -> float:
     """Median wall time (ms) of a forward pass of ``batch`` samples, after 3 warm-up passes."""
     device = next((p.device for p in net.parameters()), torch.device("cpu"))
     x = torch.zeros((batch, *input_shape), device=device)

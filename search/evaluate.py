@@ -12,24 +12,34 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from search.costs import flops, latency_ms, param_count
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built
-from search.costs import flops, latency_ms, param_count
 
 
 class Evaluator:
     """Scores archs of a trained ``Built`` (space, splits, strategy) without retraining."""
 
-    def __init__(self, built: Built, calib_batches: int = 4, calib_batch_size: int = 64,
-                 batch_size: int = 500, measure_latency: bool = False, count_flops: bool = True,
-                 seed: int = 0, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        built: Built,
+        calib_batches: int = 4,
+        calib_batch_size: int = 64,
+        batch_size: int = 500,
+        measure_latency: bool = False,
+        count_flops: bool = True,
+        seed: int = 0,
+        device: str = "cpu",
+    ) -> None:
         self.built = built
         self.device = torch.device(device)
-        self.calibrator = BatchNormCalibrator(built.splits.train, calib_batches, calib_batch_size,
-                                              seed)
+        self.calibrator = BatchNormCalibrator(
+            built.splits.train, calib_batches, calib_batch_size, seed
+        )
         val = built.splits.val
-        self.val_batches = list(zip(val.tensors[0].split(batch_size),
-                                    val.tensors[1].split(batch_size), strict=True))
+        self.val_batches = list(
+            zip(val.tensors[0].split(batch_size), val.tensors[1].split(batch_size), strict=True)
+        )
         self.input_shape = tuple(val.tensors[0].shape[1:])
         self.measure_latency = measure_latency
         self.count_flops = count_flops
@@ -37,7 +47,7 @@ class Evaluator:
         built.strategy.eval()
 
     def calibrated(self, arch: Mapping[str, str]) -> nn.Module:
-        """The standalone net of ``arch`` with inherited weights and recalibrated BN, in eval mode."""
+        """The standalone net of ``arch``: inherited weights, recalibrated BN, eval mode."""
         return self.calibrator(self.built.strategy.extract(arch).to(self.device))
 
     @torch.no_grad()

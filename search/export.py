@@ -11,15 +11,20 @@ from torch import nn
 from supernet.checkpoint import save_checkpoint
 
 
-def export_subnet(net: nn.Module, arch: str, record: dict, input_shape: tuple[int, ...],
-                  out_dir: str | Path) -> dict[str, Path]:
+def export_subnet(
+    net: nn.Module, arch: str, record: dict, input_shape: tuple[int, ...], out_dir: str | Path
+) -> dict[str, Path]:
     """Write ``model.pt`` (state_dict), ``model.torchscript.pt`` (traced), ``arch.txt`` and
     ``record.json`` into ``out_dir``. ``net`` should already have recalibrated BN (eval mode)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     net = net.eval().cpu()
-    paths = {"arch": out / "arch.txt", "record": out / "record.json",
-             "state_dict": out / "model.pt", "torchscript": out / "model.torchscript.pt"}
+    paths = {
+        "arch": out / "arch.txt",
+        "record": out / "record.json",
+        "state_dict": out / "model.pt",
+        "torchscript": out / "model.torchscript.pt",
+    }
     paths["arch"].write_text(arch + "\n")
     paths["record"].write_text(json.dumps(record, indent=1, sort_keys=True))
     torch.save(net.state_dict(), paths["state_dict"])

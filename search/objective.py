@@ -15,9 +15,7 @@ class Objective:
     def __init__(self, objectives: Sequence[str], limits: dict[str, float | None] | None = None):
         for key in objectives:
             if key not in RECORD_KEYS:
-                raise SharenasError(
-                    f"unknown objective {key!r}; allowed: {', '.join(RECORD_KEYS)}"
-                )
+                raise SharenasError(f"unknown objective {key!r}; allowed: {', '.join(RECORD_KEYS)}")
         self.objectives = list(objectives)
         self.limits = {k: float(v) for k, v in (limits or {}).items() if v is not None}
         for key in self.limits:

@@ -34,10 +34,16 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         checkpoint = train(cfg, out_dir=out)["checkpoint"]
     built, payload = load_trained(checkpoint, space=cfg.space.name)
     ev = cfg.evaluator
-    evaluator = Evaluator(built, calib_batches=ev.calib_batches, calib_batch_size=ev.calib_batch_size,
-                          batch_size=ev.batch_size, count_flops=ev.count_flops,
-                          measure_latency=ev.measure_latency, seed=int(cfg.seed),
-                          device=ev.device)
+    evaluator = Evaluator(
+        built,
+        calib_batches=ev.calib_batches,
+        calib_batch_size=ev.calib_batch_size,
+        batch_size=ev.batch_size,
+        count_flops=ev.count_flops,
+        measure_latency=ev.measure_latency,
+        seed=int(cfg.seed),
+        device=ev.device,
+    )
     searcher = instantiate(cfg.searcher, space=built.space, seed=int(cfg.seed))
     objective = Objective(searcher.objectives, dict(cfg.constraints))
     backend = instantiate(cfg.backend)
@@ -46,9 +52,15 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         record["feasible"] = objective.feasible(record)
     key = cfg.results.key
     ranked = leaderboard([r for r in records if r["feasible"]] or records, key=key)
-    meta = {"checkpoint": str(checkpoint), "space": built.space.name, "seed": int(cfg.seed),
-            "searcher": str(cfg.searcher._target_), "n_evaluated": len(records),
-            "num_supernets": built.strategy.num_supernets, "sharing": payload["sharing"]["name"]}
+    meta = {
+        "checkpoint": str(checkpoint),
+        "space": built.space.name,
+        "seed": int(cfg.seed),
+        "searcher": str(cfg.searcher._target_),
+        "n_evaluated": len(records),
+        "num_supernets": built.strategy.num_supernets,
+        "sharing": payload["sharing"]["name"],
+    }
     paths = write_results(out, records, meta, key=key)
     writer = SummaryWriter(str(out / "tb"))
     log_to_tensorboard(writer, records, key=key, top_k=int(cfg.results.top_k))
@@ -56,10 +68,15 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     if cfg.results.export_best and ranked:
         best = ranked[0]
         arch = built.space.parse(best["arch"])
-        paths.update(export_subnet(evaluator.calibrated(arch), best["arch"], best,
-                                   evaluator.input_shape, out / "best"))
-    print(f"\ntop {cfg.results.top_k} of {len(records)} evaluated archs "
-          f"(ranked by {key}, inherited weights, no retraining):")
+        paths.update(
+            export_subnet(
+                evaluator.calibrated(arch), best["arch"], best, evaluator.input_shape, out / "best"
+            )
+        )
+    print(
+        f"\ntop {cfg.results.top_k} of {len(records)} evaluated archs "
+        f"(ranked by {key}, inherited weights, no retraining):"
+    )
     print(format_table(ranked, k=int(cfg.results.top_k)))
     print(f"\nresults in {out}")
     return {"records": records, "leaderboard": ranked, "paths": paths, "checkpoint": checkpoint}

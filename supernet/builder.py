@@ -50,7 +50,7 @@ def build_sampler(cfg: DictConfig, built: Built) -> PathSampler:
 
 
 def config_to_save(cfg: DictConfig) -> dict:
-    """The parts of the config a checkpoint needs to rebuild its supernet (resolved, plain types)."""
+    """The config parts a checkpoint needs to rebuild its supernet (resolved, plain types)."""
     keep = ("seed", "space", "data", "sharing", "sampler", "trainer")
     full = OmegaConf.to_container(cfg, resolve=True)
     return {k: full[k] for k in keep if k in full}

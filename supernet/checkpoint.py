@@ -1,4 +1,4 @@
-"""Checkpoints: written atomically (temp file + rename), read with ``torch.load(weights_only=True)``.
+"""Checkpoints: atomic writes (temp file + rename), reads with ``torch.load(weights_only=True)``.
 
 A checkpoint holds the supernet weights of every sub-supernet, the sharing strategy's partition,
 optimizer / scheduler / sampler / RNG state, the epoch, the space name, the config it was trained

@@ -51,7 +51,9 @@ class TrainerConf:
     progress: bool = True  # tqdm progress bar
     calib_batches: int = 4  # BN recalibration batches for the per-epoch val accuracy
     optimizer: Any = None  # _target_ + _partial_: true (called with the parameters)
-    scheduler: Any = None  # _target_ + _partial_: true (called with the optimizer), stepped per epoch
+    scheduler: Any = (
+        None  # _target_ + _partial_: true (called with the optimizer), stepped per epoch
+    )
 
 
 def register_configs() -> None:

@@ -58,7 +58,7 @@ def load_splits(
     pool: int = 1,
     seed: int = 0,
 ) -> Splits:
-    """Load an embedded dataset and split it by ``seed`` (the split never depends on other seeds)."""
+    """Load an embedded dataset and split it by ``seed`` (independent of the training seed)."""
     if name not in DATASETS:
         raise UnknownNameError("dataset", name, DATASETS)
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
@@ -74,7 +74,11 @@ def load_splits(
         images = torch.nn.functional.avg_pool2d(images, pool)
     perm = torch.from_numpy(np.random.default_rng(seed).permutation(len(y)))
     n_test, n_val = int(len(y) * test_fraction), int(len(y) * val_fraction)
-    test_idx, val_idx, train_idx = perm[:n_test], perm[n_test : n_test + n_val], perm[n_test + n_val :]
+    test_idx, val_idx, train_idx = (
+        perm[:n_test],
+        perm[n_test : n_test + n_val],
+        perm[n_test + n_val :],
+    )
     mean, std = images[train_idx].mean(), images[train_idx].std()
     images = (images - mean) / std
     labels = torch.from_numpy(y)
@@ -83,8 +87,13 @@ def load_splits(
         return TensorDataset(images[idx].contiguous(), labels[idx].contiguous())
 
     return Splits(
-        subset(train_idx), subset(val_idx), subset(test_idx),
-        in_channels=1, image_size=images.shape[-1], num_classes=int(labels.max()) + 1, name=name,
+        subset(train_idx),
+        subset(val_idx),
+        subset(test_idx),
+        in_channels=1,
+        image_size=images.shape[-1],
+        num_classes=int(labels.max()) + 1,
+        name=name,
     )
 
 
@@ -93,8 +102,8 @@ def make_loader(
 ) -> DataLoader:
     """A DataLoader that slices whole batches out of in-memory tensors (fast on CPU).
 
-    With ``shuffle`` the order comes from a ``torch.Generator`` seeded by ``seed``; its state is part
-    of the trainer's checkpoint, so a resumed run sees the same batches.
+    With ``shuffle`` the order comes from a ``torch.Generator`` seeded by ``seed``; its state is
+    part of the trainer's checkpoint, so a resumed run sees the same batches.
     """
     if shuffle:
         generator = torch.Generator().manual_seed(seed)

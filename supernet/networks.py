@@ -39,7 +39,11 @@ def _stem(m: Macro) -> nn.Module:
 def _head(m: Macro) -> nn.Module:
     c = m.channels * 4
     return nn.Sequential(
-        nn.BatchNorm2d(c), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, m.num_classes)
+        nn.BatchNorm2d(c),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(c, m.num_classes),
     )
 
 

@@ -3,6 +3,7 @@
 - ``uniform``: one uniformly random path per step (SPOS, Guo et al. 2020).
 - ``sandwich``: largest + smallest + ``n_random`` random paths per step, optionally with in-place
   distillation from the largest (BigNAS, Yu et al. 2020; AttentiveNAS).
+- ``fair``: every choice of every decision trained exactly once per step (FairNAS).
 - ``cost_binned``: pick a cost bin uniformly, then a path in it, so cheap and expensive paths are
   trained alike (costs from a callable, e.g. parameter count).
 """
@@ -53,7 +54,9 @@ class SandwichSampler(PathSampler):
 
     name = "sandwich"
 
-    def __init__(self, space: Space, seed: int = 0, n_random: int = 2, distill: bool = False) -> None:
+    def __init__(
+        self, space: Space, seed: int = 0, n_random: int = 2, distill: bool = False
+    ) -> None:
         super().__init__(space, seed)
         if n_random < 0:
             raise SharenasError(f"sampler.n_random must be >= 0, got {n_random}")
@@ -71,8 +74,14 @@ class CostBinnedSampler(PathSampler):
 
     name = "cost_binned"
 
-    def __init__(self, space: Space, seed: int = 0, bins: int = 5, pool_size: int = 2000,
-                 cost_fn: Callable[[Arch], float] | None = None) -> None:
+    def __init__(
+        self,
+        space: Space,
+        seed: int = 0,
+        bins: int = 5,
+        pool_size: int = 2000,
+        cost_fn: Callable[[Arch], float] | None = None,
+    ) -> None:
         super().__init__(space, seed)
         if bins < 1:
             raise SharenasError(f"sampler.bins must be >= 1, got {bins}")
@@ -89,4 +98,28 @@ class CostBinnedSampler(PathSampler):
         return [self.rng.choice(self.rng.choice(self.bins))]
 
 
-SAMPLERS = {"uniform": UniformSampler, "sandwich": SandwichSampler, "cost_binned": CostBinnedSampler}
+class FairSampler(PathSampler):
+    """Strict fairness (FairNAS, Chu et al., ICCV 2021): each step trains K paths built from a
+    random permutation of every decision's choices, so every choice of every decision is trained
+    exactly once per optimizer step (K = the largest number of choices of a decision)."""
+
+    name = "fair"
+
+    def paths(self) -> list[Arch]:
+        choices = self.space.choices()
+        k = max(len(c) for c in choices.values())
+        columns = {}
+        for decision, options in choices.items():
+            perm = list(options) * (k // len(options) + 1)
+            head = perm[:k]
+            self.rng.shuffle(head)
+            columns[decision] = head
+        return [self.space.make({d: columns[d][i] for d in choices}) for i in range(k)]
+
+
+SAMPLERS = {
+    "uniform": UniformSampler,
+    "sandwich": SandwichSampler,
+    "cost_binned": CostBinnedSampler,
+    "fair": FairSampler,
+}

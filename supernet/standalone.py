@@ -41,8 +41,13 @@ def train_standalone(
     """SGD + cosine from the net's current weights; ``seed`` fixes init order and batches."""
     torch.manual_seed(seed)
     loader = make_loader(train, recipe.batch_size, shuffle=True, seed=seed, drop_last=True)
-    opt = torch.optim.SGD(net.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                          weight_decay=recipe.weight_decay, nesterov=True)
+    opt = torch.optim.SGD(
+        net.parameters(),
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay,
+        nesterov=True,
+    )
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, recipe.epochs * len(loader))
     net.train()
     for _ in range(recipe.epochs):

@@ -79,8 +79,9 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     built = build(cfg)
     sampler = build_sampler(cfg, built)
     strategy = built.strategy.to(device)
-    loader = make_loader(built.splits.train, int(tc.batch_size), shuffle=True, seed=int(cfg.seed),
-                         drop_last=True)
+    loader = make_loader(
+        built.splits.train, int(tc.batch_size), shuffle=True, seed=int(cfg.seed), drop_last=True
+    )
     generator = loader.sampler.sampler.generator
     steps = int(tc.steps_per_epoch or len(loader))
     opt = instantiate(tc.optimizer)(strategy.parameters())
@@ -109,8 +110,11 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else nullcontext
     calibrator = BatchNormCalibrator(built.splits.train, int(tc.calib_batches), 64, int(cfg.seed))
-    probe = list(itertools.islice(iter(make_loader(built.splits.train, int(tc.batch_size),
-                                                   shuffle=False)), 4))
+    probe = list(
+        itertools.islice(
+            iter(make_loader(built.splits.train, int(tc.batch_size), shuffle=False)), 4
+        )
+    )
     writer = SummaryWriter(str(out / "tb"))
     metrics: dict = {"epoch": start_epoch}
     end_epoch = int(tc.epochs)
@@ -121,8 +125,13 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         strategy.train()
         tic, seen, correct, loss_sum = time.time(), 0, 0, 0.0
         batches = itertools.islice(itertools.chain.from_iterable(itertools.repeat(loader)), steps)
-        bar = tqdm(batches, total=steps, desc=f"epoch {epoch + 1}/{tc.epochs}",
-                   disable=not tc.progress, leave=False)
+        bar = tqdm(
+            batches,
+            total=steps,
+            desc=f"epoch {epoch + 1}/{tc.epochs}",
+            disable=not tc.progress,
+            leave=False,
+        )
         for x, y in bar:
             x, y = x.to(device), y.to(device)
             if tc.channels_last and device.type == "cuda":
@@ -146,9 +155,13 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
             scaler.update()
             global_step += 1
         sched.step()
-        ctx = SplitContext(epoch=epoch + 1, batches=probe, rng_seed=int(cfg.seed) + epoch,
-                           loss_fn=lambda m, xb, yb: nn.functional.cross_entropy(m(xb), yb),
-                           log=tqdm.write)
+        ctx = SplitContext(
+            epoch=epoch + 1,
+            batches=probe,
+            rng_seed=int(cfg.seed) + epoch,
+            loss_fn=lambda m, xb, yb: nn.functional.cross_entropy(m(xb), yb),
+            log=tqdm.write,
+        )
         pairs = strategy.maybe_split(ctx)
         if pairs:
             strategy.to(device)
@@ -167,13 +180,21 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         for key, value in metrics.items():
             if key != "epoch":
                 writer.add_scalar(f"train/{key}", value, epoch + 1)
-        save_checkpoint(ckpt_path, {
-            "space": built.space.name, "config": config_to_save(cfg),
-            "sharing": strategy.sharing_state(), "model": strategy.state_dict(),
-            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-            "sampler": sampler.state_dict(), "epoch": epoch + 1, "metrics": metrics,
-            "rng": {"torch": torch.get_rng_state(), "loader": generator.get_state()},
-        })
+        save_checkpoint(
+            ckpt_path,
+            {
+                "space": built.space.name,
+                "config": config_to_save(cfg),
+                "sharing": strategy.sharing_state(),
+                "model": strategy.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "sampler": sampler.state_dict(),
+                "epoch": epoch + 1,
+                "metrics": metrics,
+                "rng": {"torch": torch.get_rng_state(), "loader": generator.get_state()},
+            },
+        )
         tqdm.write(
             f"epoch {epoch + 1}/{tc.epochs}  loss {metrics['train_loss']:.3f}  "
             f"acc {metrics['train_acc']:.1f}%  val(largest) {metrics['val_acc_largest']:.1f}%  "

@@ -21,8 +21,13 @@ class LocalBackend:
     def __init__(self, progress: bool = True) -> None:
         self.progress = progress
 
-    def run(self, searcher: Searcher, evaluate: Callable[[Arch], dict], objective: Objective,
-            n_trials: int) -> list[dict]:
+    def run(
+        self,
+        searcher: Searcher,
+        evaluate: Callable[[Arch], dict],
+        objective: Objective,
+        n_trials: int,
+    ) -> list[dict]:
         records: dict[str, dict] = {}
         bar = tqdm(total=n_trials, desc="search", disable=not self.progress, leave=False)
         for _ in range(20 * n_trials + 100):

@@ -81,7 +81,9 @@ class OptunaSearcher(Searcher):
         self._known: dict[str, tuple[list[float], list[float] | None]] = {}
         self._pending: set[str] = set()
         for t in self.study.get_trials(deepcopy=False):
-            if t.state == optuna.trial.TrialState.COMPLETE and set(t.params) == set(space.choices()):
+            if t.state == optuna.trial.TrialState.COMPLETE and set(t.params) == set(
+                space.choices()
+            ):
                 self._known[str(space.make(t.params))] = (list(t.values), None)
         self.n_asked = len(self._known)
 

@@ -37,8 +37,9 @@ class SuperCell(nn.Module):
     def forward(self, x: torch.Tensor, arch: Mapping[str, str]) -> torch.Tensor:
         nodes = [x]
         for j in range(1, NUM_NODES):
-            nodes.append(sum(self.edges[edge_name(j, i)](nodes[i], arch[edge_name(j, i)])
-                             for i in range(j)))
+            nodes.append(
+                sum(self.edges[edge_name(j, i)](nodes[i], arch[edge_name(j, i)]) for i in range(j))
+            )
         return nodes[-1]
 
     def extract(self, arch: Mapping[str, str]) -> FixedCell:
@@ -63,7 +64,8 @@ class FixedCell(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for j in range(1, NUM_NODES):
-            terms = [self.ops[edge_name(j, i)](nodes[i]) for i in range(j)
-                     if edge_name(j, i) in self.ops]
+            terms = [
+                self.ops[edge_name(j, i)](nodes[i]) for i in range(j) if edge_name(j, i) in self.ops
+            ]
             nodes.append(sum(terms) if terms else torch.zeros_like(x))
         return nodes[-1]

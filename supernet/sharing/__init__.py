@@ -1,4 +1,4 @@
-"""Sharing strategies: ``full`` (one-shot), ``fewshot`` (Zhao et al. 2021), ``gm`` (Hu et al. 2022)."""
+"""Sharing strategies: ``full`` (one-shot), ``fewshot`` (Zhao 2021), ``gm`` (Hu 2022)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,16 @@ from supernet.sharing.full import FullSharing
 from supernet.sharing.gm import GradientMatchingSharing
 
 STRATEGIES: dict[str, type[SharingStrategy]] = {
-    "full": FullSharing, "fewshot": FewShotSharing, "gm": GradientMatchingSharing,
+    "full": FullSharing,
+    "fewshot": FewShotSharing,
+    "gm": GradientMatchingSharing,
 }
 
-__all__ = ["STRATEGIES", "FewShotSharing", "FullSharing", "GradientMatchingSharing",
-           "SharingStrategy", "SplitContext"]
+__all__ = [
+    "STRATEGIES",
+    "FewShotSharing",
+    "FullSharing",
+    "GradientMatchingSharing",
+    "SharingStrategy",
+    "SplitContext",
+]

@@ -79,8 +79,9 @@ class SharingStrategy(nn.Module):
         trainer can hand each child its parent's optimizer state."""
         return []
 
-    def split(self, leaf_index: int, decision: str, groups: list[list[str]], **info: object
-              ) -> list[tuple[nn.Parameter, nn.Parameter]]:
+    def split(
+        self, leaf_index: int, decision: str, groups: list[list[str]], **info: object
+    ) -> list[tuple[nn.Parameter, nn.Parameter]]:
         """Replace leaf ``leaf_index`` by one child per group of choices of ``decision``. The first
         child keeps the parent's module; the others are deep copies (identical outputs)."""
         parent = self.leaves[leaf_index]
@@ -100,21 +101,25 @@ class SharingStrategy(nn.Module):
         modules = list(self.supernets)
         modules[leaf_index : leaf_index + 1] = children
         self.supernets = nn.ModuleList(modules)
-        self.history.append({"leaf": leaf_index, "decision": decision,
-                             "groups": [list(g) for g in groups], **info})
+        self.history.append(
+            {"leaf": leaf_index, "decision": decision, "groups": [list(g) for g in groups], **info}
+        )
         return pairs
 
     # -- checkpoint state (JSON-like, loadable with weights_only=True) ---------------------------
     def sharing_state(self) -> dict:
-        return {"name": self.name, "leaves": copy.deepcopy(self.leaves),
-                "history": copy.deepcopy(self.history)}
+        return {
+            "name": self.name,
+            "leaves": copy.deepcopy(self.leaves),
+            "history": copy.deepcopy(self.history),
+        }
 
     def load_sharing_state(self, state: Mapping) -> None:
         """Rebuild the partition (and the number of sub-supernets) before loading a state_dict."""
         leaves = [dict(leaf) for leaf in state["leaves"]]
         while len(self.supernets) < len(leaves):
             self.supernets.append(build_supernet(self.space, self.macro))
-        del self.supernets[len(leaves):]
+        del self.supernets[len(leaves) :]
         self.leaves = leaves
         self.history = list(state.get("history", []))
 

@@ -26,9 +26,15 @@ class FewShotSharing(SharingStrategy):
 
     name = "fewshot"
 
-    def __init__(self, space: Space, macro: Macro, split_epoch: int = 1,
-                 decisions: Sequence[str] | None = None,
-                 groups: Sequence[Sequence[str]] | None = None, split_every: int = 1) -> None:
+    def __init__(
+        self,
+        space: Space,
+        macro: Macro,
+        split_epoch: int = 1,
+        decisions: Sequence[str] | None = None,
+        groups: Sequence[Sequence[str]] | None = None,
+        split_every: int = 1,
+    ) -> None:
         super().__init__(space, macro)
         choices = space.choices()
         if decisions is None:
@@ -65,9 +71,11 @@ class FewShotSharing(SharingStrategy):
         decision = self._due(ctx.epoch)
         if decision is None:
             return []
-        groups = self.groups if (self.groups and decision == self.decisions[0]) else [
-            [c] for c in self.space.choices()[decision]
-        ]
+        groups = (
+            self.groups
+            if (self.groups and decision == self.decisions[0])
+            else [[c] for c in self.space.choices()[decision]]
+        )
         pairs: list[tuple[nn.Parameter, nn.Parameter]] = []
         for leaf_index in reversed(range(len(self.leaves))):  # reversed: indices stay valid
             pairs += self.split(leaf_index, decision, groups, epoch=ctx.epoch)

@@ -55,9 +55,16 @@ class GradientMatchingSharing(SharingStrategy):
 
     name = "gm"
 
-    def __init__(self, space: Space, macro: Macro, split_epochs: Sequence[int] = (1,),
-                 splits_per_epoch: int = 1, max_splits: int = 1,
-                 decisions: Sequence[str] | None = None, samples_per_choice: int = 4) -> None:
+    def __init__(
+        self,
+        space: Space,
+        macro: Macro,
+        split_epochs: Sequence[int] = (1,),
+        splits_per_epoch: int = 1,
+        max_splits: int = 1,
+        decisions: Sequence[str] | None = None,
+        samples_per_choice: int = 4,
+    ) -> None:
         super().__init__(space, macro)
         choices = space.choices()
         for d in decisions or []:
@@ -69,8 +76,9 @@ class GradientMatchingSharing(SharingStrategy):
         self.max_splits = max_splits
         self.samples_per_choice = samples_per_choice
 
-    def _gradient(self, module: nn.Module, decision: str, archs: list[dict], choice: str,
-                  ctx: SplitContext) -> torch.Tensor:
+    def _gradient(
+        self, module: nn.Module, decision: str, archs: list[dict], choice: str, ctx: SplitContext
+    ) -> torch.Tensor:
         module.zero_grad(set_to_none=True)
         for n, base in enumerate(archs):
             arch = {**base, decision: choice}
@@ -78,13 +86,17 @@ class GradientMatchingSharing(SharingStrategy):
             device = next(module.parameters()).device
             loss = ctx.loss_fn(lambda xb, a=arch: module(xb, a), x.to(device), y.to(device))
             loss.backward()
-        grads = [p.grad.flatten() if p.grad is not None else torch.zeros(p.numel(), device=p.device)
-                 for name, p in module.named_parameters() if not _owned_by(name, decision)]
+        grads = [
+            p.grad.flatten() if p.grad is not None else torch.zeros(p.numel(), device=p.device)
+            for name, p in module.named_parameters()
+            if not _owned_by(name, decision)
+        ]
         module.zero_grad(set_to_none=True)
         return torch.cat(grads)
 
-    def _score(self, index: int, leaf: Leaf, decision: str, ctx: SplitContext, rng: random.Random
-               ) -> tuple[float, list[list[str]]] | None:
+    def _score(
+        self, index: int, leaf: Leaf, decision: str, ctx: SplitContext, rng: random.Random
+    ) -> tuple[float, list[list[str]]] | None:
         allowed = leaf.get(decision, self.space.choices()[decision])
         if len(allowed) < 2:
             return None
@@ -119,8 +131,10 @@ class GradientMatchingSharing(SharingStrategy):
                 break
             cross, index, decision, groups = min(candidates, key=lambda c: c[0])
             pairs += self.split(index, decision, groups, epoch=ctx.epoch, cross_similarity=cross)
-            ctx.log(f"gm: split leaf {index} on {decision} into {groups} "
-                    f"(cross-group gradient cosine {cross:.3f}); {self.num_supernets} sub-supernets")
+            ctx.log(
+                f"gm: split leaf {index} on {decision} into {groups} "
+                f"(cross-group gradient cosine {cross:.3f}); {self.num_supernets} sub-supernets"
+            )
         return pairs
 
 

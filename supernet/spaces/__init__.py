@@ -1,4 +1,4 @@
-"""Search-space registry: ``@register_space`` / ``build_space(name, **kwargs)`` / ``list_spaces()``."""
+"""Search-space registry: ``@register_space``, ``build_space(name, **kw)``, ``list_spaces()``."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from supernet.errors import InvalidArchError
 class Space(ABC):
     """A search space: ordered decisions, each with an ordered list of allowed choices.
 
-    Subclasses declare ``name``, ``choices()`` and the canonical string form (``format`` / ``parse``).
+    Subclasses declare ``name``, ``choices()`` and the canonical string (``format`` / ``parse``).
     All randomness comes from the caller's seeded ``random.Random``.
     """
 

@@ -54,9 +54,7 @@ class NB201Space(Space):
             for i, part in enumerate(parts):
                 op, sep, src = part.rpartition("~")
                 if not sep or src != str(i):
-                    raise InvalidArchError(
-                        f"nb201: edge {part!r} of node {j} must be 'OP~{i}'"
-                    )
+                    raise InvalidArchError(f"nb201: edge {part!r} of node {j} must be 'OP~{i}'")
                 if op not in NB201_OPS:
                     raise InvalidArchError(
                         f"nb201: unknown op {op!r} on edge {edge_name(j, i)}; "

@@ -182,14 +182,24 @@ def test_nb201_unknown_op_is_one_line_naming_op_and_allowed(nb201):
     [
         "|nor_conv_3x3~0|+|none~0|skip_connect~1|",  # 2 node groups
         EXAMPLE + "+|none~0|",  # 4 node groups
-        "|nor_conv_3x3~0|+|none~0|+|nor_conv_1x1~0|avg_pool_3x3~1|nor_conv_3x3~2|",  # node 2: 1 edge
+        # node 2 with one edge
+        "|nor_conv_3x3~0|+|none~0|+|nor_conv_1x1~0|avg_pool_3x3~1|nor_conv_3x3~2|",
         "|nor_conv_3x3|+|none~0|skip_connect~1|+|nor_conv_1x1~0|avg_pool_3x3~1|nor_conv_3x3~2|",
         "|nor_conv_3x3~1|+|none~0|skip_connect~1|+|nor_conv_1x1~0|avg_pool_3x3~1|nor_conv_3x3~2|",
         "|nor_conv_3x3~0|+|none~0|skip_connect~0|+|nor_conv_1x1~0|avg_pool_3x3~1|nor_conv_3x3~2|",
         "nor_conv_3x3~0+|none~0|skip_connect~1|+|nor_conv_1x1~0|avg_pool_3x3~1|nor_conv_3x3~2|",
         "",
     ],
-    ids=["2-nodes", "4-nodes", "edge-count", "no-index", "index-1", "index-swap", "no-bars", "empty"],
+    ids=[
+        "2-nodes",
+        "4-nodes",
+        "edge-count",
+        "no-index",
+        "index-1",
+        "index-swap",
+        "no-bars",
+        "empty",
+    ],
 )
 def test_nb201_malformed_strings(nb201, text):
     with pytest.raises(InvalidArchError) as err:

@@ -1,0 +1,162 @@
+"""Ranking-fidelity benchmark (DESIGN.md, "Ranking fidelity protocol").
+
+For each strategy x sampler row: train the supernet with the same number of optimizer steps, with
+3 seeds; score every arch of the fixed ground-truth sample by BN-recalibrated validation accuracy
+with inherited weights (no retraining); compare with the cached ground truth (mean test accuracy of
+standalone nets over 3 seeds, ``bench/ground_truth.py``). Prints mean +- std over supernet seeds of
+Kendall tau-b, Spearman rho, precision@top-10%, top-1 regret, with wall time and parameter bytes,
+next to the parameter-count baseline and the ground truth's own single-seed noise level.
+
+    python bench/fidelity.py                       # every row, 3 seeds, 2 worker processes
+    python bench/fidelity.py --rows full-uniform gm-uniform --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.ground_truth import CACHE, DATA, MACRO  # noqa: E402
+from search.fidelity import fidelity_report, kendall_tau  # noqa: E402
+
+EPOCHS, STEPS_PER_EPOCH = 30, 45  # equal optimizer-step budget for every row: 1,350 steps
+BASE = [
+    "data=mnist5k",
+    f"data.pool={DATA['pool']}",
+    f"data.seed={DATA['seed']}",
+    f"space.macro.channels={MACRO['channels']}",
+    f"space.macro.cells_per_stage={MACRO['cells_per_stage']}",
+    f"trainer.epochs={EPOCHS}",
+    f"trainer.steps_per_epoch={STEPS_PER_EPOCH}",
+    "trainer.progress=false",
+    "trainer.num_threads=1",
+]
+# name -> overrides. Fixed before any strategy was tuned; a new row is added, never edited.
+ROWS: dict[str, list[str]] = {
+    "full-uniform": ["sharing=full", "sampler=uniform"],
+    "full-sandwich": ["sharing=full", "sampler=sandwich"],
+    "full-cost_binned": ["sharing=full", "sampler=cost_binned"],
+    "fewshot-uniform": ["sharing=fewshot", "sharing.split_epoch=15"],
+    "gm-uniform": ["sharing=gm", "sharing.split_epochs=[15]"],
+}
+METRICS = ("kendall_tau", "spearman_rho", "precision_top10", "top1_regret")
+
+
+def _one(row: str, seed: int, archs: list[str], out_root: Path) -> dict:
+    """Train one supernet and score the sample; runs in a worker process."""
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    from search.evaluate import Evaluator
+    from supernet.builder import load_trained
+    from supernet.cli import register_all
+    from supernet.training import train
+
+    torch.set_num_threads(1)
+    register_all()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=BASE + ROWS[row] + [f"seed={seed}"])
+    out = out_root / row / f"seed{seed}"
+    tic = time.time()
+    train(cfg, out_dir=out)
+    train_s = time.time() - tic
+    built, _ = load_trained(out / "supernet.pt")
+    evaluator = Evaluator(built, count_flops=False, seed=seed)
+    records = {a: evaluator(built.space.parse(a)) for a in archs}
+    return {
+        "row": row,
+        "seed": seed,
+        "train_s": train_s,
+        "total_s": time.time() - tic,
+        "param_bytes": built.strategy.parameter_bytes(),
+        "num_supernets": built.strategy.num_supernets,
+        "val_acc": {a: r["val_acc"] for a, r in records.items()},
+        "neg_val_loss": {a: -r["val_loss"] for a, r in records.items()},
+    }
+
+
+def _fmt(values: list[float], digits: int = 3) -> str:
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{mean:.{digits}f} +- {std:.{digits}f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (1 thread each)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "runs")
+    args = parser.parse_args(argv)
+    gt_payload = json.loads(CACHE.read_text())
+    truth = gt_payload["mean"]
+    archs = sorted(truth)
+    print(
+        f"ground truth: {len(archs)} archs x {len(gt_payload['seeds'])} seeds, recipe "
+        f"{gt_payload['recipe']}, data {gt_payload['data']}, macro {gt_payload['macro']}"
+    )
+    per_seed = [
+        {a: gt_payload["per_seed"][a][i] for a in archs} for i in range(len(gt_payload["seeds"]))
+    ]
+    noise = [kendall_tau(a, b) for a, b in itertools.combinations(per_seed, 2)]
+    print(
+        f"ground-truth noise: mean pairwise Kendall tau between single seeds "
+        f"{statistics.fmean(noise):.3f} ({', '.join(f'{t:.3f}' for t in noise)})"
+    )
+    params = {a: float(gt_payload["params"][a]) for a in archs}
+    base = fidelity_report(params, truth)
+    print(
+        f"budget: {EPOCHS} epochs x {STEPS_PER_EPOCH} steps = {EPOCHS * STEPS_PER_EPOCH} "
+        f"optimizer steps per supernet; seeds {args.seeds}\n"
+    )
+    jobs = [(row, seed) for row in args.rows for seed in args.seeds]
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(_one, row, seed, archs, args.out) for row, seed in jobs]
+        runs = [f.result() for f in futures]
+    header = (
+        f"{'estimator':28s} {'kendall tau':>15s} {'spearman rho':>15s} {'P@top10%':>15s} "
+        f"{'top1 regret':>15s} {'wall s':>8s} {'MB':>6s}"
+    )
+    print(header)
+    print("-" * len(header))
+    print(
+        f"{'param count (baseline)':28s} {base['kendall_tau']:15.3f} {base['spearman_rho']:15.3f} "
+        f"{base['precision_top10']:15.3f} {base['top1_regret']:15.3f} {'-':>8s} {'-':>6s}"
+    )
+    summary = {"baseline_params": base, "noise_tau": noise, "rows": {}}
+    for score in ("val_acc", "neg_val_loss"):
+        for row in args.rows:
+            mine = [r for r in runs if r["row"] == row]
+            reports = [fidelity_report(r[score], truth) for r in mine]
+            cols = {m: [rep[m] for rep in reports] for m in METRICS}
+            wall = statistics.fmean(r["total_s"] for r in mine)
+            mb = statistics.fmean(r["param_bytes"] for r in mine) / 1e6
+            label = row if score == "val_acc" else f"{row} (-val loss)"
+            print(
+                f"{label:28s} "
+                + " ".join(f"{_fmt(cols[m]):>15s}" for m in METRICS)
+                + f" {wall:8.0f} {mb:6.2f}"
+            )
+            summary["rows"][label] = {m: cols[m] for m in METRICS} | {
+                "wall_s": wall,
+                "param_mb": mb,
+                "num_supernets": [r["num_supernets"] for r in mine],
+            }
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "fidelity.json").write_text(json.dumps(summary, indent=1))
+    print(f"\nwritten: {out / 'fidelity.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

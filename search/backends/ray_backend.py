@@ -1,0 +1,266 @@
+"""Ray backend: every evaluation is a Ray Tune trial, on a local Ray instance or a cluster.
+
+The evaluator is pickled once on the driver and shipped through the object store with
+``tune.with_parameters``; each worker process unpickles it on its first trial and keeps it in a
+module-level cache (actors are reused between trials), so a worker rebuilds it once per run.
+An ``OptunaSearcher`` becomes Ray Tune's ``OptunaSearch`` (one Optuna study steering all workers);
+any other ask/tell searcher is driven through a small ``ray.tune.search.Searcher`` adapter.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import pickle
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ray import cloudpickle, tune
+from ray.tune.search import Searcher as TuneSearcher
+from ray.tune.search.optuna import OptunaSearch
+
+from search.objective import RECORD_KEYS, Objective
+from search.searchers.base import Proposal, Searcher
+from supernet.arch import Arch
+from supernet.config import run_dir
+from supernet.errors import SharenasError
+from supernet.spaces.base import Space
+
+RECORD = ("arch", *RECORD_KEYS, "supernet")
+MODES = {"maximize": "max", "minimize": "min"}
+#: Per worker process: run id -> (evaluator, space), unpickled on the run's first trial there.
+_EVALUATORS: dict[str, tuple[Callable[[Arch], dict], Space]] = {}
+
+
+def _evaluate_trial(config: dict[str, str], evaluator_blob: np.ndarray, run_id: str) -> None:
+    """Ray Tune trainable: score the arch ``config`` (decision -> choice) and report its record."""
+    if run_id not in _EVALUATORS:  # first trial of this run in this worker process
+        _EVALUATORS.clear()
+        _EVALUATORS[run_id] = pickle.loads(evaluator_blob)
+    evaluate, space = _EVALUATORS[run_id]
+    tune.report(evaluate(space.make(config)))
+
+
+def _trial_dirname(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+class _AskTellSearch(TuneSearcher):
+    """Drives one of our ask/tell searchers from Ray Tune (random, evolution, exhaustive, ...).
+
+    Like ``LocalBackend``, a proposal of an arch already scored is told its known values at once,
+    and a proposal of an arch still running is told when that trial completes, so every Tune trial
+    scores a new arch.
+    """
+
+    def __init__(self, searcher: Searcher, objective: Objective, max_proposals: int) -> None:
+        super().__init__(metric=searcher.objectives[0], mode=MODES[searcher.directions[0]])
+        self.searcher, self.objective, self.max_proposals = searcher, objective, max_proposals
+        self.n_proposals = 0
+        self.known: dict[str, dict] = {}  # arch -> record of a finished trial
+        self.running: dict[str, Proposal] = {}  # trial id -> proposal being evaluated
+        self.repeats: dict[str, list[Proposal]] = {}  # arch in flight -> repeated proposals
+        self.trial_numbers: dict[str, int] = {}  # trial id -> searcher trial number
+
+    def _tell(self, proposal: Proposal, record: dict) -> None:
+        objective = self.objective
+        self.searcher.tell(proposal, objective.values(record), objective.constraints(record))
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        while self.n_proposals < self.max_proposals:
+            proposal = self.searcher.ask()
+            if proposal is None:
+                return TuneSearcher.FINISHED
+            self.n_proposals += 1
+            key = str(proposal.arch)
+            if key in self.known:
+                self._tell(proposal, self.known[key])
+            elif key in self.repeats:
+                self.repeats[key].append(proposal)
+            else:
+                self.repeats[key] = []
+                self.running[trial_id] = proposal
+                self.trial_numbers[trial_id] = proposal.trial
+                return dict(proposal.arch)
+        return TuneSearcher.FINISHED
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        proposal = self.running.pop(trial_id, None)
+        if proposal is None:
+            return
+        repeats = self.repeats.pop(str(proposal.arch), [])
+        if error or not result:  # a failed arch is never told; it may be proposed again
+            return
+        record = self.known[str(proposal.arch)] = {k: result.get(k) for k in RECORD}
+        for p in (proposal, *repeats):
+            self._tell(p, record)
+
+    def save(self, checkpoint_path: str) -> None:
+        """No experiment-level resume for ask/tell searchers (nothing is written)."""
+
+
+class _OptunaSearch(OptunaSearch):
+    """Ray Tune's ``OptunaSearch`` that also records constraints (``trial.set_constraint``, read by
+    Optuna 5 samplers) and the Optuna trial number of every Tune trial."""
+
+    def __init__(self, objective: Objective, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.objective = objective
+        self.trial_numbers: dict[str, int] = {}
+
+    def suggest(self, trial_id: str) -> dict | None:
+        config = super().suggest(trial_id)
+        self.trial_numbers[trial_id] = self._ot_trials[trial_id].number
+        return config
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        if result and not error and trial_id in self._ot_trials:
+            for i, c in enumerate(self.objective.constraints(result) or []):
+                self._ot_trials[trial_id].set_constraint(str(i), c)
+        super().on_trial_complete(trial_id, result, error)
+
+
+class RayBackend:
+    """Evaluates archs as Ray Tune trials, ``num_workers`` at a time.
+
+    ``address``: ``None`` starts a local Ray instance (bound to 127.0.0.1, shut down afterwards);
+    ``"auto"`` or ``"ray://host:10001"`` or ``"host:port"`` joins a running cluster.
+    ``storage_path``: where Tune writes its experiment (default ``<run dir>/ray_results``).
+    Returns one record per distinct arch, in trial order; an arch proposed twice by Ray's
+    ``OptunaSearch`` is evaluated twice but kept once (its first trial), so an Optuna run can
+    return fewer than ``n_trials`` records. ``searcher.storage`` (Optuna resume) is not used here:
+    the study lives in the driver for the length of the run. Failed trials are retried
+    ``max_failures`` times, then left out with a warning.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        num_workers: int = 2,
+        cpus_per_trial: float = 1,
+        gpus_per_trial: float = 0,
+        max_failures: int = 1,
+        storage_path: str | None = None,
+        progress: bool = True,
+    ) -> None:
+        if num_workers < 1:
+            raise SharenasError(f"backend.num_workers must be >= 1, got {num_workers!r}")
+        self.address, self.num_workers = address, int(num_workers)
+        self.cpus_per_trial, self.gpus_per_trial = float(cpus_per_trial), float(gpus_per_trial)
+        self.max_failures, self.storage_path = int(max_failures), storage_path
+        self.progress = progress
+
+    def _init_ray(self) -> bool:
+        """Connect to (or start) Ray; True when this call started it."""
+        import ray
+
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        if ray.is_initialized():
+            return False
+        common = {"log_to_driver": False, "logging_level": logging.WARNING}
+        if self.address is None:
+            ray.init(
+                num_cpus=max(1, math.ceil(self.num_workers * self.cpus_per_trial)),
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                **common,
+            )
+        else:
+            ray.init(address=self.address, **common)
+        return True
+
+    def _storage(self) -> str:
+        path = self.storage_path or str(run_dir() / "ray_results")
+        return path if "://" in path else str(Path(path).expanduser().resolve())
+
+    def run(
+        self,
+        searcher: Searcher,
+        evaluate: Callable[[Arch], dict],
+        objective: Objective,
+        n_trials: int,
+    ) -> list[dict]:
+        """Evaluate up to ``n_trials`` archs of ``searcher`` with ``evaluate`` on Ray workers."""
+        import ray
+
+        started = self._init_ray()
+        try:
+            return self._run(searcher, evaluate, objective, int(n_trials))
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _run(
+        self,
+        searcher: Searcher,
+        evaluate: Callable[[Arch], dict],
+        objective: Objective,
+        n_trials: int,
+    ) -> list[dict]:
+        shipped = copy.copy(evaluate)  # the same evaluator, without the driver's memo
+        if hasattr(shipped, "memo"):
+            shipped.memo = {}
+        payload = cloudpickle.dumps((shipped, searcher.space), protocol=5)
+        blob = np.frombuffer(payload, dtype=np.uint8)  # a numpy array: workers read it zero-copy
+        run_id = uuid.uuid4().hex[:12]
+        modes = [MODES[d] for d in searcher.directions]
+        single = len(modes) == 1
+        metric, mode = (objective.objectives[0], modes[0]) if single else (None, None)
+        if hasattr(searcher, "distributions") and hasattr(searcher, "make_sampler"):
+            search_alg = _OptunaSearch(
+                objective,
+                space=searcher.distributions(),
+                sampler=searcher.make_sampler(),
+                metric=metric if single else list(searcher.objectives),
+                mode=mode if single else modes,
+            )
+        else:
+            search_alg = _AskTellSearch(searcher, objective, max_proposals=20 * n_trials + 100)
+        trainable = tune.with_resources(
+            tune.with_parameters(_evaluate_trial, evaluator_blob=blob, run_id=run_id),
+            {"cpu": self.cpus_per_trial, "gpu": self.gpus_per_trial},
+        )
+        tuner = tune.Tuner(
+            trainable,
+            param_space={},
+            tune_config=tune.TuneConfig(
+                search_alg=search_alg,
+                num_samples=n_trials,
+                metric=metric,
+                mode=mode,
+                max_concurrent_trials=self.num_workers,
+                reuse_actors=True,
+                trial_dirname_creator=_trial_dirname,
+            ),
+            run_config=tune.RunConfig(
+                storage_path=self._storage(),
+                name=f"sharenas-{run_id}",
+                failure_config=tune.FailureConfig(max_failures=self.max_failures),
+                verbose=1 if self.progress else 0,
+            ),
+        )
+        grid = tuner.fit()
+        records: dict[str, dict] = {}
+        errors = [str(r.error).strip().splitlines()[-1] for r in grid if r.error is not None]
+        finished = [r.metrics for r in grid if r.error is None and r.metrics]
+        finished.sort(key=lambda m: search_alg.trial_numbers.get(m["trial_id"], sys.maxsize))
+        for metrics in finished:
+            record = {k: metrics.get(k) for k in RECORD}
+            record["trial"] = search_alg.trial_numbers.get(metrics["trial_id"])
+            records.setdefault(record["arch"], record)
+        if errors and not records:
+            raise SharenasError(f"all {len(errors)} Ray trials failed; first error: {errors[0]}")
+        if errors:
+            print(
+                f"warning: {len(errors)} Ray trials failed and are left out; first error: "
+                f"{errors[0]}",
+                file=sys.stderr,
+            )
+        return list(records.values())

@@ -1,0 +1,238 @@
+"""Conformance suite every sharing strategy (``supernet.sharing.STRATEGIES``) must pass."""
+
+from __future__ import annotations
+
+import copy
+import random
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from supernet.builder import load_trained
+from supernet.checkpoint import load_checkpoint, save_checkpoint
+from supernet.data import load_splits
+from supernet.networks import Macro
+from supernet.sharing import STRATEGIES, SharingStrategy, SplitContext
+from supernet.spaces import build_space
+from supernet.training import train
+
+# Keyword arguments that schedule a split at epoch 1 (cheap gradient probes for gm).
+KWARGS = {
+    "full": {},
+    "fewshot": {"split_epoch": 1},
+    "gm": {"split_epochs": [1], "samples_per_choice": 2},
+}
+SPLIT_EPOCH = 1
+N_ARCHS = 20
+
+
+def close(a: torch.Tensor, b: torch.Tensor) -> None:
+    torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_every_strategy_has_test_kwargs():
+    assert set(STRATEGIES) == set(KWARGS) == {"full", "fewshot", "gm"}
+    for name, cls in STRATEGIES.items():
+        assert issubclass(cls, SharingStrategy) and cls.name == name
+
+
+@pytest.fixture(scope="module")
+def space():
+    return build_space("nb201")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    splits = load_splits("digits")
+    xs, ys = splits.train.tensors
+    batches = [(xs[i : i + 32], ys[i : i + 32]) for i in (0, 32)]
+    return SimpleNamespace(splits=splits, batches=batches, x=splits.val.tensors[0][:16])
+
+
+def make(name: str, space, seed: int = 0) -> SharingStrategy:
+    torch.manual_seed(seed)
+    return STRATEGIES[name](space, Macro(channels=4), **KWARGS[name])
+
+
+def warm_up(strategy, space, x) -> None:
+    rng = random.Random(0)
+    strategy.train()
+    with torch.no_grad():
+        for _ in range(3):
+            strategy(x, space.sample(rng))
+            strategy(x, space.largest())
+
+
+def context(digits, epoch: int = SPLIT_EPOCH, logs: list | None = None) -> SplitContext:
+    return SplitContext(
+        epoch=epoch,
+        loss_fn=lambda m, xb, yb: nn.functional.cross_entropy(m(xb), yb),
+        batches=digits.batches,
+        rng_seed=0,
+        log=(logs.append if logs is not None else lambda _: None),
+    )
+
+
+def outputs(strategy, archs, x) -> list[torch.Tensor]:
+    with torch.no_grad():
+        return [strategy(x, a) for a in archs]
+
+
+@pytest.fixture(scope="module", params=sorted(STRATEGIES))
+def split_case(request, space, digits):
+    """A strategy with trained-looking BN stats, before and after its scheduled split."""
+    name = request.param
+    strategy = make(name, space)
+    warm_up(strategy, space, digits.x)
+    strategy.eval()
+    rng = random.Random(1)
+    archs = [space.largest(), space.smallest()] + [space.sample(rng) for _ in range(N_ARCHS - 2)]
+    before = outputs(strategy, archs, digits.x)
+    state_before = copy.deepcopy(strategy.state_dict())
+    logs: list[str] = []
+    pairs = strategy.maybe_split(context(digits, logs=logs))
+    modes_after = [m.training for m in strategy.modules() if isinstance(m, _BatchNorm)]
+    strategy.eval()
+    return SimpleNamespace(
+        name=name,
+        strategy=strategy,
+        archs=archs,
+        before=before,
+        state_before=state_before,
+        pairs=pairs,
+        logs=logs,
+        modes_after=modes_after,
+    )
+
+
+# -- (a) a split changes no arch's output -------------------------------------------------------
+def test_split_keeps_every_output(split_case, digits):
+    s = split_case.strategy
+    if split_case.name == "full":
+        assert split_case.pairs == []
+        assert s.num_supernets == 1 and s.leaves == [{}] and s.history == []
+        after = s.state_dict()
+        assert after.keys() == split_case.state_before.keys()
+        assert all(torch.equal(after[k], v) for k, v in split_case.state_before.items())
+    else:
+        assert s.num_supernets >= 2, f"{split_case.name} did not split at its scheduled epoch"
+        assert len(s.leaves) == s.num_supernets
+        assert s.history and s.history[-1]["epoch"] == SPLIT_EPOCH
+        assert split_case.pairs and split_case.logs
+        params = {id(p) for p in s.parameters()}
+        for new, src in split_case.pairs:
+            assert new is not src and id(new) in params
+            assert torch.equal(new, src)
+    for arch, ref, out in zip(
+        split_case.archs, split_case.before, outputs(s, split_case.archs, digits.x), strict=True
+    ):
+        torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6, msg=f"{arch} changed")
+
+
+def test_split_preserves_train_eval_mode(split_case):
+    """``maybe_split`` on a strategy in eval mode leaves its BatchNorms in eval mode, so outputs
+    right after a split (say at the last epoch, then evaluation) still use running stats."""
+    modes, name = split_case.modes_after, split_case.name
+    assert modes, f"{name} has no BatchNorm modules"
+    assert not any(modes), (
+        f"{name}: maybe_split left {sum(modes)} of {len(modes)} BatchNorm modules in training mode"
+    )
+
+
+def test_sub_supernets_share_no_storage(split_case):
+    s = split_case.strategy
+    seen: set[int] = set()
+    for sub in s.supernets:
+        ptrs = {t.data_ptr() for t in sub.state_dict().values()}
+        assert not ptrs & seen
+        seen |= ptrs
+
+
+def test_no_split_off_schedule(space, digits):
+    for name in STRATEGIES:
+        strategy = make(name, space)
+        for epoch in (SPLIT_EPOCH + 1, SPLIT_EPOCH + 2):
+            assert strategy.maybe_split(context(digits, epoch=epoch)) == [], name
+        assert strategy.num_supernets == 1 and strategy.leaves == [{}], name
+
+
+# -- (b) routing ---------------------------------------------------------------------------------
+def test_route_is_deterministic_and_respects_leaves(split_case, space):
+    s = split_case.strategy
+    twin = copy.deepcopy(s)
+    used = set()
+    for arch in space.enumerate():  # the leaves partition the whole space
+        index = s.route(arch)
+        owners = [
+            i
+            for i, leaf in enumerate(s.leaves)
+            if all(arch[d] in allowed for d, allowed in leaf.items())
+        ]
+        assert owners == [index], (str(arch), s.leaves)
+        assert s.route(arch) == index == twin.route(arch)
+        used.add(index)
+    assert used == set(range(s.num_supernets))
+    for arch in split_case.archs:
+        assert s.supernet_for(arch) is s.supernets[s.route(arch)]
+
+
+# -- (c) checkpoint round trip -----------------------------------------------------------------
+def test_checkpoint_round_trip(split_case, space, digits, tmp_path):
+    s = copy.deepcopy(split_case.strategy)
+    with torch.no_grad():  # distinct weights per sub-supernet, so a mix-up would show
+        for k, sub in enumerate(s.supernets):
+            for p in sub.parameters():
+                p.add_(0.03 * (k + 1))
+    path = save_checkpoint(
+        tmp_path / "strategy.pt",
+        {
+            "space": space.name,
+            "config": {},
+            "sharing": s.sharing_state(),
+            "model": s.state_dict(),
+            "epoch": SPLIT_EPOCH,
+        },
+    )
+    payload = load_checkpoint(path, space=space.name)
+    assert torch.load(path, weights_only=True)["sharing"] == payload["sharing"]
+    fresh = make(split_case.name, space, seed=123)
+    fresh.load_sharing_state(payload["sharing"])
+    fresh.load_state_dict(payload["model"])
+    fresh.eval()
+    assert type(fresh) is type(s)
+    assert fresh.leaves == s.leaves and fresh.history == s.history
+    assert fresh.num_supernets == s.num_supernets
+    for arch, ref, out in zip(
+        split_case.archs,
+        outputs(s, split_case.archs, digits.x),
+        outputs(fresh, split_case.archs, digits.x),
+        strict=True,
+    ):
+        assert fresh.route(arch) == s.route(arch)
+        close(out, ref)
+
+
+# -- (d) gm splits during real training ------------------------------------------------------
+def test_gm_splits_during_training(tiny_cfg, tmp_path):
+    cfg = tiny_cfg(
+        "train",
+        [
+            "sharing=gm",
+            "trainer.epochs=2",
+            "sharing.split_epochs=[1]",
+            "sharing.samples_per_choice=1",
+        ],
+    )
+    metrics = train(cfg, out_dir=tmp_path)
+    assert metrics["num_supernets"] >= 2
+    payload = load_checkpoint(tmp_path / "supernet.pt", space="nb201")
+    sharing = payload["sharing"]
+    assert sharing["name"] == "gm"
+    assert sharing["history"] and sharing["history"][0]["epoch"] == 1
+    assert payload["metrics"]["num_supernets"] >= 2 and len(sharing["leaves"]) >= 2
+    built, _ = load_trained(tmp_path / "supernet.pt", space="nb201")
+    assert built.strategy.num_supernets == len(sharing["leaves"])
+    assert built.strategy.leaves == sharing["leaves"]

@@ -1,0 +1,151 @@
+"""Supernet training: bit-identical resume, safe checkpoints, TensorBoard scalars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from supernet.checkpoint import load_checkpoint
+from supernet.errors import CheckpointError
+from supernet.training import train
+from tests.conftest import compose_tiny
+
+
+class NotWeights:
+    """A picklable object that a weights-only load must refuse."""
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs"
+
+
+def one_line(err: pytest.ExceptionInfo) -> str:
+    msg = str(err.value)
+    assert msg and "\n" not in msg, msg
+    return msg
+
+
+SHARING = {
+    "full": ["sharing=full"],
+    "fewshot": ["sharing=fewshot", "sharing.split_epoch=1"],
+    "gm": ["sharing=gm", "sharing.split_epochs=[1]", "sharing.samples_per_choice=1"],
+}
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory) -> dict[str, Path]:
+    """Two epochs in one call, per sharing strategy."""
+    runs = {}
+    for name, overrides in SHARING.items():
+        out = tmp_path_factory.mktemp(f"straight_{name}")
+        train(compose_tiny("train", [*overrides, "trainer.epochs=2"]), out_dir=out)
+        runs[name] = out
+    return runs
+
+
+@pytest.mark.parametrize("sharing", sorted(SHARING))
+def test_resume_is_bit_identical(sharing, straight, tmp_path):
+    overrides = [*SHARING[sharing], "trainer.epochs=2"]
+    first = train(compose_tiny("train", [*overrides, "trainer.stop_after=1"]), out_dir=tmp_path)
+    assert first["epoch"] == 1
+    half = load_checkpoint(tmp_path / "supernet.pt")
+    assert half["epoch"] == 1
+    if sharing != "full":  # the split happened before the checkpoint the resume starts from
+        assert len(half["sharing"]["leaves"]) >= 2 and half["sharing"]["history"]
+    second = train(compose_tiny("train", [*overrides, "trainer.resume=true"]), out_dir=tmp_path)
+    assert second["epoch"] == 2
+    resumed = load_checkpoint(tmp_path / "supernet.pt")
+    ref = load_checkpoint(straight[sharing] / "supernet.pt")
+    assert resumed["epoch"] == ref["epoch"] == 2
+    assert resumed["sharing"] == ref["sharing"]
+    assert_same_state(resumed["model"], ref["model"])
+    assert resumed["metrics"]["train_loss"] == ref["metrics"]["train_loss"]
+    assert resumed["sampler"] == ref["sampler"]
+
+
+def test_resume_without_checkpoint_starts_fresh(tmp_path, capsys):
+    metrics = train(compose_tiny("train", ["trainer.resume=true"]), out_dir=tmp_path)
+    assert metrics["epoch"] == 1 and (tmp_path / "supernet.pt").is_file()
+    assert "does not exist" in capsys.readouterr().out
+
+
+def test_checkpoint_is_weights_only_and_complete(straight):
+    path = straight["full"] / "supernet.pt"
+    payload = torch.load(path, weights_only=True)
+    for key in (
+        "format_version",
+        "space",
+        "config",
+        "sharing",
+        "model",
+        "optimizer",
+        "scheduler",
+        "sampler",
+        "epoch",
+        "rng",
+    ):
+        assert key in payload, key
+    assert payload["space"] == "nb201" and payload["epoch"] == 2
+    assert payload["config"]["space"]["macro"]["channels"] == 4
+    assert not list(path.parent.glob(".supernet.pt.*")), "a temp file was left behind"
+
+
+def test_checkpoint_of_another_space_names_both(straight):
+    path = straight["full"] / "supernet.pt"
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path, space="other")
+    msg = one_line(err)
+    assert "'nb201'" in msg and "'other'" in msg
+
+
+def test_missing_checkpoint_names_the_path(tmp_path):
+    path = tmp_path / "nowhere" / "supernet.pt"
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    assert str(path) in one_line(err)
+
+
+def test_truncated_checkpoint_is_a_checkpoint_error(straight, tmp_path):
+    data = (straight["full"] / "supernet.pt").read_bytes()
+    path = tmp_path / "truncated.pt"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    assert str(path) in one_line(err)
+
+
+def test_checkpoint_that_would_run_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save(
+        {
+            "format_version": 1,
+            "space": "nb201",
+            "config": {},
+            "sharing": {},
+            "model": {},
+            "epoch": 1,
+            "payload": NotWeights(),
+        },
+        path,
+    )
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    assert str(path) in one_line(err)
+
+
+def test_tensorboard_scalars(straight):
+    tb = straight["full"] / "tb"
+    assert list(tb.glob("events.out.tfevents.*"))
+    acc = EventAccumulator(str(tb))
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    for tag in ("train/train_loss", "train/val_acc_largest"):
+        assert tag in tags, f"{tag} not in {tags}"
+        events = acc.Scalars(tag)
+        assert [e.step for e in events] == [1, 2]
+    assert all(0.0 <= e.value <= 100.0 for e in acc.Scalars("train/val_acc_largest"))
