@@ -45,15 +45,13 @@ class LocalBackendConf:
 @dataclass
 class RayBackendConf:
     _target_: str = "search.backends.RayBackend"
-    address: Any = (
-        None  # None: start a local Ray instance; "auto", "host:port" or "ray://host:port"
-    )
+    address: Any = None  # None: a local Ray instance; "auto", "host:port", "ray://host:port"
     num_workers: int = 2  # trials evaluated at once
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_failures: int = 1  # retries of a failed trial
     storage_path: Any = None  # Ray Tune results; None: <run dir>/ray_results
-    progress: bool = True  # Ray Tune's status table
+    progress: bool = True  # a progress bar over finished trials
 
 
 def register_configs() -> None:

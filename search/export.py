@@ -14,8 +14,9 @@ from supernet.checkpoint import save_checkpoint
 def export_subnet(
     net: nn.Module, arch: str, record: dict, input_shape: tuple[int, ...], out_dir: str | Path
 ) -> dict[str, Path]:
-    """Write ``model.pt`` (state_dict), ``model.torchscript.pt`` (traced), ``arch.txt`` and
-    ``record.json`` into ``out_dir``. ``net`` should already have recalibrated BN (eval mode)."""
+    """Write ``model.pt`` (state_dict), ``model.pt2`` (a ``torch.export`` program: load it with
+    ``torch.export.load(path).module()``), ``arch.txt`` and ``record.json`` into ``out_dir``.
+    ``net`` should already have recalibrated BN (eval mode)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     net = net.eval().cpu()
@@ -23,15 +24,15 @@ def export_subnet(
         "arch": out / "arch.txt",
         "record": out / "record.json",
         "state_dict": out / "model.pt",
-        "torchscript": out / "model.torchscript.pt",
+        "exported": out / "model.pt2",
     }
     paths["arch"].write_text(arch + "\n")
     paths["record"].write_text(json.dumps(record, indent=1, sort_keys=True))
     torch.save(net.state_dict(), paths["state_dict"])
     example = torch.zeros((1, *input_shape))
     with torch.no_grad():
-        traced = torch.jit.trace(net, example)
-    traced.save(str(paths["torchscript"]))
+        program = torch.export.export(net, (example,))
+    torch.export.save(program, paths["exported"])
     return paths
 
 

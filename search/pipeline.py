@@ -14,7 +14,9 @@ from search.export import export_subnet
 from search.objective import Objective
 from search.ranking import format_table, leaderboard, log_to_tensorboard, write_results
 from supernet.builder import load_trained
+from supernet.checkpoint import load_checkpoint
 from supernet.config import run_dir
+from supernet.spaces import build_space
 
 
 def _n_trials(searcher, space) -> int:
@@ -26,12 +28,19 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     """The whole search story; returns {"records", "leaderboard", "paths", "checkpoint"}."""
     out = run_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # Build everything a bad config can break *before* spending time on training.
+    space = build_space(cfg.space.name)
+    searcher = instantiate(cfg.searcher, space=space, seed=int(cfg.seed))
+    objective = Objective(searcher.objectives, dict(cfg.constraints))
+    backend = instantiate(cfg.backend)
     checkpoint = cfg.supernet.checkpoint
     if checkpoint is None:
         from supernet.training import train
 
         print("no supernet.checkpoint given: training a supernet first", file=sys.stderr)
         checkpoint = train(cfg, out_dir=out)["checkpoint"]
+    else:
+        load_checkpoint(checkpoint, space=cfg.space.name)  # fail fast on a bad path or space
     built, payload = load_trained(checkpoint, space=cfg.space.name)
     ev = cfg.evaluator
     evaluator = Evaluator(
@@ -44,9 +53,6 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         seed=int(cfg.seed),
         device=ev.device,
     )
-    searcher = instantiate(cfg.searcher, space=built.space, seed=int(cfg.seed))
-    objective = Objective(searcher.objectives, dict(cfg.constraints))
-    backend = instantiate(cfg.backend)
     records = backend.run(searcher, evaluator, objective, _n_trials(searcher, built.space))
     for record in records:
         record["feasible"] = objective.feasible(record)

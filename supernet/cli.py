@@ -26,9 +26,12 @@ def check_group_overrides(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
         key = key.lstrip("+~")
         if not sep or "." in key or "/" in key or not (conf_dir / key).is_dir():
             continue
+        if "(" in value or "$" in value:  # sweep functions and interpolations: Hydra checks them
+            continue
         allowed = group_options(key, conf_dir)
-        if value not in allowed:
-            raise UnknownNameError(key, value, allowed)
+        for option in value.split(","):  # a multirun sweep: sharing=full,fewshot
+            if option not in allowed:
+                raise UnknownNameError(key, option, allowed)
 
 
 def register_all() -> None:

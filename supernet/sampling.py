@@ -17,6 +17,8 @@ from supernet.arch import Arch
 from supernet.errors import SharenasError
 from supernet.spaces.base import Space
 
+Leaf = dict[str, list[str]]
+
 
 class PathSampler:
     """Base class: ``paths()`` returns the archs of one training step."""
@@ -28,8 +30,23 @@ class PathSampler:
         self.space = space
         self.rng = random.Random(seed)
 
-    def paths(self) -> list[Arch]:
+    def paths(self, leaf: Leaf | None = None) -> list[Arch]:
+        """The archs of one step; with ``leaf`` (decision -> allowed choices), only archs inside
+        that part of a split supernet."""
         raise NotImplementedError
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the trainer at the start of each epoch (0-based); most samplers ignore it."""
+
+    def _sample(self, leaf: Leaf | None) -> Arch:
+        if not leaf:
+            return self.space.sample(self.rng)
+        return self.space.make(
+            {d: self.rng.choice(leaf.get(d, c)) for d, c in self.space.choices().items()}
+        )
+
+    def _choices(self, leaf: Leaf | None) -> dict[str, list[str]]:
+        return {d: list((leaf or {}).get(d, c)) for d, c in self.space.choices().items()}
 
     def state_dict(self) -> dict:
         version, internal, gauss = self.rng.getstate()
@@ -45,8 +62,8 @@ class UniformSampler(PathSampler):
 
     name = "uniform"
 
-    def paths(self) -> list[Arch]:
-        return [self.space.sample(self.rng)]
+    def paths(self, leaf: Leaf | None = None) -> list[Arch]:
+        return [self._sample(leaf)]
 
 
 class SandwichSampler(PathSampler):
@@ -63,10 +80,10 @@ class SandwichSampler(PathSampler):
         self.n_random = n_random
         self.distill = distill
 
-    def paths(self) -> list[Arch]:
-        return [self.space.largest(), self.space.smallest()] + [
-            self.space.sample(self.rng) for _ in range(self.n_random)
-        ]
+    def paths(self, leaf: Leaf | None = None) -> list[Arch]:
+        ends = [self.space.largest(), self.space.smallest()]
+        ends = [a if _inside(a, leaf) else self._sample(leaf) for a in ends]
+        return ends + [self._sample(leaf) for _ in range(self.n_random)]
 
 
 class CostBinnedSampler(PathSampler):
@@ -94,8 +111,12 @@ class CostBinnedSampler(PathSampler):
         self.bins = [pool[b * size // bins : (b + 1) * size // bins] for b in range(bins)]
         self.bins = [b for b in self.bins if b]
 
-    def paths(self) -> list[Arch]:
-        return [self.rng.choice(self.rng.choice(self.bins))]
+    def paths(self, leaf: Leaf | None = None) -> list[Arch]:
+        bins = [[a for a in b if _inside(a, leaf)] for b in self.bins] if leaf else self.bins
+        bins = [b for b in bins if b]
+        if not bins:
+            return [self._sample(leaf)]
+        return [self.rng.choice(self.rng.choice(bins))]
 
 
 class FairSampler(PathSampler):
@@ -105,8 +126,8 @@ class FairSampler(PathSampler):
 
     name = "fair"
 
-    def paths(self) -> list[Arch]:
-        choices = self.space.choices()
+    def paths(self, leaf: Leaf | None = None) -> list[Arch]:
+        choices = self._choices(leaf)
         k = max(len(c) for c in choices.values())
         columns = {}
         for decision, options in choices.items():
@@ -117,9 +138,37 @@ class FairSampler(PathSampler):
         return [self.space.make({d: columns[d][i] for d in choices}) for i in range(k)]
 
 
+class ProgressiveSampler(PathSampler):
+    """Largest path first, then uniform (after OFA's progressive shrinking, Cai et al., ICLR 2020):
+    for ``warmup_epochs`` only the largest path trains, so the shared layers first learn the
+    features of the most capable path; then every step draws a uniform random path."""
+
+    name = "progressive"
+
+    def __init__(self, space: Space, seed: int = 0, warmup_epochs: int = 5) -> None:
+        super().__init__(space, seed)
+        if warmup_epochs < 0:
+            raise SharenasError(f"sampler.warmup_epochs must be >= 0, got {warmup_epochs}")
+        self.warmup_epochs = warmup_epochs
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def paths(self, leaf: Leaf | None = None) -> list[Arch]:
+        largest = self.space.largest()
+        if self.epoch < self.warmup_epochs and _inside(largest, leaf):
+            return [largest]
+        return [self._sample(leaf)]
+
+
+def _inside(arch: Arch, leaf: Leaf | None) -> bool:
+    return not leaf or all(arch[d] in allowed for d, allowed in leaf.items())
+
+
 SAMPLERS = {
     "uniform": UniformSampler,
     "sandwich": SandwichSampler,
     "cost_binned": CostBinnedSampler,
-    "fair": FairSampler,
+    "fair": FairSampler, "progressive": ProgressiveSampler,
 }

@@ -23,6 +23,7 @@ from supernet.builder import Built, build, build_sampler, config_to_save
 from supernet.checkpoint import load_checkpoint, save_checkpoint
 from supernet.config import run_dir
 from supernet.data import make_loader
+from supernet.errors import SharenasError
 from supernet.sharing.base import SplitContext
 
 
@@ -30,7 +31,7 @@ def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"trainer.device={name!r} but CUDA is not available; use trainer=cpu")
+        raise SharenasError(f"trainer.device={name!r} but CUDA is not available; use trainer=cpu")
     return torch.device(name)
 
 
@@ -123,6 +124,7 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     global_step = start_epoch * steps
     for epoch in range(start_epoch, end_epoch):
         strategy.train()
+        sampler.set_epoch(epoch)
         tic, seen, correct, loss_sum = time.time(), 0, 0, 0.0
         batches = itertools.islice(itertools.chain.from_iterable(itertools.repeat(loader)), steps)
         bar = tqdm(
@@ -137,18 +139,19 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
             if tc.channels_last and device.type == "cuda":
                 x = x.to(memory_format=torch.channels_last)
             opt.zero_grad(set_to_none=True)
-            teacher = None
-            for k, arch in enumerate(sampler.paths()):
-                with autocast():
-                    logits = strategy(x, arch)
-                    loss = _step_loss(logits, y, teacher if k else None)
-                scaler.scale(loss).backward()
-                if k == 0:
-                    loss_sum += loss.item() * len(y)
-                    correct += (logits.argmax(1) == y).sum().item()
-                    seen += len(y)
-                    if sampler.distill:
-                        teacher = logits.detach().float().softmax(-1)
+            for leaf in strategy.step_leaves():
+                teacher = None
+                for k, arch in enumerate(sampler.paths(leaf)):
+                    with autocast():
+                        logits = strategy(x, arch)
+                        loss = _step_loss(logits, y, teacher if k else None)
+                    scaler.scale(loss).backward()
+                    if k == 0:
+                        loss_sum += loss.item() * len(y)
+                        correct += (logits.argmax(1) == y).sum().item()
+                        seen += len(y)
+                        if sampler.distill:
+                            teacher = logits.detach().float().softmax(-1)
             scaler.unscale_(opt)
             nn.utils.clip_grad_norm_(strategy.parameters(), float(tc.grad_clip))
             scaler.step(opt)

@@ -1,15 +1,14 @@
 """Ray backend: every evaluation is a Ray Tune trial, on a local Ray instance or a cluster.
 
-The evaluator is pickled once on the driver and shipped through the object store with
-``tune.with_parameters``; each worker process unpickles it on its first trial and keeps it in a
-module-level cache (actors are reused between trials), so a worker rebuilds it once per run.
-An ``OptunaSearcher`` becomes Ray Tune's ``OptunaSearch`` (one Optuna study steering all workers);
-any other ask/tell searcher is driven through a small ``ray.tune.search.Searcher`` adapter.
-"""
+The evaluator is pickled once and shipped through the object store (``tune.with_parameters``); a
+worker process unpickles it on its first trial and caches it (actors are reused between trials).
+``OptunaSearcher`` becomes Ray Tune's ``OptunaSearch`` (one study steering all workers); other
+searchers are driven through a small ``ray.tune.search.Searcher`` adapter."""
 
 from __future__ import annotations
 
-import copy
+import contextlib
+import io
 import logging
 import math
 import os
@@ -21,9 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ray import cloudpickle, tune
-from ray.tune.search import Searcher as TuneSearcher
-from ray.tune.search.optuna import OptunaSearch
+from tqdm import tqdm
+
+# Read when Ray is first imported. Without the second, Ray on Linux resolves 127.0.0.1 (a local
+# instance, or a head started with --node-ip-address=127.0.0.1) to the host's outward address.
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+import ray  # noqa: E402
+from ray import cloudpickle, tune  # noqa: E402
+from ray.tune.search import Searcher as TuneSearcher  # noqa: E402
+from ray.tune.search.optuna import OptunaSearch  # noqa: E402
 
 from search.objective import RECORD_KEYS, Objective
 from search.searchers.base import Proposal, Searcher
@@ -47,21 +54,15 @@ def _evaluate_trial(config: dict[str, str], evaluator_blob: np.ndarray, run_id: 
     tune.report(evaluate(space.make(config)))
 
 
-def _trial_dirname(trial: Any) -> str:
-    return f"trial_{trial.trial_id}"
-
-
 class _AskTellSearch(TuneSearcher):
-    """Drives one of our ask/tell searchers from Ray Tune (random, evolution, exhaustive, ...).
-
-    Like ``LocalBackend``, a proposal of an arch already scored is told its known values at once,
-    and a proposal of an arch still running is told when that trial completes, so every Tune trial
-    scores a new arch.
-    """
+    """Drives one of our ask/tell searchers from Ray Tune. Like ``LocalBackend``, a repeated
+    proposal is told the known values at once (or when its arch's running trial completes), so
+    every Tune trial scores a new arch."""
 
     def __init__(self, searcher: Searcher, objective: Objective, max_proposals: int) -> None:
         super().__init__(metric=searcher.objectives[0], mode=MODES[searcher.directions[0]])
-        self.searcher, self.objective, self.max_proposals = searcher, objective, max_proposals
+        # Not ``self.searcher``: Tune takes any search algorithm with that attribute for a wrapper.
+        self.driven, self.objective, self.max_proposals = searcher, objective, max_proposals
         self.n_proposals = 0
         self.known: dict[str, dict] = {}  # arch -> record of a finished trial
         self.running: dict[str, Proposal] = {}  # trial id -> proposal being evaluated
@@ -70,11 +71,11 @@ class _AskTellSearch(TuneSearcher):
 
     def _tell(self, proposal: Proposal, record: dict) -> None:
         objective = self.objective
-        self.searcher.tell(proposal, objective.values(record), objective.constraints(record))
+        self.driven.tell(proposal, objective.values(record), objective.constraints(record))
 
     def suggest(self, trial_id: str) -> dict | str | None:
         while self.n_proposals < self.max_proposals:
-            proposal = self.searcher.ask()
+            proposal = self.driven.ask()
             if proposal is None:
                 return TuneSearcher.FINISHED
             self.n_proposals += 1
@@ -107,37 +108,48 @@ class _AskTellSearch(TuneSearcher):
 
 class _OptunaSearch(OptunaSearch):
     """Ray Tune's ``OptunaSearch`` that also records constraints (``trial.set_constraint``, read by
-    Optuna 5 samplers) and the Optuna trial number of every Tune trial."""
+    Optuna 5 samplers) and the Optuna trial number of every completed Tune trial."""
 
     def __init__(self, objective: Objective, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.objective = objective
         self.trial_numbers: dict[str, int] = {}
 
-    def suggest(self, trial_id: str) -> dict | None:
-        config = super().suggest(trial_id)
-        self.trial_numbers[trial_id] = self._ot_trials[trial_id].number
-        return config
-
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        if trial_id in self._ot_trials:
+            self.trial_numbers[trial_id] = self._ot_trials[trial_id].number
         if result and not error and trial_id in self._ot_trials:
             for i, c in enumerate(self.objective.constraints(result) or []):
                 self._ot_trials[trial_id].set_constraint(str(i), c)
         super().on_trial_complete(trial_id, result, error)
 
 
+class _Progress(tune.Callback):
+    """A tqdm bar over finished trials, like ``LocalBackend``'s (Tune's own output is silenced)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled, self.bar, self.best = total, enabled, None, float("-inf")
+
+    def setup(self, **info: Any) -> None:  # at the start of the run, after Tune pickled its config
+        self.bar = tqdm(total=self.total, desc="search", disable=not self.enabled, leave=False)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        acc = (trial.last_result or {}).get("val_acc")
+        self.best = max(self.best, acc if acc is not None else self.best)
+        self.bar.update(1)
+        self.bar.set_postfix(best=f"{self.best:.2f}")
+
+
 class RayBackend:
     """Evaluates archs as Ray Tune trials, ``num_workers`` at a time.
 
-    ``address``: ``None`` starts a local Ray instance (bound to 127.0.0.1, shut down afterwards);
-    ``"auto"`` or ``"ray://host:10001"`` or ``"host:port"`` joins a running cluster.
-    ``storage_path``: where Tune writes its experiment (default ``<run dir>/ray_results``).
-    Returns one record per distinct arch, in trial order; an arch proposed twice by Ray's
-    ``OptunaSearch`` is evaluated twice but kept once (its first trial), so an Optuna run can
-    return fewer than ``n_trials`` records. ``searcher.storage`` (Optuna resume) is not used here:
-    the study lives in the driver for the length of the run. Failed trials are retried
-    ``max_failures`` times, then left out with a warning.
-    """
+    ``address``: ``None`` starts a local Ray instance on 127.0.0.1 (shut down afterwards); "auto",
+    "host:port" or "ray://host:10001" joins a cluster. ``storage_path``: Tune's experiment folder
+    (default ``<run dir>/ray_results``). Returns one record per distinct arch, in trial order: an
+    arch that Ray's ``OptunaSearch`` proposes twice runs twice but is kept once (its first trial),
+    so an Optuna run may return fewer than ``n_trials`` records. ``searcher.storage`` is not used
+    (the study lives in the driver). Failed trials are retried ``max_failures`` times, then left
+    out with a warning."""
 
     def __init__(
         self,
@@ -156,30 +168,6 @@ class RayBackend:
         self.max_failures, self.storage_path = int(max_failures), storage_path
         self.progress = progress
 
-    def _init_ray(self) -> bool:
-        """Connect to (or start) Ray; True when this call started it."""
-        import ray
-
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        if ray.is_initialized():
-            return False
-        common = {"log_to_driver": False, "logging_level": logging.WARNING}
-        if self.address is None:
-            ray.init(
-                num_cpus=max(1, math.ceil(self.num_workers * self.cpus_per_trial)),
-                include_dashboard=False,
-                _node_ip_address="127.0.0.1",
-                **common,
-            )
-        else:
-            ray.init(address=self.address, **common)
-        return True
-
-    def _storage(self) -> str:
-        path = self.storage_path or str(run_dir() / "ray_results")
-        return path if "://" in path else str(Path(path).expanduser().resolve())
-
     def run(
         self,
         searcher: Searcher,
@@ -188,26 +176,7 @@ class RayBackend:
         n_trials: int,
     ) -> list[dict]:
         """Evaluate up to ``n_trials`` archs of ``searcher`` with ``evaluate`` on Ray workers."""
-        import ray
-
-        started = self._init_ray()
-        try:
-            return self._run(searcher, evaluate, objective, int(n_trials))
-        finally:
-            if started:
-                ray.shutdown()
-
-    def _run(
-        self,
-        searcher: Searcher,
-        evaluate: Callable[[Arch], dict],
-        objective: Objective,
-        n_trials: int,
-    ) -> list[dict]:
-        shipped = copy.copy(evaluate)  # the same evaluator, without the driver's memo
-        if hasattr(shipped, "memo"):
-            shipped.memo = {}
-        payload = cloudpickle.dumps((shipped, searcher.space), protocol=5)
+        payload = cloudpickle.dumps((evaluate, searcher.space), protocol=5)
         blob = np.frombuffer(payload, dtype=np.uint8)  # a numpy array: workers read it zero-copy
         run_id = uuid.uuid4().hex[:12]
         modes = [MODES[d] for d in searcher.directions]
@@ -222,45 +191,59 @@ class RayBackend:
                 mode=mode if single else modes,
             )
         else:
-            search_alg = _AskTellSearch(searcher, objective, max_proposals=20 * n_trials + 100)
-        trainable = tune.with_resources(
-            tune.with_parameters(_evaluate_trial, evaluator_blob=blob, run_id=run_id),
-            {"cpu": self.cpus_per_trial, "gpu": self.gpus_per_trial},
-        )
-        tuner = tune.Tuner(
-            trainable,
-            param_space={},
-            tune_config=tune.TuneConfig(
-                search_alg=search_alg,
-                num_samples=n_trials,
-                metric=metric,
-                mode=mode,
-                max_concurrent_trials=self.num_workers,
-                reuse_actors=True,
-                trial_dirname_creator=_trial_dirname,
-            ),
-            run_config=tune.RunConfig(
-                storage_path=self._storage(),
-                name=f"sharenas-{run_id}",
-                failure_config=tune.FailureConfig(max_failures=self.max_failures),
-                verbose=1 if self.progress else 0,
-            ),
-        )
-        grid = tuner.fit()
-        records: dict[str, dict] = {}
+            search_alg = _AskTellSearch(searcher, objective, max_proposals=20 * int(n_trials) + 100)
+        progress = _Progress(int(n_trials), self.progress)
+        storage = self.storage_path or str(run_dir() / "ray_results")
+        storage = storage if "://" in storage else str(Path(storage).expanduser().resolve())
+        started = not ray.is_initialized()  # then shut down (a cluster: disconnect) at the end
+        if started:  # a local instance on 127.0.0.1, or join the cluster at ``address``
+            num_cpus = max(1, math.ceil(self.num_workers * self.cpus_per_trial))
+            local = dict(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1")
+            kwargs = local if self.address is None else {"address": self.address}
+            ray.init(log_to_driver=False, logging_level=logging.WARNING, **kwargs)
+        try:  # with_parameters puts the blob into the object store now, so after ray.init
+            trainable = tune.with_resources(
+                tune.with_parameters(_evaluate_trial, evaluator_blob=blob, run_id=run_id),
+                {"cpu": self.cpus_per_trial, "gpu": self.gpus_per_trial},
+            )
+            tuner = tune.Tuner(
+                trainable,
+                param_space={},
+                tune_config=tune.TuneConfig(
+                    search_alg=search_alg,
+                    num_samples=int(n_trials),
+                    metric=metric,
+                    mode=mode,
+                    max_concurrent_trials=self.num_workers,
+                    reuse_actors=True,
+                    trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+                ),
+                run_config=tune.RunConfig(
+                    storage_path=storage,
+                    name=f"sharenas-{run_id}",
+                    failure_config=tune.FailureConfig(max_failures=self.max_failures),
+                    verbose=0,
+                    callbacks=[progress],
+                ),
+            )
+            with contextlib.redirect_stdout(io.StringIO()):  # Tune prints a header at verbose=0
+                grid = tuner.fit()
+        finally:
+            if progress.bar is not None:
+                progress.bar.close()
+            if started:
+                ray.shutdown()
         errors = [str(r.error).strip().splitlines()[-1] for r in grid if r.error is not None]
         finished = [r.metrics for r in grid if r.error is None and r.metrics]
         finished.sort(key=lambda m: search_alg.trial_numbers.get(m["trial_id"], sys.maxsize))
+        records: dict[str, dict] = {}
         for metrics in finished:
             record = {k: metrics.get(k) for k in RECORD}
             record["trial"] = search_alg.trial_numbers.get(metrics["trial_id"])
-            records.setdefault(record["arch"], record)
-        if errors and not records:
-            raise SharenasError(f"all {len(errors)} Ray trials failed; first error: {errors[0]}")
+            records.setdefault(record["arch"], record)  # an arch run twice: its first trial
         if errors:
-            print(
-                f"warning: {len(errors)} Ray trials failed and are left out; first error: "
-                f"{errors[0]}",
-                file=sys.stderr,
-            )
+            message = f"{len(errors)} of {len(grid)} Ray trials failed; first error: {errors[0]}"
+            if not records:
+                raise SharenasError(message)
+            print(f"warning: {message} (left out)", file=sys.stderr)
         return list(records.values())

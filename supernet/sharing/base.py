@@ -39,6 +39,7 @@ class SharingStrategy(nn.Module):
     """Base class. Subclasses override ``maybe_split`` to change the partition during training."""
 
     name = "base"
+    train_all_leaves = False
 
     def __init__(self, space: Space, macro: Macro) -> None:
         super().__init__()
@@ -72,6 +73,15 @@ class SharingStrategy(nn.Module):
     def parameter_bytes(self) -> int:
         return sum(p.numel() * p.element_size() for p in self.parameters())
 
+    def step_leaves(self) -> list[Leaf | None]:
+        """Which parts of the space one optimizer step trains: ``[None]`` draws paths from the
+        whole space (each routed to its owner); with ``train_all_leaves`` every sub-supernet gets
+        its own paths at every step, so children of a split are trained exactly as often as their
+        parent was and stay comparable with each other."""
+        if self.train_all_leaves and len(self.leaves) > 1:
+            return list(self.leaves)
+        return [None]
+
     # -- dynamic part ---------------------------------------------------------------------------
     def maybe_split(self, ctx: SplitContext) -> list[tuple[nn.Parameter, nn.Parameter]]:
         """Called by the trainer at the end of each epoch. Returns (new param, source param) pairs
@@ -100,7 +110,7 @@ class SharingStrategy(nn.Module):
         self.leaves[leaf_index : leaf_index + 1] = new_leaves
         modules = list(self.supernets)
         modules[leaf_index : leaf_index + 1] = children
-        self.supernets = nn.ModuleList(modules)
+        self.supernets = nn.ModuleList(modules).train(self.training)
         self.history.append(
             {"leaf": leaf_index, "decision": decision, "groups": [list(g) for g in groups], **info}
         )

@@ -34,6 +34,7 @@ class FewShotSharing(SharingStrategy):
         decisions: Sequence[str] | None = None,
         groups: Sequence[Sequence[str]] | None = None,
         split_every: int = 1,
+        train_all_leaves: bool = False,
     ) -> None:
         super().__init__(space, macro)
         choices = space.choices()
@@ -58,6 +59,7 @@ class FewShotSharing(SharingStrategy):
         self.groups = [list(g) for g in groups] if groups is not None else None
         self.split_epoch = split_epoch
         self.split_every = split_every
+        self.train_all_leaves = train_all_leaves
 
     def _due(self, epoch: int) -> str | None:
         done = len({h["decision"] for h in self.history})

@@ -64,6 +64,7 @@ class GradientMatchingSharing(SharingStrategy):
         max_splits: int = 1,
         decisions: Sequence[str] | None = None,
         samples_per_choice: int = 4,
+        train_all_leaves: bool = False,
     ) -> None:
         super().__init__(space, macro)
         choices = space.choices()
@@ -75,6 +76,7 @@ class GradientMatchingSharing(SharingStrategy):
         self.splits_per_epoch = splits_per_epoch
         self.max_splits = max_splits
         self.samples_per_choice = samples_per_choice
+        self.train_all_leaves = train_all_leaves
 
     def _gradient(
         self, module: nn.Module, decision: str, archs: list[dict], choice: str, ctx: SplitContext
@@ -121,12 +123,14 @@ class GradientMatchingSharing(SharingStrategy):
             for index, leaf in enumerate(self.leaves):
                 module = self.supernets[index]
                 saved = copy.deepcopy(module.state_dict())  # probing must not move BN statistics
+                was_training = module.training
                 module.train()
                 for decision in self.decisions:
                     scored = self._score(index, leaf, decision, ctx, rng)
                     if scored is not None:
                         candidates.append((scored[0], index, decision, scored[1]))
                 module.load_state_dict(saved)
+                module.train(was_training)
             if not candidates:
                 break
             cross, index, decision, groups = min(candidates, key=lambda c: c[0])

@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,15 +51,36 @@ def cluster() -> Iterator[str]:
     killing that process group, then any process still naming its unique temp dir."""
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths are limited
     port = _free_port()
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
-    cmd = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
-           "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
-           "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}",
-           f"--ray-client-server-port={_free_port()}", f"--dashboard-port={_free_port()}",
-           f"--dashboard-agent-listen-port={_free_port()}"]
+    # No token auth on either side: Ray 2.60 turns it on for `ray start` whenever ~/.ray/auth_token
+    # exists (a local ray.init() writes one), but a driver given an explicit address sends none.
+    ray_env = {
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "disabled",
+    }
+    env = {**os.environ, **ray_env}
+    cmd = [
+        str(Path(sys.executable).parent / "ray"),
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        f"--port={port}",
+        "--num-cpus=2",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        f"--temp-dir={temp_dir}",
+        f"--ray-client-server-port={_free_port()}",
+        f"--dashboard-port={_free_port()}",
+        f"--dashboard-agent-listen-port={_free_port()}",
+    ]
+    patch = pytest.MonkeyPatch()
+    for key, value in ray_env.items():
+        patch.setenv(key, value)  # the driver (this process) too
     log = open(Path(temp_dir) / "head.log", "w+")  # noqa: SIM115 - closed at teardown
-    head = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
+    head = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 90
         while "Ray runtime started" not in (Path(temp_dir) / "head.log").read_text():
@@ -67,7 +89,7 @@ def cluster() -> Iterator[str]:
             time.sleep(0.5)
         yield f"127.0.0.1:{port}"
     finally:
-        for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 1)):
+        for sig, wait in ((signal.SIGTERM, 2), (signal.SIGKILL, 1)):
             try:
                 os.killpg(head.pid, sig)
             except ProcessLookupError:
@@ -79,6 +101,7 @@ def cluster() -> Iterator[str]:
             except ProcessLookupError:
                 pass
         head.wait(timeout=10)
+        patch.undo()
         log.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
         assert not _pids_using(temp_dir)
@@ -86,14 +109,24 @@ def cluster() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> str:
-    return str(train(compose_tiny("search"), out_dir=tmp_path_factory.mktemp("train"))["checkpoint"])
+    out = tmp_path_factory.mktemp("train")
+    return str(train(compose_tiny("search"), out_dir=out)["checkpoint"])
 
 
-def _search(cluster: str, checkpoint: str, out: Path, overrides: list[str]) -> dict:
-    cfg = compose_tiny("search", [
-        f"supernet.checkpoint={checkpoint}", "backend=ray", f"backend.address={cluster}",
-        "backend.num_workers=2", "backend.progress=false", "results.export_best=false",
-        f"backend.storage_path={out / 'ray_results'}", *overrides])
+def _search(cluster: str, checkpoint: str, out: Path, overrides: list[str]) -> tuple[dict, Any]:
+    cfg = compose_tiny(
+        "search",
+        [
+            f"supernet.checkpoint={checkpoint}",
+            "backend=ray",
+            f"backend.address={cluster}",
+            "backend.num_workers=2",
+            "backend.progress=false",
+            "results.export_best=false",
+            f"backend.storage_path={out / 'ray_results'}",
+            *overrides,
+        ],
+    )
     return run(cfg, out_dir=out), cfg
 
 
@@ -105,11 +138,23 @@ def test_ray_matches_local_evaluator(cluster, checkpoint, tmp_path):
     assert [r["trial"] for r in records] == sorted(r["trial"] for r in records)
     assert (tmp_path / "results.json").is_file()
     assert json.loads((tmp_path / "results.json").read_text())
-    assert any((tmp_path / "ray_results").iterdir())
+    results = [
+        json.loads(f.read_text().splitlines()[-1])
+        for f in (tmp_path / "ray_results").glob("sharenas-*/trial_*/result.json")
+    ]
+    assert sorted(r["arch"] for r in results) == sorted(archs)
+    pids = {r["pid"] for r in results}  # evaluated in Ray workers, two reused actors at most
+    assert os.getpid() not in pids and len(pids) <= 2
     built, _ = load_trained(checkpoint, space=cfg.space.name)
     ev = cfg.evaluator
-    local = Evaluator(built, calib_batches=ev.calib_batches, calib_batch_size=ev.calib_batch_size,
-                      batch_size=ev.batch_size, count_flops=ev.count_flops, seed=int(cfg.seed))
+    local = Evaluator(
+        built,
+        calib_batches=ev.calib_batches,
+        calib_batch_size=ev.calib_batch_size,
+        batch_size=ev.batch_size,
+        count_flops=ev.count_flops,
+        seed=int(cfg.seed),
+    )
     # The seeded random searcher proposes the same archs whichever backend runs them.
     same = RandomSearcher(built.space, seed=int(cfg.seed), n_trials=6)
     assert set(archs) == {str(same.ask().arch) for _ in range(6)}
