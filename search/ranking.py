@@ -38,7 +38,8 @@ def _value(record: Mapping[str, Any], key: str) -> float:
 
 
 def leaderboard(records: Records, key: str = "val_acc", descending: bool = True) -> list[Record]:
-    """All records sorted best first by ``key`` (ties by arch string), each with a 1-based "rank".
+    """All records sorted best first by ``key``, each with a 1-based "rank". Ties are broken by
+    lower ``val_loss`` when ranking by another key and records have it, then by arch string.
 
     Returns new dicts; the input records are not modified.
     """
@@ -46,7 +47,11 @@ def leaderboard(records: Records, key: str = "val_acc", descending: bool = True)
     if missing := [r for r in rows if "arch" not in r]:
         raise ValueError(f"records need an 'arch' key; first without one: {missing[0]}")
     sign = -1.0 if descending else 1.0
-    rows.sort(key=lambda r: (sign * _value(r, key), r["arch"]))
+    def tie(r: Record) -> float:
+        loss = r.get("val_loss") if key != "val_loss" else None
+        return float(loss) if isinstance(loss, int | float) else 0.0
+
+    rows.sort(key=lambda r: (sign * _value(r, key), tie(r), r["arch"]))
     return [{**r, "rank": i} for i, r in enumerate(rows, start=1)]
 
 

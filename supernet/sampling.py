@@ -170,5 +170,6 @@ SAMPLERS = {
     "uniform": UniformSampler,
     "sandwich": SandwichSampler,
     "cost_binned": CostBinnedSampler,
-    "fair": FairSampler, "progressive": ProgressiveSampler,
+    "fair": FairSampler,
+    "progressive": ProgressiveSampler,
 }

@@ -233,3 +233,13 @@ def test_log_to_tensorboard_without_matplotlib(
     assert "pareto" not in acc.Tags()["images"]
     note = acc.Tensors("pareto/text_summary")[0].tensor_proto.string_val[0].decode()
     assert "matplotlib" in note
+
+
+def test_leaderboard_breaks_accuracy_ties_by_lower_loss() -> None:
+    a = "|skip_connect~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"
+    z = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"
+    rows = [
+        {"arch": a, "val_acc": 90.0, "val_loss": 0.5},
+        {"arch": z, "val_acc": 90.0, "val_loss": 0.3},
+    ]
+    assert [r["arch"] for r in leaderboard(rows)] == [z, a]
