@@ -37,21 +37,32 @@ def _value(record: Mapping[str, Any], key: str) -> float:
     return float(value)
 
 
-def leaderboard(records: Records, key: str = "val_acc", descending: bool = True) -> list[Record]:
-    """All records sorted best first by ``key``, each with a 1-based "rank". Ties are broken by
-    lower ``val_loss`` when ranking by another key and records have it, then by arch string.
+def _tie_value(record: Mapping[str, Any], key: str, digits: int | None = None) -> float:
+    """A tie-breaker value (smaller first); missing or non-numeric values sort last."""
+    value = record.get(key)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return math.inf
+    return round(float(value), digits) if digits is not None else float(value)
 
+
+def leaderboard(records: Records, key: str = "val_acc", descending: bool = True) -> list[Record]:
+    """All records sorted best first by ``key``, each with a 1-based "rank".
+
+    Records marked ``"feasible": False`` (they break a constraint) come after all the others.
+    Ties on ``key`` are broken by lower ``val_loss`` rounded to 4 decimals, then by fewer
+    ``params`` (so of functionally identical archs the smallest comes first), then by arch string.
     Returns new dicts; the input records are not modified.
     """
     rows = [dict(r) for r in records]
     if missing := [r for r in rows if "arch" not in r]:
         raise ValueError(f"records need an 'arch' key; first without one: {missing[0]}")
     sign = -1.0 if descending else 1.0
-    def tie(r: Record) -> float:
-        loss = r.get("val_loss") if key != "val_loss" else None
-        return float(loss) if isinstance(loss, int | float) else 0.0
 
-    rows.sort(key=lambda r: (sign * _value(r, key), tie(r), r["arch"]))
+    def order(r: Record) -> tuple:
+        ties = (_tie_value(r, "val_loss", 4), _tie_value(r, "params"), str(r["arch"]))
+        return (r.get("feasible") is False, sign * _value(r, key), *ties)
+
+    rows.sort(key=order)
     return [{**r, "rank": i} for i, r in enumerate(rows, start=1)]
 
 
@@ -99,6 +110,8 @@ def human(n: float) -> str:
 
 
 def _cell(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if key in _COUNTS and isinstance(value, int | float):
         return human(value)
     return "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
@@ -157,10 +170,16 @@ def _write_atomic(path: Path, text: str) -> Path:
     return path
 
 
-def _objectives(records: Sequence[Record], key: str, objectives: Objectives | None) -> Objectives:
-    """``objectives``, else (key, max) and (cost, min); cost is flops if all records have it."""
+def _objectives(
+    records: Sequence[Record], key: str, objectives: Objectives | None, descending: bool = True
+) -> Objectives:
+    """``objectives``, else (key, its direction) and (cost, min); cost is flops if all records
+    have it (params otherwise), left out when it is the key itself."""
+    if objectives is not None:
+        return objectives
     cost = "flops" if all(r.get("flops") is not None for r in records) else "params"
-    return objectives if objectives is not None else ((key, "max"), (cost, "min"))
+    first = (key, "max" if descending else "min")
+    return (first,) if cost == key else (first, (cost, "min"))
 
 
 def write_results(
@@ -174,12 +193,13 @@ def write_results(
     """Write ``leaderboard.csv``, ``results.json`` and ``pareto.json`` atomically into ``run_dir``.
 
     ``results.json`` is ``{"meta": meta, "records": ranked records}`` with sorted keys, so equal
-    inputs give identical bytes. ``objectives`` defaults to (key, max) and (flops or params, min).
+    inputs give identical bytes. ``objectives`` (for pareto.json) default to (key, max if
+    ``descending`` else min) and (flops or params, min).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ranked = leaderboard(records, key=key, descending=descending)
-    front = pareto_front(ranked, _objectives(ranked, key, objectives))
+    front = pareto_front(ranked, _objectives(ranked, key, objectives, descending))
     keys = set().union(*(r.keys() for r in ranked))
     columns = [k for k in _KEY_ORDER if k in keys] + sorted(keys - set(_KEY_ORDER))
     buf = io.StringIO()
@@ -228,7 +248,8 @@ def log_to_tensorboard(
 
     One hparams session per record in the subfolder ``trial_{trial:05d}`` of the writer's log dir,
     with every numeric record field as a ``hparam/<field>`` metric. The running best of ``key``
-    is logged as scalar ``search/best_<key>`` against the trial number.
+    (over records not marked ``"feasible": False``) is logged as scalar ``search/best_<key>``
+    against the trial number.
     """
     ranked = leaderboard(records, key=key, descending=descending)
     seen: dict[str, int] = {}
@@ -241,10 +262,12 @@ def log_to_tensorboard(
         metrics = {f"hparam/{k}": float(v) for k, v in nums.items() if k not in {*hparams, "rank"}}
         run = base if n == 1 else f"{base}_{n}"
         writer.add_hparams(hparam_dict=hparams, metric_dict=metrics, run_name=run)
-        best = pick(best, _value(r, key))
-        writer.add_scalar(f"search/best_{key}", best, global_step=int(r["trial"]))
+        if r.get("feasible") is not False:  # the running best counts feasible archs only
+            best = pick(best, _value(r, key))
+        if math.isfinite(best):
+            writer.add_scalar(f"search/best_{key}", best, global_step=int(r["trial"]))
     writer.add_text("leaderboard", format_table(ranked, top_k, markdown=True))
-    objs = _objectives(ranked, key, objectives)
+    objs = _objectives(ranked, key, objectives, descending)
     try:
         fig = _pareto_figure(ranked, pareto_front(ranked, objs), x=objs[-1][0], y=objs[0][0])
     except ImportError:

@@ -30,11 +30,18 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; match a normally created file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load_checkpoint(path: str | os.PathLike, space: str | None = None) -> dict:
@@ -45,8 +52,11 @@ def load_checkpoint(path: str | os.PathLike, space: str | None = None) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt, truncated, or not a weights-only checkpoint
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {first}") from None
+        if "Unsupported global" in str(err) or "GLOBAL" in str(err):
+            why = "it holds Python objects that a weights-only load refuses (not a sharenas file)"
+        else:
+            why = "not a valid PyTorch checkpoint (corrupt, truncated or another kind of file)"
+        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {why}") from None
     if not isinstance(payload, dict) or any(k not in payload for k in REQUIRED):
         raise CheckpointError(f"{str(path)!r} is not a sharenas checkpoint (keys: {REQUIRED})")
     if payload["format_version"] != FORMAT_VERSION:

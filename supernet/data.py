@@ -32,6 +32,8 @@ class Splits:
     image_size: int
     num_classes: int
     name: str
+    mean: float = 0.0  # pixel mean of the train split; inputs are (x - mean) / std
+    std: float = 1.0
 
 
 def _load_raw(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -94,6 +96,8 @@ def load_splits(
         image_size=images.shape[-1],
         num_classes=int(labels.max()) + 1,
         name=name,
+        mean=float(mean),
+        std=float(std),
     )
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 import copy
 import itertools
 import time
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
@@ -33,6 +34,34 @@ def _device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise SharenasError(f"trainer.device={name!r} but CUDA is not available; use trainer=cpu")
     return torch.device(name)
+
+
+def _resume_scheduler(cfg: DictConfig, opt, payload: dict, done_epochs: int):
+    """The checkpoint's scheduler state when the schedule is unchanged (bit-exact resume). When
+    the config changed it (e.g. more ``trainer.epochs`` stretch a cosine schedule), the new
+    schedule is replayed from its start for the epochs already done, so training continues at the
+    learning rate the new schedule has there instead of the old schedule's final value."""
+    saved = payload["config"].get("trainer", {})
+    current = OmegaConf.to_container(cfg.trainer, resolve=True)
+    same = saved.get("scheduler") == current.get("scheduler") and saved.get("epochs") == int(
+        cfg.trainer.epochs
+    )
+    if same:
+        sched = instantiate(cfg.trainer.scheduler)(opt)
+        sched.load_state_dict(payload["scheduler"])
+        return sched
+    for group in opt.param_groups:
+        group["lr"] = group.get("initial_lr", group["lr"])
+    sched = instantiate(cfg.trainer.scheduler)(opt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stepping the scheduler without optimizer steps
+        for _ in range(done_epochs):
+            sched.step()
+    print(
+        f"resume: the schedule changed (epochs {saved.get('epochs')} -> {cfg.trainer.epochs}); "
+        f"continuing the new schedule at epoch {done_epochs}, lr {opt.param_groups[0]['lr']:.4g}"
+    )
+    return sched
 
 
 def _rebuild_optimizer(cfg: DictConfig, built: Built, old_opt, old_sched, pairs):
@@ -96,8 +125,7 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         strategy.to(device)
         opt = instantiate(tc.optimizer)(strategy.parameters())
         opt.load_state_dict(payload["optimizer"])
-        sched = instantiate(tc.scheduler)(opt)
-        sched.load_state_dict(payload["scheduler"])
+        sched = _resume_scheduler(cfg, opt, payload, int(payload["epoch"]))
         sampler.load_state_dict(payload["sampler"])
         torch.set_rng_state(payload["rng"]["torch"])
         generator.set_state(payload["rng"]["loader"])
@@ -207,4 +235,5 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         )
     writer.close()
     metrics["checkpoint"] = str(ckpt_path)
+    tqdm.write(f"checkpoint: {ckpt_path}\nTensorBoard: tensorboard --logdir {out / 'tb'}")
     return metrics

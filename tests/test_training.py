@@ -149,3 +149,30 @@ def test_tensorboard_scalars(straight):
         events = acc.Scalars(tag)
         assert [e.step for e in events] == [1, 2]
     assert all(0.0 <= e.value <= 100.0 for e in acc.Scalars("train/val_acc_largest"))
+
+
+def test_resume_with_more_epochs_keeps_learning(tmp_path, capsys):
+    """Extending a finished cosine schedule must not continue at its final learning rate (0)."""
+    train(compose_tiny("train", ["trainer.epochs=2"]), out_dir=tmp_path)
+    before = load_checkpoint(tmp_path / "supernet.pt")
+    train(compose_tiny("train", ["trainer.epochs=3", "trainer.resume=true"]), out_dir=tmp_path)
+    after = load_checkpoint(tmp_path / "supernet.pt")
+    assert "schedule changed" in capsys.readouterr().out
+    assert after["epoch"] == 3
+    assert after["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)  # end
+    assert after["metrics"]["lr"] == pytest.approx(0.0, abs=1e-12)
+    changed = [
+        k
+        for k, v in after["model"].items()
+        if v.is_floating_point() and not torch.equal(v, before["model"][k])
+    ]
+    assert changed, "epoch 3 trained at lr 0: no weight moved"
+
+
+def test_corrupt_checkpoint_message_is_not_torch_boilerplate(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(bytes(range(256)) * 16)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(bad)
+    assert str(bad) in str(err.value) and "weights_only" not in str(err.value)
+    assert len(str(err.value).splitlines()) == 1
