@@ -1,8 +1,13 @@
-"""Structured-config schemas for the search-side config (evaluator, backend, results)."""
+"""Structured-config schemas for the search-side config (evaluator, searcher, backend, results).
+
+Each option file of ``conf/searcher`` and ``conf/backend`` starts with ``defaults: [_schema_<x>,
+_self_]``, so a misspelt key or a wrong type (``searcher.n_trials=abc``) fails at compose naming
+the key, before anything is built.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -25,15 +30,65 @@ class EvaluatorConf:
 
 @dataclass
 class ConstraintsConf:
-    params: Any = None  # maximum parameter count of a path (None = unconstrained)
-    flops: Any = None  # maximum FLOPs of a path
+    params: float | None = None  # maximum parameter count of a path (None = off)
+    flops: float | None = None  # maximum FLOPs of a path
 
 
 @dataclass
 class ResultsConf:
     top_k: int = 10  # rows printed and written to TensorBoard text
-    key: str = "val_acc"  # ranking key
-    export_best: bool = True  # write best/ (state_dict, TorchScript, arch string)
+    key: str = "val_acc"  # ranking key; its direction: search.objective.KEY_DIRECTIONS
+    export_best: bool = True  # write best/ (torch.export program, state_dict, arch, record)
+
+
+def _list(*items: str) -> Any:
+    return field(default_factory=lambda: list(items))
+
+
+@dataclass
+class _SearcherConf:
+    """Keys every searcher takes (``space`` and ``seed`` are passed by the pipeline)."""
+
+    _target_: str = "search.searchers.RandomSearcher"
+    n_trials: int | None = 50  # distinct archs to evaluate; None: the whole space
+    objectives: list[str] = _list("val_acc")
+    directions: list[str] = _list("maximize")
+
+
+@dataclass
+class OptunaSearcherConf(_SearcherConf):
+    _target_: str = "search.searchers.OptunaSearcher"
+    sampler: str = "tpe"  # tpe | nsga2 | gp | random
+    sampler_kwargs: dict[str, Any] = field(default_factory=dict)
+    storage: str | None = None  # None: in memory; sqlite:///x.db or x.journal
+    study_name: str = "sharenas"
+
+
+@dataclass
+class RandomSearcherConf(_SearcherConf):
+    _target_: str = "search.searchers.RandomSearcher"
+
+
+@dataclass
+class ExhaustiveSearcherConf(_SearcherConf):
+    _target_: str = "search.searchers.ExhaustiveSearcher"
+    n_trials: int | None = None
+    max_size: int = 20000
+
+
+@dataclass
+class EvolutionSearcherConf(_SearcherConf):
+    _target_: str = "search.searchers.EvolutionSearcher"
+    population: int = 20
+    sample_size: int = 5
+
+
+SEARCHER_SCHEMAS: dict[str, type] = {
+    "_schema_optuna": OptunaSearcherConf,
+    "_schema_random": RandomSearcherConf,
+    "_schema_exhaustive": ExhaustiveSearcherConf,
+    "_schema_evolution": EvolutionSearcherConf,
+}
 
 
 @dataclass
@@ -59,6 +114,8 @@ def register_configs() -> None:
     cs.store(name="_supernet_ref", node=SupernetRef)
     cs.store(group="backend", name="_schema_local", node=LocalBackendConf)
     cs.store(group="backend", name="_schema_ray", node=RayBackendConf)
+    for name, node in SEARCHER_SCHEMAS.items():
+        cs.store(group="searcher", name=name, node=node)
     cs.store(
         name="_search_schema",
         node={
@@ -70,4 +127,15 @@ def register_configs() -> None:
     )
 
 
-__all__ = ["ConstraintsConf", "EvaluatorConf", "ResultsConf", "SupernetRef", "register_configs"]
+__all__ = [
+    "SEARCHER_SCHEMAS",
+    "ConstraintsConf",
+    "EvaluatorConf",
+    "EvolutionSearcherConf",
+    "ExhaustiveSearcherConf",
+    "OptunaSearcherConf",
+    "RandomSearcherConf",
+    "ResultsConf",
+    "SupernetRef",
+    "register_configs",
+]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -12,11 +13,27 @@ from supernet.checkpoint import save_checkpoint
 
 
 def export_subnet(
-    net: nn.Module, arch: str, record: dict, input_shape: tuple[int, ...], out_dir: str | Path
+    net: nn.Module,
+    arch: str,
+    record: dict,
+    input_shape: tuple[int, ...],
+    out_dir: str | Path,
+    normalize: Mapping[str, float] | None = None,
 ) -> dict[str, Path]:
-    """Write ``model.pt`` (state_dict), ``model.pt2`` (a ``torch.export`` program: load it with
-    ``torch.export.load(path).module()``), ``arch.txt`` and ``record.json`` into ``out_dir``.
-    ``net`` should already have recalibrated BN (eval mode)."""
+    """Write ``model.pt2``, ``model.pt``, ``arch.txt`` and ``record.json`` into ``out_dir``.
+
+    ``model.pt2`` is the file to deploy: a ``torch.export`` program with a dynamic batch
+    dimension (any batch size >= 1), loaded without sharenas by
+    ``torch.export.load(path).module()``. ``model.pt`` is only the ``state_dict`` of the
+    standalone module; to rebuild the module itself, load the supernet checkpoint
+    (``built, _ = supernet.builder.load_trained(ckpt)``), take
+    ``built.strategy.extract(built.space.parse(arch))`` and ``load_state_dict`` model.pt into it
+    (its BN statistics are the recalibrated ones). Prefer model.pt2.
+
+    ``record.json`` is the evaluation record plus ``input_shape`` (C, H, W) and ``normalize``
+    (``{"mean", "std"}`` of the training pixels, or null if unknown): feed the model
+    ``(x - mean) / std``, as during search. ``net`` should already have recalibrated BN.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     net = net.eval().cpu()
@@ -27,13 +44,27 @@ def export_subnet(
         "exported": out / "model.pt2",
     }
     paths["arch"].write_text(arch + "\n")
-    paths["record"].write_text(json.dumps(record, indent=1, sort_keys=True))
+    full = {**record, "input_shape": [int(d) for d in input_shape]}
+    full["normalize"] = (
+        {k: float(normalize[k]) for k in ("mean", "std")} if normalize is not None else None
+    )
+    paths["record"].write_text(json.dumps(full, indent=1, sort_keys=True))
     torch.save(net.state_dict(), paths["state_dict"])
-    example = torch.zeros((1, *input_shape))
+    example = torch.zeros((2, *input_shape))  # batch 2: a batch of 1 would be specialised
     with torch.no_grad():
-        program = torch.export.export(net, (example,))
+        program = torch.export.export(
+            net, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},)
+        )
     torch.export.save(program, paths["exported"])
     return paths
 
 
-__all__ = ["export_subnet", "save_checkpoint"]
+def normalization(splits: object) -> dict[str, float] | None:
+    """``{"mean", "std"}`` of the training pixels when the data splits carry them, else None."""
+    mean, std = getattr(splits, "mean", None), getattr(splits, "std", None)
+    if mean is None or std is None:
+        return None
+    return {"mean": float(mean), "std": float(std)}
+
+
+__all__ = ["export_subnet", "normalization", "save_checkpoint"]

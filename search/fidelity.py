@@ -117,16 +117,20 @@ def _as_map(obj: object) -> Scores | None:
 
 
 def _from_records(records: list, path: Path, key: str) -> Scores:
+    """Records with a string "arch" and a numeric ``key``; records with ``"feasible": false``
+    (they broke a search constraint, see results.json) are left out."""
     out: Scores = {}
     for i, rec in enumerate(records):
         arch = rec.get("arch") if isinstance(rec, dict) else None
         if not arch or not isinstance(arch, str):
             raise ValueError(f"{path}: record {i} is not an object with a string 'arch'")
+        if rec.get("feasible") is False:
+            continue
         if not _is_number(rec.get(key)):
             raise ValueError(f"{path}: record {i} ({arch}) has no finite numeric {key!r}")
         out[arch] = float(rec[key])
     if not out:
-        raise ValueError(f"{path}: no records found")
+        raise ValueError(f"{path}: no records found (infeasible records do not count)")
     return out
 
 
@@ -135,7 +139,8 @@ def load_scores(path: str | Path, key: str = "val_acc") -> Scores:
 
     Accepted shapes: a flat ``{arch: number}`` map; an object whose ``"mean"`` key holds such a
     map (ground-truth cache files); or a list of records with ``"arch"`` and a numeric ``key``
-    field, either bare or wrapped as ``{"records": [...]}`` (results.json files).
+    field, either bare or wrapped as ``{"records": [...]}`` (results.json files). Records with a
+    ``"feasible": false`` field are left out: only archs that met the constraints count.
     """
     path = Path(path)
     try:
@@ -162,23 +167,39 @@ def load_scores(path: str | Path, key: str = "val_acc") -> Scores:
     return flat
 
 
+#: Report key -> row label of the text table (with the unit of the value).
+LABELS = {
+    "n": "n (archs in both files)",
+    "kendall_tau": "Kendall tau-b",
+    "spearman_rho": "Spearman rho",
+    "precision_top5": "precision@top-5%",
+    "precision_top10": "precision@top-10%",
+    "best_rank_top5": "best-rank@top-5% (fraction of n)",
+    "best_rank_top10": "best-rank@top-10% (fraction of n)",
+    "top1_regret": "top-1 regret (truth units)",
+}
+
+
 def format_report(report: dict[str, float]) -> str:
-    """Aligned two-column text table of a fidelity report."""
-    width = max(len(k) for k in report)
+    """Aligned two-column text table of a fidelity report, rows labelled with their units."""
+    labels = {name: LABELS.get(name, name) for name in report}
+    width = max(len(label) for label in labels.values())
     lines = []
     for name, value in report.items():
         if name == "n":
             text = str(int(value))
         else:
             text = f"{value:.3e}" if 0 < abs(value) < 1e-3 else f"{value:.4f}"
-        lines.append(f"{name:<{width}}  {text:>10}")
+        lines.append(f"{labels[name]:<{width}}  {text:>10}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m search.fidelity",
-        description="Ranking fidelity of estimated arch scores against ground truth.",
+        description="Ranking fidelity of estimated arch scores against ground truth (higher "
+        "scores are better). Only archs present in both files count; in a results.json, records "
+        'with "feasible": false (they broke a search constraint) are left out.',
     )
     parser.add_argument("estimates", help="JSON file of estimated scores")
     parser.add_argument("ground_truth", help="JSON file of ground-truth scores")

@@ -24,7 +24,7 @@ SEARCHER_DIRECTIONS = {"maximize": "max", "minimize": "min"}
 
 
 def direction(key: str, what: str = "results.key") -> str:
-    """"max" or "min" for a record key; a one-line error naming ``what`` for an unknown key."""
+    """ "max" or "min" for a record key; a one-line error naming ``what`` for an unknown key."""
     if key not in KEY_DIRECTIONS:
         raise SharenasError(f"unknown {what} {key!r}; allowed: {', '.join(RECORD_KEYS)}")
     return KEY_DIRECTIONS[key]

@@ -9,13 +9,23 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 
+from search.checks import check_search_config, feasibility_note, warn_checkpoint_overrides
 from search.evaluate import Evaluator
-from search.export import export_subnet
-from search.objective import Objective
-from search.ranking import format_table, leaderboard, log_to_tensorboard, write_results
+from search.export import export_subnet, normalization
+from search.objective import SEARCHER_DIRECTIONS, Objective
+from search.ranking import (
+    DEFAULT_COLUMNS,
+    Objectives,
+    format_table,
+    leaderboard,
+    log_to_tensorboard,
+    pareto_front,
+    write_results,
+)
 from supernet.builder import load_trained
 from supernet.checkpoint import load_checkpoint
 from supernet.config import run_dir
+from supernet.errors import SharenasError
 from supernet.spaces import build_space
 
 
@@ -24,14 +34,33 @@ def _n_trials(searcher, space) -> int:
     return space.size() if n is None else int(n)
 
 
+def _searcher_name(searcher: object) -> str:
+    """E.g. "RandomSearcher", "OptunaSearcher(nsga2)"."""
+    sampler = getattr(searcher, "sampler_name", None)
+    return type(searcher).__name__ + (f"({sampler})" if sampler else "")
+
+
+def _pareto_objectives(searcher) -> Objectives | None:
+    """The searcher's objectives as (key, "max" | "min") when it has several, else None."""
+    if len(searcher.objectives) < 2:
+        return None
+    return tuple(
+        (k, SEARCHER_DIRECTIONS[d]) for k, d in zip(searcher.objectives, searcher.directions)
+    )
+
+
 def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
-    """The whole search story; returns {"records", "leaderboard", "paths", "checkpoint"}."""
+    """The whole search story; returns {"records", "leaderboard", "pareto", "paths",
+    "checkpoint"}. The leaderboard ranks feasible archs first, by ``results.key`` in its
+    direction (``search.objective.KEY_DIRECTIONS``)."""
     out = run_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    # Build everything a bad config can break *before* spending time on training.
+    # Check and build everything a bad config can break *before* spending time on training.
+    check_search_config(cfg)
+    key = str(cfg.results.key)
     space = build_space(cfg.space.name)
     searcher = instantiate(cfg.searcher, space=space, seed=int(cfg.seed))
-    objective = Objective(searcher.objectives, dict(cfg.constraints))
+    objective = Objective(searcher.objectives, dict(cfg.constraints), key=key)
     backend = instantiate(cfg.backend)
     checkpoint = cfg.supernet.checkpoint
     if checkpoint is None:
@@ -39,8 +68,8 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
 
         print("no supernet.checkpoint given: training a supernet first", file=sys.stderr)
         checkpoint = train(cfg, out_dir=out)["checkpoint"]
-    else:
-        load_checkpoint(checkpoint, space=cfg.space.name)  # fail fast on a bad path or space
+    else:  # fail fast on a bad path or space; say which of our settings it overrides
+        warn_checkpoint_overrides(cfg, load_checkpoint(checkpoint, space=cfg.space.name)["config"])
     built, payload = load_trained(checkpoint, space=cfg.space.name)
     ev = cfg.evaluator
     evaluator = Evaluator(
@@ -54,35 +83,63 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         device=ev.device,
     )
     records = backend.run(searcher, evaluator, objective, _n_trials(searcher, built.space))
+    if not records:
+        raise SharenasError("the search evaluated no arch: nothing to rank or write")
     for record in records:
         record["feasible"] = objective.feasible(record)
-    key = cfg.results.key
-    ranked = leaderboard([r for r in records if r["feasible"]] or records, key=key)
+    export = bool(cfg.results.export_best)
+    note = feasibility_note(records, objective, export=export)
+    if note and note.startswith("warning:"):
+        print(note, file=sys.stderr)
+    ranked = leaderboard(records, key=key, descending=objective.descending)
     meta = {
         "checkpoint": str(checkpoint),
         "space": built.space.name,
         "seed": int(cfg.seed),
-        "searcher": str(cfg.searcher._target_),
+        "searcher": _searcher_name(searcher),
+        "key": key,
         "n_evaluated": len(records),
         "num_supernets": built.strategy.num_supernets,
         "sharing": payload["sharing"]["name"],
     }
-    paths = write_results(out, records, meta, key=key)
+    objs = _pareto_objectives(searcher)
+    rank = {"key": key, "objectives": objs, "descending": objective.descending}
+    paths = write_results(out, records, meta, **rank)
     writer = SummaryWriter(str(out / "tb"))
-    log_to_tensorboard(writer, records, key=key, top_k=int(cfg.results.top_k))
+    log_to_tensorboard(writer, records, top_k=int(cfg.results.top_k), **rank)
     writer.close()
-    if cfg.results.export_best and ranked:
-        best = ranked[0]
+    if export:
+        best = ranked[0]  # feasible if any arch is
         arch = built.space.parse(best["arch"])
+        net = evaluator.calibrated(arch)
+        norm = normalization(built.splits)
         paths.update(
-            export_subnet(
-                evaluator.calibrated(arch), best["arch"], best, evaluator.input_shape, out / "best"
-            )
+            export_subnet(net, best["arch"], best, evaluator.input_shape, out / "best", norm)
         )
+    k = int(cfg.results.top_k)
+    better = "higher" if objective.descending else "lower"
     print(
-        f"\ntop {cfg.results.top_k} of {len(records)} evaluated archs "
-        f"(ranked by {key}, inherited weights, no retraining):"
+        f"\ntop {k} of {len(records)} evaluated archs (ranked by {key}, {better} is better; "
+        f"inherited weights, no retraining):"
     )
-    print(format_table(ranked, k=int(cfg.results.top_k)))
+    if note and not note.startswith("warning:"):
+        print(note)
+    some_infeasible = not all(r["feasible"] for r in records)
+    columns = [*DEFAULT_COLUMNS[:-1], "feasible", "arch"] if some_infeasible else DEFAULT_COLUMNS
+    print(format_table(ranked, k=k, columns=columns))
+    front = []
+    if objs is not None:
+        pool = [r for r in ranked if r["feasible"]] or ranked
+        front = pareto_front(pool, objs)
+        names = ", ".join(f"{o} {d}" for o, d in objs)
+        which = "feasible archs" if objective.limits and pool[0]["feasible"] else "archs"
+        print(f"\nPareto front of the {len(pool)} {which} ({names}): {len(front)} archs")
+        print(format_table(front, k=len(front), columns=columns))
     print(f"\nresults in {out}")
-    return {"records": records, "leaderboard": ranked, "paths": paths, "checkpoint": checkpoint}
+    return {
+        "records": records,
+        "leaderboard": ranked,
+        "pareto": front,
+        "paths": paths,
+        "checkpoint": checkpoint,
+    }

@@ -182,6 +182,11 @@ def _objectives(
     return (first,) if cost == key else (first, (cost, "min"))
 
 
+def _feasible(records: Sequence[Record]) -> Sequence[Record]:
+    """The records not marked ``"feasible": False``, or all of them if none is feasible."""
+    return [r for r in records if r.get("feasible") is not False] or records
+
+
 def write_results(
     run_dir: Path,
     records: Records,
@@ -193,13 +198,14 @@ def write_results(
     """Write ``leaderboard.csv``, ``results.json`` and ``pareto.json`` atomically into ``run_dir``.
 
     ``results.json`` is ``{"meta": meta, "records": ranked records}`` with sorted keys, so equal
-    inputs give identical bytes. ``objectives`` (for pareto.json) default to (key, max if
-    ``descending`` else min) and (flops or params, min).
+    inputs give identical bytes. ``pareto.json`` is the front of the feasible records (all if
+    none is) for ``objectives``, by default (key, max if ``descending`` else min) and
+    (flops or params, min).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ranked = leaderboard(records, key=key, descending=descending)
-    front = pareto_front(ranked, _objectives(ranked, key, objectives, descending))
+    front = pareto_front(_feasible(ranked), _objectives(ranked, key, objectives, descending))
     keys = set().union(*(r.keys() for r in ranked))
     columns = [k for k in _KEY_ORDER if k in keys] + sorted(keys - set(_KEY_ORDER))
     buf = io.StringIO()
@@ -269,7 +275,8 @@ def log_to_tensorboard(
     writer.add_text("leaderboard", format_table(ranked, top_k, markdown=True))
     objs = _objectives(ranked, key, objectives, descending)
     try:
-        fig = _pareto_figure(ranked, pareto_front(ranked, objs), x=objs[-1][0], y=objs[0][0])
+        front = pareto_front(_feasible(ranked), objs)
+        fig = _pareto_figure(ranked, front, x=objs[-1][0], y=objs[0][0])
     except ImportError:
         writer.add_text("pareto", "matplotlib is not installed: Pareto front figure skipped.")
     else:

@@ -95,6 +95,13 @@ def test_bad_searcher_setting_fails_before_training(tmp_path):
     assert not (run_dir / "supernet.pt").exists(), "a supernet was trained before the error"
 
 
+def test_wrong_searcher_type_names_the_key():
+    proc = run("search.py", "searcher.n_trials=abc")
+    assert proc.returncode != 0
+    assert "searcher.n_trials" in proc.stderr and "'abc'" in proc.stderr
+    assert "Error in call to target" not in proc.stderr
+
+
 def test_misspelt_key_names_the_key():
     proc = run("train.py", "trainer.epohs=3")
     assert proc.returncode != 0 and "epohs" in proc.stderr

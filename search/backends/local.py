@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from tqdm import tqdm
 
 from search.objective import Objective
+from search.ranking import human
 from search.searchers.base import Searcher
 from supernet.arch import Arch
 
@@ -16,6 +18,9 @@ class LocalBackend:
 
     A proposal already evaluated is answered from memory (the searcher is told the same values) and
     does not count as a new trial; after ``20 * n_trials`` proposals the loop stops regardless.
+    Ctrl-C (KeyboardInterrupt) stops the loop and returns the archs evaluated so far, so the
+    pipeline still ranks and writes them. The progress bar shows the best feasible value of the
+    objective's ranking key (``objective.key``, in its direction).
     """
 
     def __init__(self, progress: bool = True) -> None:
@@ -30,6 +35,25 @@ class LocalBackend:
     ) -> list[dict]:
         records: dict[str, dict] = {}
         bar = tqdm(total=n_trials, desc="search", disable=not self.progress, leave=False)
+        try:
+            self._loop(searcher, evaluate, objective, n_trials, records, bar)
+        except KeyboardInterrupt:
+            bar.close()
+            print(
+                f"interrupted: keeping the {len(records)} archs evaluated so far", file=sys.stderr
+            )
+        bar.close()
+        return list(records.values())
+
+    @staticmethod
+    def _loop(
+        searcher: Searcher,
+        evaluate: Callable[[Arch], dict],
+        objective: Objective,
+        n_trials: int,
+        records: dict[str, dict],
+        bar: tqdm,
+    ) -> None:
         for _ in range(20 * n_trials + 100):
             if len(records) >= n_trials:
                 break
@@ -42,8 +66,13 @@ class LocalBackend:
                 record["trial"] = proposal.trial
                 records[key] = record
                 bar.update(1)
-                bar.set_postfix(best=f"{max(r['val_acc'] for r in records.values()):.2f}")
+                best = objective.best(records.values())
+                bar.set_postfix(best=_fmt(best, objective.key))
             record = records[key]
             searcher.tell(proposal, objective.values(record), objective.constraints(record))
-        bar.close()
-        return list(records.values())
+
+
+def _fmt(value: float | None, key: str) -> str:
+    if value is None:
+        return "-"  # nothing feasible yet
+    return human(value) if key in ("params", "flops") else f"{value:.4g}"

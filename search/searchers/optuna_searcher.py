@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,7 @@ class OptunaSearcher(Searcher):
             )
         self.sampler_name = sampler
         self.sampler_kwargs = dict(sampler_kwargs or {})
+        self._warn_small_budget()
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.study = optuna.create_study(
             sampler=self.make_sampler(),
@@ -96,6 +99,21 @@ class OptunaSearcher(Searcher):
             if str(arch) not in self._known and str(arch) not in self._pending:
                 return dict(arch)
         return dict(arch)
+
+    def _warn_small_budget(self) -> None:
+        """NSGA-II samples its first generation at random: with fewer trials than one generation
+        the whole run is random search. Say so (one line) instead of silently wasting the run."""
+        if self.sampler_name != "nsga2" or self.n_trials is None:
+            return
+        default = inspect.signature(SAMPLERS["nsga2"]).parameters["population_size"].default
+        size = self.sampler_kwargs.get("population_size", default)
+        if isinstance(size, int) and self.n_trials < size:
+            print(
+                f"warning: searcher.n_trials={self.n_trials} is below the NSGA-II population size "
+                f"{size} (searcher.sampler_kwargs.population_size): the run is effectively random "
+                f"search; lower population_size or raise n_trials",
+                file=sys.stderr,
+            )
 
     def make_sampler(self) -> optuna.samplers.BaseSampler:
         """A fresh sampler as configured (also for Ray Tune's ``OptunaSearch(sampler=...)``)."""

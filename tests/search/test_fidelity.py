@@ -177,9 +177,28 @@ def test_cli_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tau = kendall_tau(load_scores(est), load_scores(truth))
     lines = out.strip().splitlines()
     assert len(lines) == 8
-    assert any(line.split() == ["kendall_tau", f"{tau:.4f}"] for line in lines)
-    assert any(line.split() == ["n", "3"] for line in lines)
+    assert any(line.split() == ["Kendall", "tau-b", f"{tau:.4f}"] for line in lines)
+    labels = [line.rsplit(None, 1)[0].strip() for line in lines]
+    assert lines[labels.index("n (archs in both files)")].endswith(" 3")
+    for label in ("precision@top-5%", "best-rank@top-5% (fraction of n)"):
+        assert label in labels
+    assert "top-1 regret (truth units)" in labels
     assert len({len(line) for line in lines}) == 1  # aligned columns
+
+
+def test_infeasible_records_do_not_count(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    recs = [
+        {"arch": "a", "val_acc": 1.0, "feasible": True},
+        {"arch": "b", "val_acc": 2.0, "feasible": False},  # broke a constraint: left out
+        {"arch": "c", "val_acc": 3.0},
+    ]
+    est = _write(tmp_path / "results.json", {"meta": {}, "records": recs})
+    assert load_scores(est) == {"a": 1.0, "c": 3.0}
+    with pytest.raises(ValueError, match="infeasible"):
+        load_scores(_write(tmp_path / "none.json", {"records": recs[1:2]}))
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert '"feasible": false' in " ".join(capsys.readouterr().out.split())
 
 
 def test_cli_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

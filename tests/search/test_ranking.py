@@ -243,3 +243,55 @@ def test_leaderboard_breaks_accuracy_ties_by_lower_loss() -> None:
         {"arch": z, "val_acc": 90.0, "val_loss": 0.3},
     ]
     assert [r["arch"] for r in leaderboard(rows)] == [z, a]
+
+
+def test_leaderboard_ties_by_rounded_loss_then_params_then_arch() -> None:
+    big = nb201(C3, C3, C3, C3, C3, C3)
+    small = nb201(SK, SK, SK, SK, SK, SK)  # sorts after `big` as a string, but is smaller
+    rows = [
+        {"arch": big, "val_acc": 90.0, "val_loss": 0.300001, "params": 2000},
+        {"arch": small, "val_acc": 90.0, "val_loss": 0.300004, "params": 100},  # same at 4 dp
+        {"arch": A_TINY, "val_acc": 90.0, "val_loss": 0.2999, "params": 5000},  # lower loss
+    ]
+    assert [r["arch"] for r in leaderboard(rows)] == [A_TINY, small, big]
+    same = [{**r, "val_loss": 0.3, "params": 100} for r in rows]
+    assert [r["arch"] for r in leaderboard(same)] == sorted(r["arch"] for r in rows)
+    # Ranking by params: equal params fall back to the loss.
+    by_params = leaderboard(rows[:2] + [{**rows[2], "params": 100}], "params", descending=False)
+    assert [r["arch"] for r in by_params] == [A_TINY, small, big]
+
+
+def test_infeasible_records_rank_last(records: list[dict]) -> None:
+    marked = [{**r, "feasible": r["arch"] != A_BEST} for r in records]
+    board = leaderboard(marked)
+    assert board[-1]["arch"] == A_BEST and board[0]["arch"] == A_TIE1
+    assert [r["arch"] for r in leaderboard(records)][1:] == [r["arch"] for r in board][:-1]
+
+
+def test_lower_is_better_keys_in_files(tmp_path: Path, records: list[dict]) -> None:
+    paths = write_results(tmp_path, records, {}, key="val_loss", descending=False)
+    ranked = load_results(paths["results"])
+    assert ranked[0]["arch"] == A_BEST  # lowest loss
+    losses = [r["val_loss"] for r in ranked]
+    assert losses == sorted(losses)
+    front = json.loads(paths["pareto"].read_text())  # (val_loss min, flops min)
+    assert [r["arch"] for r in front] == [A_BEST, A_TIE1, A_CHEAP, A_TINY]
+    by_params = write_results(tmp_path / "p", records, {}, key="params", descending=False)
+    assert load_results(by_params["results"])[0]["arch"] == A_TINY
+
+
+def test_pareto_file_holds_feasible_records_only(tmp_path: Path, records: list[dict]) -> None:
+    marked = [{**r, "feasible": r["arch"] != A_BEST} for r in records]
+    front = json.loads(write_results(tmp_path, marked, {})["pareto"].read_text())
+    assert [r["arch"] for r in front] == [A_TIE1, A_CHEAP, A_TINY]
+    nothing = [{**r, "feasible": False} for r in records]
+    front = json.loads(write_results(tmp_path, nothing, {})["pareto"].read_text())
+    assert [r["arch"] for r in front] == [A_BEST, A_TIE1, A_CHEAP, A_TINY]
+
+
+def test_format_table_shows_feasibility(records: list[dict]) -> None:
+    marked = [{**r, "feasible": r["arch"] != A_BEST} for r in records]
+    columns = [*ranking.DEFAULT_COLUMNS[:-1], "feasible", "arch"]
+    lines = format_table(leaderboard(marked), k=10, columns=columns).splitlines()
+    assert lines[0].split()[-2:] == ["feasible", "arch"]
+    assert lines[-1].split()[-2:] == ["no", A_BEST] and lines[2].split()[-2:] == ["yes", A_TIE1]

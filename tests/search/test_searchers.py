@@ -8,6 +8,7 @@ from pathlib import Path
 
 import hydra.utils
 import pytest
+from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from search.searchers import (
@@ -24,6 +25,7 @@ from supernet.arch import Arch
 from supernet.errors import SharenasError
 from supernet.spaces import build_space
 from supernet.spaces.base import Space
+from tests.conftest import compose_config
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "searcher"
 N_TRIALS = 30
@@ -196,10 +198,46 @@ def test_evolution_improves(nb201: Space) -> None:
 
 @pytest.mark.parametrize("path", sorted(CONF.glob("*.yaml")), ids=lambda p: p.stem)
 def test_configs_instantiate(path: Path, nb201: Space) -> None:
-    assert path.read_text().startswith("# ")
-    searcher = hydra.utils.instantiate(OmegaConf.load(path), space=nb201, seed=0)
+    text = path.read_text()
+    assert text.startswith("# ")
+    defaults = OmegaConf.create(text).defaults
+    assert defaults[0].startswith("_schema_") and defaults[-1] == "_self_"  # typed keys
+    cfg = compose_config("search", [f"searcher={path.stem}"]).searcher
+    searcher = hydra.utils.instantiate(cfg, space=nb201, seed=0)
     assert isinstance(searcher, Searcher)
     assert [p.trial for p in drive(searcher, 1)] == [0]
+
+
+@pytest.mark.parametrize(
+    ("option", "override"),
+    [
+        ("optuna", "searcher.n_trials=abc"),
+        ("random", "searcher.n_trials=1.5"),
+        ("exhaustive", "searcher.max_size=big"),
+        ("evolution", "searcher.sample_size=few"),
+        ("nsga2", "searcher.n_trails=3"),  # misspelt
+    ],
+)
+def test_searcher_settings_are_typed(option: str, override: str) -> None:
+    key, _, value = override.partition("=")
+    with pytest.raises(ConfigCompositionException) as err:
+        compose_config("search", [f"searcher={option}", override])
+    text = f"{err.value} {err.value.__cause__}"
+    assert key.split(".")[1] in text and (value in text or "n_trails" in key)
+
+
+def test_nsga2_warns_when_the_budget_is_below_one_generation(
+    nb201: Space, capsys: pytest.CaptureFixture[str]
+) -> None:
+    OptunaSearcher(nb201, n_trials=10, sampler="nsga2")  # Optuna's default population: 50
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning:")
+    assert "n_trials=10" in err[0] and "50" in err[0] and "random search" in err[0]
+    OptunaSearcher(nb201, n_trials=10, sampler="nsga2", sampler_kwargs={"population_size": 5})
+    OptunaSearcher(nb201, n_trials=10, sampler="tpe")
+    assert capsys.readouterr().err == ""
+    cfg = compose_config("search", ["searcher=nsga2"]).searcher
+    assert cfg.sampler_kwargs.population_size == 20 and cfg.n_trials == 100
 
 
 def test_every_searcher_has_a_config() -> None:

@@ -1,0 +1,124 @@
+"""Checks ``search.run`` makes before it spends time: config errors (one line each, raised as
+``SharenasError``) and warnings (one ``warning:`` line each on stderr)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from search.objective import RECORD_KEYS, Objective, direction
+from search.ranking import human
+from supernet.errors import SharenasError
+
+#: Record keys that exist only when an evaluator setting is on: key -> setting.
+NEEDS_SETTING = {"flops": "evaluator.count_flops", "latency_ms": "evaluator.measure_latency"}
+#: Config groups a checkpoint fixes: a search with a checkpoint uses the checkpoint's values.
+CHECKPOINT_GROUPS = ("space", "data", "sharing", "sampler")
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_search_config(cfg: DictConfig) -> None:
+    """Everything about ``cfg`` that can be wrong without training anything: the ranking key,
+    the constraints, the evaluator device, and keys that need an evaluator setting turned on."""
+    key = cfg.results.key
+    direction(key, "results.key")
+    for name, limit in cfg.constraints.items():
+        if limit is not None and not _number(limit):
+            raise SharenasError(f"constraints.{name} must be a number or null, got {limit!r}")
+    check_device(str(cfg.evaluator.device))
+    used = {"results.key": [key]}
+    used["searcher.objectives"] = list(cfg.searcher.get("objectives") or [])
+    used["constraints"] = [k for k, v in cfg.constraints.items() if v is not None]
+    for where, keys in used.items():
+        for k in keys:
+            setting = NEEDS_SETTING.get(k)
+            if setting is not None and not cfg.evaluator[setting.split(".")[1]]:
+                raise SharenasError(
+                    f"{where} uses {k!r} but {setting}=false, so no arch has it; "
+                    f"turn it on with {setting}=true"
+                )
+
+
+def check_device(device: str) -> None:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise SharenasError(
+            f"unknown evaluator.device {device!r}; allowed: cpu, cuda, cuda:<index>"
+        ) from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SharenasError(
+            f"evaluator.device={device!r} but torch.cuda.is_available() is False "
+            f"(no GPU, no driver, or a CPU-only torch build); use evaluator.device=cpu"
+        )
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: node}
+
+
+def checkpoint_config_diff(cfg: DictConfig, saved: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Group -> ["key: ours vs checkpoint's", ...] for the groups of ``CHECKPOINT_GROUPS`` whose
+    resolved values differ from the config saved in a checkpoint (keys present in both)."""
+    diffs: dict[str, list[str]] = {}
+    for group in CHECKPOINT_GROUPS:
+        if group not in cfg or not isinstance(saved.get(group), Mapping):
+            continue
+        ours = _flat(OmegaConf.to_container(cfg[group], resolve=True))
+        theirs = _flat(saved[group])
+        keys = sorted(k for k in set(ours) & set(theirs) if ours[k] != theirs[k])
+        if keys:
+            diffs[group] = [f"{group}.{k}={ours[k]!r} (checkpoint: {theirs[k]!r})" for k in keys]
+    return diffs
+
+
+def warn_checkpoint_overrides(cfg: DictConfig, saved: Mapping[str, Any]) -> None:
+    """One ``warning:`` line per group whose config the checkpoint overrides."""
+    for group, keys in checkpoint_config_diff(cfg, saved).items():
+        warn(
+            f"supernet.checkpoint fixes {group}: ignoring {', '.join(keys)}; "
+            f"the checkpoint's values are used"
+        )
+
+
+def _shown(key: str, value: float) -> str:
+    return human(value) if key in ("params", "flops") else f"{value:g}"
+
+
+def feasibility_note(
+    records: Sequence[Mapping[str, Any]], objective: Objective, export: bool = True
+) -> str | None:
+    """A one-line ``warning:`` text when no record is feasible (naming the constraints and the
+    best value reached for each), a plain note when some are not, None when all are."""
+    infeasible = sum(not r["feasible"] for r in records)
+    if not infeasible:
+        return None
+    limits = objective.describe_limits()
+    if infeasible < len(records):
+        return f"{infeasible} of {len(records)} archs infeasible ({limits}), ranked after the rest"
+    seen = [
+        f"smallest {k} seen {_shown(k, min(float(r[k]) for r in records))}"
+        for k in objective.limits
+        if k in RECORD_KEYS
+    ]
+    return (
+        f"warning: no evaluated arch met the constraints {limits} ({'; '.join(seen)}); "
+        f"ranking all {len(records)} archs"
+        + (" and exporting the best infeasible one as best/" if export else "")
+    )

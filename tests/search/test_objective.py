@@ -1,0 +1,77 @@
+"""Tests for search.objective (key directions, feasibility, best value) and the local backend."""
+
+from __future__ import annotations
+
+import pytest
+
+from search.backends import LocalBackend
+from search.objective import KEY_DIRECTIONS, RECORD_KEYS, Objective, descending, direction
+from search.searchers import RandomSearcher
+from supernet.errors import SharenasError
+from supernet.spaces import build_space
+
+
+def test_key_directions() -> None:
+    assert KEY_DIRECTIONS == {
+        "val_acc": "max",
+        "val_loss": "min",
+        "params": "min",
+        "flops": "min",
+        "latency_ms": "min",
+    }
+    assert descending("val_acc") and not any(descending(k) for k in RECORD_KEYS[1:])
+    with pytest.raises(SharenasError) as err:
+        direction("acc")
+    assert str(err.value) == (
+        "unknown results.key 'acc'; allowed: val_acc, val_loss, params, flops, latency_ms"
+    )
+
+
+def test_best_follows_the_key_and_skips_infeasible() -> None:
+    records = [
+        {"val_acc": 90.0, "val_loss": 0.5, "params": 300},
+        {"val_acc": 80.0, "val_loss": 0.7, "params": 100},
+        {"val_acc": 95.0, "val_loss": 0.2, "params": 900},  # infeasible below
+    ]
+    limits = {"params": 500}
+    assert Objective(["val_acc"], limits).best(records) == 90.0
+    assert Objective(["val_acc"], limits, key="val_loss").best(records) == 0.5
+    assert Objective(["val_acc"], limits, key="params").best(records) == 100
+    assert Objective(["val_acc"], key="val_loss").best(records) == 0.2
+    assert Objective(["val_acc"], {"params": 1}).best(records) is None
+
+
+def fake_evaluate(interrupt_at: int | None = None):
+    calls: list[str] = []
+
+    def evaluate(arch) -> dict:
+        calls.append(str(arch))
+        if len(calls) == interrupt_at:
+            raise KeyboardInterrupt
+        return {"arch": str(arch), "val_acc": float(len(calls)), "params": 10 * len(calls)}
+
+    return evaluate
+
+
+def test_local_backend_keeps_results_on_ctrl_c(capsys: pytest.CaptureFixture[str]) -> None:
+    searcher = RandomSearcher(build_space("nb201"), seed=0, n_trials=10)
+    records = LocalBackend(progress=False).run(
+        searcher, fake_evaluate(interrupt_at=3), Objective(["val_acc"]), 10
+    )
+    assert [r["val_acc"] for r in records] == [1.0, 2.0]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["interrupted: keeping the 2 archs evaluated so far"]
+
+
+def test_local_backend_progress_shows_the_ranking_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr("tqdm.std.tqdm.set_postfix", lambda self, **kw: shown.append(kw["best"]))
+    searcher = RandomSearcher(build_space("nb201"), seed=0, n_trials=4)
+    objective = Objective(["val_acc"], {"params": 25}, key="params")
+    records = LocalBackend(progress=True).run(searcher, fake_evaluate(), objective, 4)
+    assert len(records) == 4
+    assert shown == ["10", "10", "10", "10"]  # smallest params, feasible (<= 25) only
+    objective = Objective(["val_acc"], {"params": 25})
+    searcher = RandomSearcher(build_space("nb201"), seed=0, n_trials=4)
+    LocalBackend(progress=True).run(searcher, fake_evaluate(), objective, 4)
+    assert shown[4:] == ["1", "2", "2", "2"]  # highest val_acc among the feasible

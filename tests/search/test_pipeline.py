@@ -1,0 +1,177 @@
+"""search.run end to end on a tiny trained supernet: ranking direction, constraints, early
+config checks, interrupts, multi-objective output, checkpoint overrides and the exported model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.errors import ConfigCompositionException
+
+import search
+from search.evaluate import Evaluator
+from supernet.errors import SharenasError
+from supernet.training import train
+from tests.conftest import compose_config, compose_tiny
+
+
+def quick(*overrides: str) -> list[str]:
+    """Random search over 6 archs unless ``overrides`` pick another searcher."""
+    searcher = [] if any(o.startswith("searcher=") for o in overrides) else ["searcher=random"]
+    return [*searcher, "searcher.n_trials=6", *overrides]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pipeline") / "train"
+    return Path(train(compose_tiny("train"), out_dir=out)["checkpoint"])
+
+
+def search_run(checkpoint: Path, out: Path, *overrides: str) -> dict:
+    cfg = compose_tiny("search", quick(f"supernet.checkpoint={checkpoint}", *overrides))
+    return search.run(cfg, out_dir=out)
+
+
+def results(out: Path) -> list[dict]:
+    return json.loads((out / "results.json").read_text())["records"]
+
+
+@pytest.mark.parametrize(("key", "pick"), [("val_loss", min), ("params", min), ("val_acc", max)])
+def test_ranking_follows_the_key_direction(checkpoint, tmp_path, key, pick) -> None:
+    out = search_run(checkpoint, tmp_path, f"results.key={key}")
+    records = results(tmp_path)
+    best = pick(r[key] for r in records)
+    assert records[0][key] == best and out["leaderboard"][0][key] == best
+    values = [r[key] for r in records]
+    assert values == sorted(values, reverse=pick is max)
+    assert (tmp_path / "best" / "arch.txt").read_text().strip() == records[0]["arch"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        (["results.key=accuracy"], ["results.key", "'accuracy'", "val_acc, val_loss, params"]),
+        (["results.key=latency_ms"], ["latency_ms", "evaluator.measure_latency=true"]),
+        (["searcher=nsga2", "evaluator.count_flops=false"], ["evaluator.count_flops=true"]),
+        (["constraints.flops=1e6", "evaluator.count_flops=false"], ["evaluator.count_flops=true"]),
+        (["evaluator.device=gpu"], ["'gpu'", "allowed: cpu, cuda"]),
+        (["evaluator.device=cuda"], ["torch.cuda.is_available() is False"]),
+    ],
+)
+def test_bad_settings_fail_before_training(tmp_path, monkeypatch, overrides, words) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = compose_tiny("search", quick(*overrides))
+    with pytest.raises(SharenasError) as err:
+        search.run(cfg, out_dir=tmp_path)
+    message = str(err.value)
+    assert "\n" not in message and all(w in message for w in words), message
+    assert not (tmp_path / "supernet.pt").exists(), "trained before failing"
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["constraints.params=abc", "searcher.n_trials=abc", "searcher.population=many"],
+)
+def test_wrong_types_fail_at_compose_naming_the_key(override) -> None:
+    key, _, value = override.partition("=")
+    group = ["searcher=evolution"] if "population" in override else []
+    with pytest.raises(ConfigCompositionException) as err:
+        compose_config("search", [*group, override])
+    text = f"{err.value} {err.value.__cause__}"
+    assert key in text and value in text
+
+
+def test_numeric_constraint_is_a_float() -> None:
+    assert compose_config("search", ["constraints.params=1e5"]).constraints.params == 1e5
+
+
+def test_no_feasible_arch_warns_and_exports_the_best(checkpoint, tmp_path, capsys) -> None:
+    search_run(checkpoint, tmp_path, "constraints.params=1")
+    err = capsys.readouterr().err.splitlines()
+    warnings = [line for line in err if line.startswith("warning: no evaluated arch met")]
+    assert len(warnings) == 1 and "params <= 1" in warnings[0]
+    assert "smallest params seen" in warnings[0]
+    records = results(tmp_path)
+    assert not any(r["feasible"] for r in records)
+    assert (tmp_path / "best" / "arch.txt").read_text().strip() == records[0]["arch"]
+
+
+def test_infeasible_archs_are_marked_and_never_best(checkpoint, tmp_path, capsys) -> None:
+    free = results_of(checkpoint, tmp_path / "free")
+    params = sorted(r["params"] for r in free)
+    limit = max(p for p in params if p < params[-1])  # the largest archs are infeasible
+    by_acc = sorted(free, key=lambda r: -r["val_acc"])
+    out = tmp_path / "limited"
+    search_run(checkpoint, out, f"constraints.params={limit}")
+    stdout = capsys.readouterr().out
+    n_bad = sum(p > limit for p in params)
+    assert f"{n_bad} of {len(free)} archs infeasible" in stdout
+    assert any(line.split()[-2:] == ["feasible", "arch"] for line in stdout.splitlines())
+    records = results(out)
+    flags = [r["feasible"] for r in records]
+    assert flags == sorted(flags, reverse=True)  # feasible first
+    best = next(r for r in by_acc if r["params"] <= limit)
+    assert (out / "best" / "arch.txt").read_text().strip() == best["arch"]
+
+
+def results_of(checkpoint: Path, out: Path) -> list[dict]:
+    search_run(checkpoint, out)
+    return results(out)
+
+
+def test_interrupt_keeps_what_was_evaluated(checkpoint, tmp_path, monkeypatch, capsys) -> None:
+    calls = []
+    real = Evaluator.__call__
+
+    def flaky(self, arch):
+        calls.append(arch)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, arch)
+
+    monkeypatch.setattr(Evaluator, "__call__", flaky)
+    out = search_run(checkpoint, tmp_path)
+    assert "interrupted: keeping the 2 archs evaluated so far" in capsys.readouterr().err
+    assert len(out["records"]) == 2 and len(results(tmp_path)) == 2
+    assert (tmp_path / "leaderboard.csv").is_file() and (tmp_path / "best" / "arch.txt").is_file()
+
+
+def test_multi_objective_prints_the_pareto_front(checkpoint, tmp_path, capsys) -> None:
+    out = search_run(checkpoint, tmp_path, "searcher=nsga2", "evaluator.count_flops=true")
+    captured = capsys.readouterr()
+    assert "Pareto front" in captured.out and "(val_acc max, flops min)" in captured.out
+    assert "effectively random search" in captured.err  # 6 trials < population_size 20
+    meta = json.loads((tmp_path / "results.json").read_text())["meta"]
+    assert meta["searcher"] == "OptunaSearcher(nsga2)"
+    front = {r["arch"] for r in out["pareto"]}
+    assert front and all(r["arch"] in captured.out for r in out["pareto"])
+    assert front == {r["arch"] for r in json.loads((tmp_path / "pareto.json").read_text())}
+
+
+def test_checkpoint_overrides_are_named(checkpoint, tmp_path, capsys) -> None:
+    search_run(checkpoint, tmp_path / "a")
+    assert "warning" not in capsys.readouterr().err
+    search_run(checkpoint, tmp_path / "b", "space.macro.channels=8", "sharing=fewshot")
+    lines = [line for line in capsys.readouterr().err.splitlines() if "checkpoint" in line]
+    assert len(lines) == 2 and all(line.startswith("warning: ") for line in lines)
+    assert "space.macro.channels=8 (checkpoint: 4)" in lines[0] and "sharing." in lines[1]
+    assert all("the checkpoint's values are used" in line for line in lines)
+    assert json.loads((tmp_path / "b" / "results.json").read_text())["meta"]["sharing"] == "full"
+
+
+def test_exported_model_takes_any_batch_size(checkpoint, tmp_path) -> None:
+    search_run(checkpoint, tmp_path)
+    record = json.loads((tmp_path / "best" / "record.json").read_text())
+    shape = tuple(record["input_shape"])
+    assert len(shape) == 3
+    assert set(record) >= {"normalize", "val_acc", "arch"}
+    if record["normalize"] is not None:
+        assert set(record["normalize"]) == {"mean", "std"}
+    module = torch.export.load(tmp_path / "best" / "model.pt2").module()
+    x = torch.randn(4, *shape)
+    with torch.no_grad():
+        four, one = module(x), module(x[:1])
+    assert four.shape[0] == 4 and one.shape[0] == 1
+    torch.testing.assert_close(one, four[:1], rtol=1e-4, atol=1e-5)
