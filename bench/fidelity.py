@@ -61,6 +61,19 @@ ROWS: dict[str, list[str]] = {
         "sharing.max_splits=2",
         "sharing.train_all_leaves=true",
     ],
+    "fewshot-fair-balanced": [
+        "sharing=fewshot",
+        "sharing.split_epoch=15",
+        "sharing.train_all_leaves=true",
+        "sampler=fair",
+    ],
+    "gm-fair-balanced": [
+        "sharing=gm",
+        "sharing.split_epochs=[10,20]",
+        "sharing.max_splits=2",
+        "sharing.train_all_leaves=true",
+        "sampler=fair",
+    ],
 }
 METRICS = ("kendall_tau", "spearman_rho", "precision_top10", "top1_regret")
 
