@@ -136,7 +136,9 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     if tc.channels_last and device.type == "cuda":
         strategy.to(memory_format=torch.channels_last)
     use_amp = bool(tc.amp) and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    # bfloat16 autocast keeps float32's exponent range, so no loss scaling is needed; the scaler
+    # stays as a no-op hook for a float16 recipe.
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else nullcontext
     calibrator = BatchNormCalibrator(built.splits.train, int(tc.calib_batches), 64, int(cfg.seed))
     probe = list(

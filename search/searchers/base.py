@@ -83,14 +83,15 @@ class Searcher(ABC):
     def ask(self) -> Proposal | None:
         """The next arch to evaluate, or ``None`` when nothing is left to propose."""
 
-    @abstractmethod
     def tell(
         self,
         proposal: Proposal,
         values: Sequence[float],
         constraints: Sequence[float] | None = None,
     ) -> None:
-        """Report the scores of an asked proposal (in ``objectives`` order)."""
+        """Report the scores of an asked proposal (in ``objectives`` order). The default checks
+        the values and learns nothing (random, exhaustive); learning searchers override it."""
+        self._check_values(values)
 
     # -- helpers for subclasses -------------------------------------------------------------------
     def _budget_left(self) -> bool:

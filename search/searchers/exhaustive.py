@@ -44,14 +44,6 @@ class ExhaustiveSearcher(Searcher):
             return None
         return self._propose(self._archs[self.n_asked])
 
-    def tell(
-        self,
-        proposal: Proposal,
-        values: Sequence[float],
-        constraints: Sequence[float] | None = None,
-    ) -> None:
-        self._check_values(values)  # nothing to learn
-
     def state_dict(self) -> dict[str, Any]:
         return {"n_asked": self.n_asked}
 

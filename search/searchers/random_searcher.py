@@ -44,14 +44,6 @@ class RandomSearcher(Searcher):
         self.seen.add(str(arch))
         return self._propose(arch)
 
-    def tell(
-        self,
-        proposal: Proposal,
-        values: Sequence[float],
-        constraints: Sequence[float] | None = None,
-    ) -> None:
-        self._check_values(values)  # nothing to learn
-
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "seen": sorted(self.seen)}
 
