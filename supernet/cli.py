@@ -34,6 +34,41 @@ def check_group_overrides(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
                 raise UnknownNameError(key, option, allowed)
 
 
+def check_key_overrides(config_name: str, argv: list[str], conf_dir: Path = CONF_DIR) -> None:
+    """Compose the config with the command line's overrides once, before Hydra runs, so that a
+    misspelt key or a value of the wrong type fails in one line naming the key and what is
+    allowed (Hydra's own message is several lines and does not list the keys)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException
+    from omegaconf import OmegaConf
+
+    if any(a in ("-m", "--multirun") or a.startswith("-") for a in argv):
+        return  # sweeps and Hydra flags: leave them to Hydra
+    overrides = [a for a in argv if "=" in a and not a.lstrip("+~").startswith("hydra")]
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+            compose(config_name, overrides)
+    except ConfigCompositionException as err:
+        cause = err.__cause__
+        key = getattr(cause, "full_key", None) or ""
+        value = next(
+            (a.split("=", 1)[1] for a in overrides if a.lstrip("+~").startswith(key + "=")), None
+        )
+        if "Could not override" in str(err) and key:
+            parent, _, leaf = key.rpartition(".")
+            with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+                base = compose(config_name, [a for a in overrides if not a.startswith(key + "=")])
+            node = OmegaConf.select(base, parent) if parent else base
+            allowed = sorted(node.keys()) if hasattr(node, "keys") else []
+            raise SharenasError(
+                f"unknown key {key!r}; {parent or 'the config'} has: {', '.join(map(str, allowed))}"
+            ) from None
+        if key:
+            msg = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+            raise SharenasError(f"bad value for {key}={value}: {msg}") from None
+        raise SharenasError(str(err).splitlines()[0]) from None
+
+
 def register_all() -> None:
     """Register every structured-config schema with Hydra's ConfigStore."""
     from supernet.config import register_configs
@@ -69,6 +104,7 @@ def guard(main: Callable[[], object], name: str) -> None:
     """Run a ``@hydra.main`` entry point after checking group overrides."""
     try:
         check_group_overrides(sys.argv[1:])
+        check_key_overrides(name, sys.argv[1:])
     except SharenasError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

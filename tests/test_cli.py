@@ -102,9 +102,18 @@ def test_wrong_searcher_type_names_the_key():
     assert "Error in call to target" not in proc.stderr
 
 
-def test_misspelt_key_names_the_key():
+def test_misspelt_key_names_the_key_and_lists_the_allowed_ones():
     proc = run("train.py", "trainer.epohs=3")
-    assert proc.returncode != 0 and "epohs" in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and len(lines) == 1
+    assert "trainer.epohs" in lines[0] and "epochs" in lines[0] and "batch_size" in lines[0]
+
+
+def test_wrong_type_names_the_key_and_value():
+    proc = run("search.py", "searcher.n_trials=abc")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode != 0 and len(lines) == 1
+    assert "searcher.n_trials=abc" in lines[0] and "Integer" in lines[0]
 
 
 @pytest.fixture(scope="module")
