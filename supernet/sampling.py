@@ -4,7 +4,7 @@
 - ``sandwich``: largest + smallest + ``n_random`` random paths per step, optionally with in-place
   distillation from the largest (BigNAS, Yu et al. 2020; AttentiveNAS).
 - ``fair``: every choice of every decision trained exactly once per step (FairNAS).
-- ``cost_binned``: pick a cost bin uniformly, then a path in it, so cheap and expensive paths are
+- ``cost_binned``: pick an equal-width cost bin uniformly, then a path in it, so cheap and expensive paths are
   trained alike (costs from a callable, e.g. parameter count).
 """
 
@@ -87,7 +87,9 @@ class SandwichSampler(PathSampler):
 
 
 class CostBinnedSampler(PathSampler):
-    """Uniform over ``bins`` equal-population cost bins of a pool of ``pool_size`` archs."""
+    """Uniform over ``bins`` equal-*width* cost bins spanning a pool of ``pool_size`` archs, then
+    uniform inside the bin. Rare cheap and rare expensive paths are drawn as often as the common
+    middle (equal-population bins would be plain uniform sampling in disguise)."""
 
     name = "cost_binned"
 
@@ -106,10 +108,13 @@ class CostBinnedSampler(PathSampler):
             raise SharenasError("cost_binned needs a cost_fn (the trainer passes parameter count)")
         pool_rng = random.Random(seed + 7919)
         pool = sorted({space.sample(pool_rng) for _ in range(pool_size)}, key=str)
-        pool.sort(key=cost_fn)
-        size = len(pool)
-        self.bins = [pool[b * size // bins : (b + 1) * size // bins] for b in range(bins)]
-        self.bins = [b for b in self.bins if b]
+        costs = {a: float(cost_fn(a)) for a in pool}
+        low, high = min(costs.values()), max(costs.values())
+        width = (high - low) / bins or 1.0
+        grouped: list[list[Arch]] = [[] for _ in range(bins)]
+        for arch in pool:
+            grouped[min(int((costs[arch] - low) / width), bins - 1)].append(arch)
+        self.bins = [b for b in grouped if b]
 
     def paths(self, leaf: Leaf | None = None) -> list[Arch]:
         bins = [[a for a in b if _inside(a, leaf)] for b in self.bins] if leaf else self.bins
