@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from supernet.checkpoint import load_checkpoint
 from supernet.data import Splits
-from supernet.networks import Macro, count_params
+from supernet.networks import Macro
 from supernet.sampling import PathSampler
 from supernet.sharing.base import SharingStrategy
 from supernet.spaces import build_space
@@ -45,7 +45,7 @@ def build_sampler(cfg: DictConfig, built: Built) -> PathSampler:
     kwargs: dict[str, Any] = {"space": built.space, "seed": int(cfg.seed)}
     if "CostBinned" in str(cfg.sampler.get("_target_", "")):
         supernet = built.strategy.supernets[0]
-        kwargs["cost_fn"] = lambda arch: count_params(supernet.extract(arch))
+        kwargs["cost_fn"] = supernet.param_count
     return instantiate(cfg.sampler, **kwargs)
 
 

@@ -78,6 +78,17 @@ class Supernet(_CellNet):
             x = block(x, arch) if isinstance(block, SuperCell) else block(x)
         return self.head(x)
 
+    def param_count(self, arch: Mapping[str, str]) -> int:
+        """Parameters of the path ``arch`` (equal to ``count_params(self.extract(arch))``) without
+        copying any weight."""
+        total = count_params(self.stem) + count_params(self.head)
+        for block in self.blocks:
+            if isinstance(block, SuperCell):
+                total += sum(count_params(e.active(arch[n])) for n, e in block.edges.items())
+            else:
+                total += count_params(block)
+        return total
+
     def extract(self, arch: Mapping[str, str]) -> StandaloneNet:
         """A plain network holding copies of exactly the weights ``arch`` inherits."""
         blocks = [

@@ -4,8 +4,8 @@
 - ``sandwich``: largest + smallest + ``n_random`` random paths per step, optionally with in-place
   distillation from the largest (BigNAS, Yu et al. 2020; AttentiveNAS).
 - ``fair``: every choice of every decision trained exactly once per step (FairNAS).
-- ``cost_binned``: pick an equal-width cost bin uniformly, then a path in it, so cheap and expensive paths are
-  trained alike (costs from a callable, e.g. parameter count).
+- ``cost_binned``: pick an equal-width cost bin uniformly, then a path in it, so cheap and
+  expensive paths are trained alike (costs from a callable, e.g. parameter count).
 """
 
 from __future__ import annotations

@@ -159,3 +159,16 @@ def test_none_edges_are_dropped(space):
     assert per_cell_lone * 6 == per_cell_full  # 1 of 6 conv edges kept
     empty = net.extract(space.make({d: "none" for d in space.choices()}))
     assert all(len(c.ops) == 0 for c in empty.modules() if isinstance(c, FixedCell))
+
+
+def test_param_count_matches_the_extracted_net():
+    import random as _random
+
+    from supernet.networks import Macro, Supernet, count_params
+    from supernet.spaces import build_space
+
+    space = build_space("nb201")
+    net = Supernet(space, Macro(channels=4))
+    rng = _random.Random(0)
+    for arch in [space.sample(rng) for _ in range(20)] + [space.largest(), space.smallest()]:
+        assert net.param_count(arch) == count_params(net.extract(arch))
