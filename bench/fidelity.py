@@ -74,6 +74,37 @@ ROWS: dict[str, list[str]] = {
         "sharing.train_all_leaves=true",
         "sampler=fair",
     ],
+    # added after the equal-width fix made cost_binned the best row (run 3)
+    "full-cost_binned10": ["sharing=full", "sampler=cost_binned", "sampler.bins=10"],
+    "fewshot-cost_binned-balanced": [
+        "sharing=fewshot",
+        "sharing.split_epoch=15",
+        "sharing.train_all_leaves=true",
+        "sampler=cost_binned",
+    ],
+    "gm-cost_binned-balanced": [
+        "sharing=gm",
+        "sharing.split_epochs=[10,20]",
+        "sharing.max_splits=2",
+        "sharing.train_all_leaves=true",
+        "sampler=cost_binned",
+    ],
+    # added after run 4 (few-shot + cost_binned + balanced children was the best row)
+    "fewshot2-cost_binned-balanced": [
+        "sharing=fewshot",
+        "sharing.split_epoch=10",
+        "sharing.split_every=10",
+        "sharing.decisions=[edge_1_0,edge_3_0]",
+        "sharing.train_all_leaves=true",
+        "sampler=cost_binned",
+    ],
+    "gm3-cost_binned-balanced": [
+        "sharing=gm",
+        "sharing.split_epochs=[8,16,24]",
+        "sharing.max_splits=3",
+        "sharing.train_all_leaves=true",
+        "sampler=cost_binned",
+    ],
 }
 METRICS = ("kendall_tau", "spearman_rho", "precision_top10", "top1_regret")
 
