@@ -105,6 +105,20 @@ ROWS: dict[str, list[str]] = {
         "sharing.train_all_leaves=true",
         "sampler=cost_binned",
     ],
+    # added after run 5: where and when to split
+    "fewshot-cost_binned-balanced-e8": [
+        "sharing=fewshot",
+        "sharing.split_epoch=8",
+        "sharing.train_all_leaves=true",
+        "sampler=cost_binned",
+    ],
+    "fewshot30-cost_binned-balanced": [
+        "sharing=fewshot",
+        "sharing.split_epoch=15",
+        "sharing.decisions=[edge_3_0]",
+        "sharing.train_all_leaves=true",
+        "sampler=cost_binned",
+    ],
 }
 METRICS = ("kendall_tau", "spearman_rho", "precision_top10", "top1_regret")
 

@@ -127,17 +127,19 @@ class _OptunaSearch(OptunaSearch):
 class _Progress(tune.Callback):
     """A tqdm bar over finished trials, like ``LocalBackend``'s (Tune's own output is silenced)."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.enabled, self.bar, self.best = total, enabled, None, float("-inf")
+    def __init__(self, total: int, enabled: bool, objective: Objective) -> None:
+        self.total, self.enabled, self.bar, self.objective = total, enabled, None, objective
+        self.results: list[dict] = []
 
     def setup(self, **info: Any) -> None:  # at the start of the run, after Tune pickled its config
         self.bar = tqdm(total=self.total, desc="search", disable=not self.enabled, leave=False)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        acc = (trial.last_result or {}).get("val_acc")
-        self.best = max(self.best, acc if acc is not None else self.best)
+        if trial.last_result and "arch" in trial.last_result:
+            self.results.append(trial.last_result)
+        best = self.objective.best(self.results)  # the ranking key, its direction, feasible only
         self.bar.update(1)
-        self.bar.set_postfix(best=f"{self.best:.2f}")
+        self.bar.set_postfix(best="-" if best is None else f"{best:.4g}")
 
 
 class RayBackend:
@@ -192,7 +194,7 @@ class RayBackend:
             )
         else:
             search_alg = _AskTellSearch(searcher, objective, max_proposals=20 * int(n_trials) + 100)
-        progress = _Progress(int(n_trials), self.progress)
+        progress = _Progress(int(n_trials), self.progress, objective)
         storage = self.storage_path or str(run_dir() / "ray_results")
         storage = storage if "://" in storage else str(Path(storage).expanduser().resolve())
         started = not ray.is_initialized()  # then shut down (a cluster: disconnect) at the end
