@@ -1,4 +1,7 @@
-"""Cost models of a standalone path: parameters, FLOPs (``torch.utils.flop_counter``), latency."""
+"""Cost models of a standalone path: FLOPs (``torch.utils.flop_counter``) and latency.
+
+Parameters are ``supernet.networks.count_params``.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,6 @@ import time
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
-
-
-def param_count(net: nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())
 
 
 @torch.no_grad()

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from search.costs import flops, latency_ms, param_count
+from search.costs import flops, latency_ms
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built
+from supernet.networks import count_params
 
 
 class Evaluator:
@@ -68,7 +69,7 @@ class Evaluator:
             "arch": key,
             "val_acc": 100.0 * correct / n,
             "val_loss": loss / n,
-            "params": param_count(net),
+            "params": count_params(net),
             "flops": flops(net, self.input_shape) if self.count_flops else None,
             "latency_ms": latency_ms(net, self.input_shape) if self.measure_latency else None,
             "supernet": self.built.strategy.route(arch),

@@ -9,8 +9,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from supernet.checkpoint import save_checkpoint
-
 
 def export_subnet(
     net: nn.Module,
@@ -67,4 +65,4 @@ def normalization(splits: object) -> dict[str, float] | None:
     return {"mean": float(mean), "std": float(std)}
 
 
-__all__ = ["export_subnet", "normalization", "save_checkpoint"]
+__all__ = ["export_subnet", "normalization"]

@@ -23,7 +23,6 @@ from search.ranking import (
     write_results,
 )
 from supernet.builder import load_trained
-from supernet.checkpoint import load_checkpoint
 from supernet.config import run_dir
 from supernet.errors import SharenasError
 from supernet.spaces import build_space
@@ -68,9 +67,9 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
 
         print("no supernet.checkpoint given: training a supernet first", file=sys.stderr)
         checkpoint = train(cfg, out_dir=out)["checkpoint"]
-    else:  # fail fast on a bad path or space; say which of our settings it overrides
-        warn_checkpoint_overrides(cfg, load_checkpoint(checkpoint, space=cfg.space.name)["config"])
-    built, payload = load_trained(checkpoint, space=cfg.space.name)
+    built, payload = load_trained(checkpoint, space=cfg.space.name)  # one read, checked
+    if cfg.supernet.checkpoint is not None:  # say which of our settings the checkpoint overrides
+        warn_checkpoint_overrides(cfg, payload["config"])
     ev = cfg.evaluator
     evaluator = Evaluator(
         built,

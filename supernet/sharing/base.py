@@ -11,8 +11,8 @@ the trainer only ever call ``route`` / ``supernet_for`` / ``forward`` / ``extrac
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -32,7 +32,6 @@ class SplitContext:
     batches: list[tuple[torch.Tensor, torch.Tensor]]
     rng_seed: int = 0
     log: Callable[[str], None] = print
-    stats: dict = field(default_factory=dict)
 
 
 class SharingStrategy(nn.Module):
@@ -132,7 +131,3 @@ class SharingStrategy(nn.Module):
         del self.supernets[len(leaves) :]
         self.leaves = leaves
         self.history = list(state.get("history", []))
-
-    def leaf_names(self) -> Iterator[str]:
-        for leaf in self.leaves:
-            yield " & ".join(f"{d} in {{{','.join(c)}}}" for d, c in leaf.items()) or "all"
