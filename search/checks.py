@@ -15,7 +15,11 @@ from search.ranking import human
 from supernet.errors import SharenasError
 
 #: Record keys that exist only when an evaluator setting is on: key -> setting.
-NEEDS_SETTING = {"flops": "evaluator.count_flops", "latency_ms": "evaluator.measure_latency"}
+NEEDS_SETTING = {
+    "flops": "evaluator.count_flops",
+    "latency_ms": "evaluator.measure_latency",
+    "train_loss": "evaluator.train_loss",
+}
 #: Config groups a checkpoint fixes: a search with a checkpoint uses the checkpoint's values.
 CHECKPOINT_GROUPS = ("space", "data", "sharing", "sampler")
 

@@ -25,6 +25,7 @@ class EvaluatorConf:
     batch_size: int = 500  # validation batch size
     count_flops: bool = True  # FLOPs via torch.utils.flop_counter
     measure_latency: bool = False  # median forward time of one sample, ms
+    train_loss: bool = False  # also the loss on the whole training split (lower-noise ranking key)
     device: str = "cpu"
 
 

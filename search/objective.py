@@ -17,6 +17,7 @@ KEY_DIRECTIONS: dict[str, str] = {
     "params": "min",
     "flops": "min",
     "latency_ms": "min",
+    "train_loss": "min",
 }
 RECORD_KEYS = tuple(KEY_DIRECTIONS)
 #: Searcher direction names (Optuna's) -> ranking directions.

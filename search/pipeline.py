@@ -78,6 +78,7 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         batch_size=ev.batch_size,
         count_flops=ev.count_flops,
         measure_latency=ev.measure_latency,
+        train_loss=ev.train_loss,
         seed=int(cfg.seed),
         device=ev.device,
     )

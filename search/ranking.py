@@ -26,7 +26,9 @@ Objectives = Sequence[tuple[str, str]]
 DEFAULT_OBJECTIVES: tuple[tuple[str, str], ...] = (("val_acc", "max"), ("flops", "min"))
 DEFAULT_COLUMNS = ("rank", "val_acc", "val_loss", "params", "flops", "trial", "arch")
 # Known keys come first in files, in this order; unknown keys follow alphabetically.
-_KEY_ORDER = tuple("rank arch val_acc val_loss params flops latency_ms trial supernet".split())
+_KEY_ORDER = tuple(
+    "rank arch val_acc val_loss train_loss params flops latency_ms trial supernet".split()
+)
 _COUNTS = {"params", "flops"}  # shown human readable (1.23M)
 
 

@@ -41,11 +41,13 @@ def build(cfg: DictConfig) -> Built:
 
 
 def build_sampler(cfg: DictConfig, built: Built) -> PathSampler:
-    """The path sampler; ``cost_binned`` gets the parameter count of each path as its cost."""
-    kwargs: dict[str, Any] = {"space": built.space, "seed": int(cfg.seed)}
-    if "CostBinned" in str(cfg.sampler.get("_target_", "")):
-        supernet = built.strategy.supernets[0]
-        kwargs["cost_fn"] = supernet.param_count
+    """The path sampler, with the parameter count of each path as its cost (``cost_binned`` bins
+    on it; every sampler needs it inside the cost leaves of ``costsplit``)."""
+    kwargs: dict[str, Any] = {
+        "space": built.space,
+        "seed": int(cfg.seed),
+        "cost_fn": built.strategy.param_count,
+    }
     return instantiate(cfg.sampler, **kwargs)
 
 

@@ -15,9 +15,11 @@ from collections.abc import Callable
 
 from supernet.arch import Arch
 from supernet.errors import SharenasError
+from supernet.leaf import Leaf, contains, decision_choices
 from supernet.spaces.base import Space
 
-Leaf = dict[str, list[str]]
+CostFn = Callable[[Arch], float]
+MAX_TRIES = 100_000  # rejection sampling inside a cost leaf
 
 
 class PathSampler:
@@ -26,9 +28,10 @@ class PathSampler:
     name = "base"
     distill = False  # whether non-first paths learn from the first path's soft outputs
 
-    def __init__(self, space: Space, seed: int = 0) -> None:
+    def __init__(self, space: Space, seed: int = 0, cost_fn: CostFn | None = None) -> None:
         self.space = space
         self.rng = random.Random(seed)
+        self.cost_fn = cost_fn  # parameter count; needed only inside cost leaves (costsplit)
 
     def paths(self, leaf: Leaf | None = None) -> list[Arch]:
         """The archs of one step; with ``leaf`` (decision -> allowed choices), only archs inside
@@ -41,12 +44,18 @@ class PathSampler:
     def _sample(self, leaf: Leaf | None) -> Arch:
         if not leaf:
             return self.space.sample(self.rng)
-        return self.space.make(
-            {d: self.rng.choice(leaf.get(d, c)) for d, c in self.space.choices().items()}
-        )
+        choices = self._choices(leaf)
+        for _ in range(MAX_TRIES):
+            arch = self.space.make({d: self.rng.choice(c) for d, c in choices.items()})
+            if self._inside(arch, leaf):
+                return arch
+        raise SharenasError(f"{self.name}: no arch found inside leaf {leaf} in {MAX_TRIES} draws")
 
     def _choices(self, leaf: Leaf | None) -> dict[str, list[str]]:
-        return {d: list((leaf or {}).get(d, c)) for d, c in self.space.choices().items()}
+        return decision_choices(leaf, self.space.choices())
+
+    def _inside(self, arch: Arch, leaf: Leaf | None) -> bool:
+        return contains(arch, leaf, self.cost_fn)
 
     def state_dict(self) -> dict:
         version, internal, gauss = self.rng.getstate()
@@ -72,9 +81,14 @@ class SandwichSampler(PathSampler):
     name = "sandwich"
 
     def __init__(
-        self, space: Space, seed: int = 0, n_random: int = 2, distill: bool = False
+        self,
+        space: Space,
+        seed: int = 0,
+        n_random: int = 2,
+        distill: bool = False,
+        cost_fn: CostFn | None = None,
     ) -> None:
-        super().__init__(space, seed)
+        super().__init__(space, seed, cost_fn)
         if n_random < 0:
             raise SharenasError(f"sampler.n_random must be >= 0, got {n_random}")
         self.n_random = n_random
@@ -82,7 +96,7 @@ class SandwichSampler(PathSampler):
 
     def paths(self, leaf: Leaf | None = None) -> list[Arch]:
         ends = [self.space.largest(), self.space.smallest()]
-        ends = [a if _inside(a, leaf) else self._sample(leaf) for a in ends]
+        ends = [a if self._inside(a, leaf) else self._sample(leaf) for a in ends]
         return ends + [self._sample(leaf) for _ in range(self.n_random)]
 
 
@@ -99,9 +113,9 @@ class CostBinnedSampler(PathSampler):
         seed: int = 0,
         bins: int = 5,
         pool_size: int = 2000,
-        cost_fn: Callable[[Arch], float] | None = None,
+        cost_fn: CostFn | None = None,
     ) -> None:
-        super().__init__(space, seed)
+        super().__init__(space, seed, cost_fn)
         if bins < 1:
             raise SharenasError(f"sampler.bins must be >= 1, got {bins}")
         if cost_fn is None:
@@ -117,7 +131,7 @@ class CostBinnedSampler(PathSampler):
         self.bins = [b for b in grouped if b]
 
     def paths(self, leaf: Leaf | None = None) -> list[Arch]:
-        bins = [[a for a in b if _inside(a, leaf)] for b in self.bins] if leaf else self.bins
+        bins = [[a for a in b if self._inside(a, leaf)] for b in self.bins] if leaf else self.bins
         bins = [b for b in bins if b]
         if not bins:
             return [self._sample(leaf)]
@@ -140,7 +154,8 @@ class FairSampler(PathSampler):
             head = perm[:k]
             self.rng.shuffle(head)
             columns[decision] = head
-        return [self.space.make({d: columns[d][i] for d in choices}) for i in range(k)]
+        archs = [self.space.make({d: columns[d][i] for d in choices}) for i in range(k)]
+        return [a if self._inside(a, leaf) else self._sample(leaf) for a in archs]
 
 
 class ProgressiveSampler(PathSampler):
@@ -150,8 +165,10 @@ class ProgressiveSampler(PathSampler):
 
     name = "progressive"
 
-    def __init__(self, space: Space, seed: int = 0, warmup_epochs: int = 5) -> None:
-        super().__init__(space, seed)
+    def __init__(
+        self, space: Space, seed: int = 0, warmup_epochs: int = 5, cost_fn: CostFn | None = None
+    ) -> None:
+        super().__init__(space, seed, cost_fn)
         if warmup_epochs < 0:
             raise SharenasError(f"sampler.warmup_epochs must be >= 0, got {warmup_epochs}")
         self.warmup_epochs = warmup_epochs
@@ -162,13 +179,9 @@ class ProgressiveSampler(PathSampler):
 
     def paths(self, leaf: Leaf | None = None) -> list[Arch]:
         largest = self.space.largest()
-        if self.epoch < self.warmup_epochs and _inside(largest, leaf):
+        if self.epoch < self.warmup_epochs and self._inside(largest, leaf):
             return [largest]
         return [self._sample(leaf)]
-
-
-def _inside(arch: Arch, leaf: Leaf | None) -> bool:
-    return not leaf or all(arch[d] in allowed for d, allowed in leaf.items())
 
 
 SAMPLERS = {

@@ -34,6 +34,7 @@ SHARING = {
     "full": ["sharing=full"],
     "fewshot": ["sharing=fewshot", "sharing.split_epoch=1"],
     "gm": ["sharing=gm", "sharing.split_epochs=[1]", "sharing.samples_per_choice=1"],
+    "costsplit": ["sharing=costsplit", "sharing.split_epoch=1", "sharing.pool_size=200"],
 }
 
 

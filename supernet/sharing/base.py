@@ -17,10 +17,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from supernet.leaf import Leaf, contains
 from supernet.networks import Macro, StandaloneNet, Supernet, build_supernet
 from supernet.spaces.base import Space
-
-Leaf = dict[str, list[str]]
 
 
 @dataclass
@@ -47,14 +46,22 @@ class SharingStrategy(nn.Module):
         self.supernets = nn.ModuleList([build_supernet(space, macro)])
         self.leaves: list[Leaf] = [{}]
         self.history: list[dict] = []  # one entry per split: epoch, leaf, decision, groups, score
+        self._params: dict[tuple, int] = {}  # memo for cost leaves: arch items -> parameter count
 
     # -- routing --------------------------------------------------------------------------------
     def route(self, arch: Mapping[str, str]) -> int:
         """Index of the sub-supernet that owns ``arch`` (deterministic)."""
         for index, leaf in enumerate(self.leaves):
-            if all(arch[d] in allowed for d, allowed in leaf.items()):
+            if contains(arch, leaf, self.param_count):
                 return index
         raise RuntimeError(f"no sub-supernet owns {arch}; partition is {self.leaves}")
+
+    def param_count(self, arch: Mapping[str, str]) -> int:
+        """Parameters of the standalone net of ``arch`` (memoised; the same in every leaf)."""
+        key = tuple(sorted(arch.items()))
+        if key not in self._params:
+            self._params[key] = self.supernets[0].param_count(arch)
+        return self._params[key]
 
     def supernet_for(self, arch: Mapping[str, str]) -> Supernet:
         return self.supernets[self.route(arch)]
@@ -91,8 +98,7 @@ class SharingStrategy(nn.Module):
     def split(
         self, leaf_index: int, decision: str, groups: list[list[str]], **info: object
     ) -> list[tuple[nn.Parameter, nn.Parameter]]:
-        """Replace leaf ``leaf_index`` by one child per group of choices of ``decision``. The first
-        child keeps the parent's module; the others are deep copies (identical outputs)."""
+        """Replace leaf ``leaf_index`` by one child per group of choices of ``decision``."""
         parent = self.leaves[leaf_index]
         if decision in parent:
             allowed = parent[decision]
@@ -100,19 +106,26 @@ class SharingStrategy(nn.Module):
             groups = [g for g in groups if g]
         if len(groups) < 2:
             return []
+        children = [{**parent, decision: list(g)} for g in groups]
+        record = {"decision": decision, "groups": [list(g) for g in groups], **info}
+        return self.replace_leaf(leaf_index, children, record)
+
+    def replace_leaf(
+        self, leaf_index: int, children: list[Leaf], record: dict
+    ) -> list[tuple[nn.Parameter, nn.Parameter]]:
+        """Replace leaf ``leaf_index`` by ``children`` (which must partition it). The first child
+        keeps the parent's module; the others are deep copies, so every arch's output is unchanged.
+        Returns (child param, parent param) pairs for the trainer's optimizer state."""
         pairs: list[tuple[nn.Parameter, nn.Parameter]] = []
         module = self.supernets[leaf_index]
-        new_leaves = [{**parent, decision: list(g)} for g in groups]
-        children = [module] + [copy.deepcopy(module) for _ in groups[1:]]
-        for child in children[1:]:
+        copies = [module] + [copy.deepcopy(module) for _ in children[1:]]
+        for child in copies[1:]:
             pairs.extend(zip(child.parameters(), module.parameters(), strict=True))
-        self.leaves[leaf_index : leaf_index + 1] = new_leaves
+        self.leaves[leaf_index : leaf_index + 1] = [dict(c) for c in children]
         modules = list(self.supernets)
-        modules[leaf_index : leaf_index + 1] = children
+        modules[leaf_index : leaf_index + 1] = copies
         self.supernets = nn.ModuleList(modules).train(self.training)
-        self.history.append(
-            {"leaf": leaf_index, "decision": decision, "groups": [list(g) for g in groups], **info}
-        )
+        self.history.append({"leaf": leaf_index, **record})
         return pairs
 
     # -- checkpoint state (JSON-like, loadable with weights_only=True) ---------------------------

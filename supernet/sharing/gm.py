@@ -20,8 +20,9 @@ import torch
 from torch import nn
 
 from supernet.errors import SharenasError
+from supernet.leaf import Leaf
 from supernet.networks import Macro
-from supernet.sharing.base import Leaf, SharingStrategy, SplitContext
+from supernet.sharing.base import SharingStrategy, SplitContext
 from supernet.spaces.base import Space
 
 

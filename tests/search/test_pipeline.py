@@ -49,11 +49,24 @@ def test_ranking_follows_the_key_direction(checkpoint, tmp_path, key, pick) -> N
     assert (tmp_path / "best" / "arch.txt").read_text().strip() == records[0]["arch"]
 
 
+def test_train_loss_is_scored_on_the_training_split_and_ranks(checkpoint, tmp_path) -> None:
+    search_run(checkpoint, tmp_path, "evaluator.train_loss=true", "results.key=train_loss")
+    records = results(tmp_path)
+    losses = [r["train_loss"] for r in records]
+    assert all(isinstance(v, float) and v > 0 for v in losses)
+    assert losses == sorted(losses)
+    assert any(r["train_loss"] != r["val_loss"] for r in records)
+    plain = tmp_path / "plain"
+    search_run(checkpoint, plain)
+    assert all(r["train_loss"] is None for r in results(plain))
+
+
 @pytest.mark.parametrize(
     ("overrides", "words"),
     [
         (["results.key=accuracy"], ["results.key", "'accuracy'", "val_acc, val_loss, params"]),
         (["results.key=latency_ms"], ["latency_ms", "evaluator.measure_latency=true"]),
+        (["results.key=train_loss"], ["train_loss", "evaluator.train_loss=true"]),
         (["searcher=nsga2", "evaluator.count_flops=false"], ["evaluator.count_flops=true"]),
         (["constraints.flops=1e6", "evaluator.count_flops=false"], ["evaluator.count_flops=true"]),
         (["evaluator.device=gpu"], ["'gpu'", "allowed: cpu, cuda"]),

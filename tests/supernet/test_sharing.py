@@ -14,6 +14,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from supernet.builder import load_trained
 from supernet.checkpoint import load_checkpoint, save_checkpoint
 from supernet.data import load_splits
+from supernet.leaf import PARAMS_KEY
 from supernet.networks import Macro
 from supernet.sharing import STRATEGIES, SharingStrategy, SplitContext
 from supernet.spaces import build_space
@@ -24,6 +25,7 @@ KWARGS = {
     "full": {},
     "fewshot": {"split_epoch": 1},
     "gm": {"split_epochs": [1], "samples_per_choice": 2},
+    "costsplit": {"split_epoch": 1, "pool_size": 200},
 }
 SPLIT_EPOCH = 1
 N_ARCHS = 20
@@ -34,7 +36,7 @@ def close(a: torch.Tensor, b: torch.Tensor) -> None:
 
 
 def test_every_strategy_has_test_kwargs():
-    assert set(STRATEGIES) == set(KWARGS) == {"full", "fewshot", "gm"}
+    assert set(STRATEGIES) == set(KWARGS) == {"full", "fewshot", "gm", "costsplit"}
     for name, cls in STRATEGIES.items():
         assert issubclass(cls, SharingStrategy) and cls.name == name
 
@@ -160,17 +162,24 @@ def test_no_split_off_schedule(space, digits):
 
 
 # -- (b) routing ---------------------------------------------------------------------------------
+def owns(leaf, arch, supernet) -> bool:
+    """Membership written out independently of ``supernet.leaf.contains``."""
+    for key, allowed in leaf.items():
+        if key == PARAMS_KEY:
+            if not allowed[0] <= supernet.param_count(arch) < allowed[1]:
+                return False
+        elif arch[key] not in allowed:
+            return False
+    return True
+
+
 def test_route_is_deterministic_and_respects_leaves(split_case, space):
     s = split_case.strategy
     twin = copy.deepcopy(s)
     used = set()
     for arch in space.enumerate():  # the leaves partition the whole space
         index = s.route(arch)
-        owners = [
-            i
-            for i, leaf in enumerate(s.leaves)
-            if all(arch[d] in allowed for d, allowed in leaf.items())
-        ]
+        owners = [i for i, leaf in enumerate(s.leaves) if owns(leaf, arch, s.supernets[-1])]
         assert owners == [index], (str(arch), s.leaves)
         assert s.route(arch) == index == twin.route(arch)
         used.add(index)
