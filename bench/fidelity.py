@@ -142,6 +142,30 @@ ROWS: dict[str, list[str]] = {
         "sampler=cost_binned",
         "trainer.epochs=90",
     ],
+    # session 3, training recipe: the standalone ground truth uses batch 128 and weight decay 5e-4;
+    # the supernet default is batch 64, 4e-5 (same 1,350 steps)
+    "full-cost_binned-wd5e-4": [
+        "sharing=full",
+        "sampler=cost_binned",
+        "trainer.optimizer.weight_decay=5e-4",
+    ],
+    "full-cost_binned-b128": ["sharing=full", "sampler=cost_binned", "trainer.batch_size=128"],
+    "full-cost_binned-gtrecipe": [
+        "sharing=full",
+        "sampler=cost_binned",
+        "trainer.batch_size=128",
+        "trainer.optimizer.weight_decay=5e-4",
+    ],
+    "fewshot-cost_binned-balanced-gtrecipe": [
+        "sharing=fewshot",
+        "sharing.split_epoch=15",
+        "sharing.train_all_leaves=true",
+        "sampler=cost_binned",
+        "trainer.batch_size=128",
+        "trainer.optimizer.weight_decay=5e-4",
+    ],
+    # session 3: one path from each of the 5 cost bins in every optimizer step
+    "full-cost_binned-k5": ["sharing=full", "sampler=cost_binned", "sampler.paths_per_step=5"],
 }
 METRICS = ("kendall_tau", "spearman_rho", "precision_top10", "top1_regret")
 

@@ -103,7 +103,9 @@ class SandwichSampler(PathSampler):
 class CostBinnedSampler(PathSampler):
     """Uniform over ``bins`` equal-*width* cost bins spanning a pool of ``pool_size`` archs, then
     uniform inside the bin. Rare cheap and rare expensive paths are drawn as often as the common
-    middle (equal-population bins would be plain uniform sampling in disguise)."""
+    middle (equal-population bins would be plain uniform sampling in disguise). With
+    ``paths_per_step`` = k > 1, one step trains k paths from k different bins (gradients summed
+    into one optimizer step), so every step sees cheap and expensive paths together."""
 
     name = "cost_binned"
 
@@ -114,10 +116,14 @@ class CostBinnedSampler(PathSampler):
         bins: int = 5,
         pool_size: int = 2000,
         cost_fn: CostFn | None = None,
+        paths_per_step: int = 1,
     ) -> None:
         super().__init__(space, seed, cost_fn)
         if bins < 1:
             raise SharenasError(f"sampler.bins must be >= 1, got {bins}")
+        if paths_per_step < 1:
+            raise SharenasError(f"sampler.paths_per_step must be >= 1, got {paths_per_step}")
+        self.paths_per_step = paths_per_step
         if cost_fn is None:
             raise SharenasError("cost_binned needs a cost_fn (the trainer passes parameter count)")
         pool_rng = random.Random(seed + 7919)
@@ -134,8 +140,12 @@ class CostBinnedSampler(PathSampler):
         bins = [[a for a in b if self._inside(a, leaf)] for b in self.bins] if leaf else self.bins
         bins = [b for b in bins if b]
         if not bins:
-            return [self._sample(leaf)]
-        return [self.rng.choice(self.rng.choice(bins))]
+            return [self._sample(leaf) for _ in range(self.paths_per_step)]
+        if self.paths_per_step == 1:
+            return [self.rng.choice(self.rng.choice(bins))]
+        k = self.paths_per_step
+        picked = self.rng.sample(bins, k) if k <= len(bins) else self.rng.choices(bins, k=k)
+        return [self.rng.choice(b) for b in picked]
 
 
 class FairSampler(PathSampler):

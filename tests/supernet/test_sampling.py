@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from supernet.leaf import PARAMS_KEY
 from supernet.sampling import SAMPLERS, CostBinnedSampler, PathSampler
 from supernet.spaces import build_space
 
@@ -82,3 +83,20 @@ def test_cost_binned_draws_every_cost_level_alike():
     uniform = [n_conv(SPACE.sample(sampler.rng)) for _ in range(1000)]
     # uniform sampling draws conv-free cells with p = 0.6**6 ~ 0.05; the bins draw them ~0.2
     assert shares[0] > 2 * sum(c == 0 for c in uniform) / len(uniform)
+
+
+def test_cost_binned_paths_per_step_draws_distinct_bins():
+    sampler = CostBinnedSampler(SPACE, seed=0, pool_size=300, cost_fn=n_conv, paths_per_step=5)
+    for step in run(sampler, 20):
+        levels = sorted(min(n_conv(SPACE.parse(a)), 4) for a in step)
+        assert levels == [0, 1, 2, 3, 4], step
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_paths_inside_a_cost_leaf_respect_it(name):
+    """``costsplit`` leaves hold a parameter-count range instead of allowed choices."""
+    kwargs = {"pool_size": 300} if SAMPLERS[name] is CostBinnedSampler else {}
+    sampler = SAMPLERS[name](SPACE, seed=0, cost_fn=n_conv, **kwargs)
+    leaf = {PARAMS_KEY: [4, 7]}  # 4 to 6 conv edges: rare under uniform sampling
+    for step in run(sampler, 15, leaf=leaf):
+        assert all(4 <= n_conv(SPACE.parse(a)) < 7 for a in step), (name, step)
