@@ -14,6 +14,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from supernet.builder import load_trained
 from supernet.checkpoint import load_checkpoint, save_checkpoint
 from supernet.data import load_splits
+from supernet.errors import SharenasError
 from supernet.leaf import PARAMS_KEY
 from supernet.networks import Macro
 from supernet.sharing import STRATEGIES, SharingStrategy, SplitContext
@@ -245,3 +246,22 @@ def test_gm_splits_during_training(tiny_cfg, tmp_path):
     built, _ = load_trained(tmp_path / "supernet.pt", space="nb201")
     assert built.strategy.num_supernets == len(sharing["leaves"])
     assert built.strategy.leaves == sharing["leaves"]
+
+
+# -- (e) costsplit: the ranges ----------------------------------------------------------------
+def test_costsplit_ranges_cover_every_size_in_order(space):
+    strategy = STRATEGIES["costsplit"](space, Macro(channels=4), bins=4, pool_size=300)
+    ranges = [leaf[PARAMS_KEY] for leaf in strategy.cost_ranges()]
+    assert 2 <= len(ranges) <= 4
+    assert ranges[0][0] == 0 and ranges[-1][1] == float("inf")
+    assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(ranges, ranges[1:], strict=False))
+    sizes = {strategy.param_count(a) for a in (space.smallest(), space.largest())}
+    assert all(any(lo <= n < hi for lo, hi in ranges) for n in sizes)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"), [({"bins": 1}, "bins"), ({"split_epoch": 0}, "split_epoch")]
+)
+def test_costsplit_rejects_bad_settings(space, kwargs, words):
+    with pytest.raises(SharenasError, match=words):
+        STRATEGIES["costsplit"](space, Macro(channels=4), **kwargs)
