@@ -3,7 +3,7 @@ bf16 + channels_last, and the supernet path vs its extracted standalone net, on 
 
 Needs a CUDA device (it exits with a message otherwise). Every figure is measured in this run:
 
-    python bench/gpu.py [--channels 16] [--batch 256] [--size 32] [--archs 8] [--steps 30]
+    python bench/gpu.py [--channels 16] [--cells 5] [--batch 256] [--size 32] [--archs 8]
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -19,8 +20,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from supernet.arch import Arch  # noqa: E402
 from supernet.networks import Macro, Supernet  # noqa: E402
 from supernet.spaces import build_space  # noqa: E402
+from supernet.spaces.base import Space  # noqa: E402
 
 MODES = {  # name -> (autocast bf16, channels_last)
     "fp32": (False, False),
@@ -29,7 +32,7 @@ MODES = {  # name -> (autocast bf16, channels_last)
 }
 
 
-def _cuda_time(fn, steps: int) -> float:
+def _cuda_time(fn: Callable[[], object], steps: int) -> float:
     """Seconds per call of ``fn``, timed with CUDA events after 3 warm-up calls."""
     for _ in range(3):
         fn()
@@ -43,7 +46,16 @@ def _cuda_time(fn, steps: int) -> float:
     return start.elapsed_time(end) / 1000 / steps
 
 
-def measure(space, macro: Macro, archs: list, x, y, amp: bool, channels_last: bool, steps: int):
+def measure(
+    space: Space,
+    macro: Macro,
+    archs: list[Arch],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    amp: bool,
+    channels_last: bool,
+    steps: int,
+) -> tuple[float, float, float, float]:
     """(train s/step, supernet eval s/batch, extracted eval s/batch, max |difference|), mean over
     ``archs``, for one precision / memory-format mode."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format

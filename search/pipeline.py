@@ -125,7 +125,9 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     if note and not note.startswith("warning:"):
         print(note)
     some_infeasible = not all(r["feasible"] for r in records)
-    columns = [*DEFAULT_COLUMNS[:-1], "feasible", "arch"] if some_infeasible else DEFAULT_COLUMNS
+    shown = list(DEFAULT_COLUMNS[:-1])
+    shown += [key] if key not in shown else []  # the ranking key is always a column
+    columns = [*shown, *(["feasible"] if some_infeasible else []), "arch"]
     print(format_table(ranked, k=k, columns=columns))
     front = []
     if objs is not None:

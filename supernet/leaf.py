@@ -40,14 +40,3 @@ def contains(
 def decision_choices(leaf: Leaf | None, choices: Mapping[str, list[str]]) -> dict[str, list[str]]:
     """Allowed choices of every decision inside ``leaf`` (cost ranges are not decisions)."""
     return {d: list((leaf or {}).get(d, c)) for d, c in choices.items()}
-
-
-def describe(leaf: Leaf) -> str:
-    """Short human-readable form, e.g. ``edge_1_0 in {none} & params in [100, 200)``."""
-    parts = []
-    for key, allowed in leaf.items():
-        if key == PARAMS_KEY:
-            parts.append(f"params in [{allowed[0]:g}, {allowed[1]:g})")
-        else:
-            parts.append(f"{key} in {{{', '.join(allowed)}}}")
-    return " & ".join(parts) or "all archs"

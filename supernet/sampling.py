@@ -15,15 +15,24 @@ from collections.abc import Callable
 
 from supernet.arch import Arch
 from supernet.errors import SharenasError
-from supernet.leaf import Leaf, contains, decision_choices
+from supernet.leaf import PARAMS_KEY, Leaf, contains, decision_choices
 from supernet.spaces.base import Space
 
 CostFn = Callable[[Arch], float]
-MAX_TRIES = 100_000  # rejection sampling inside a cost leaf
+ENUMERATE_UP_TO = 100_000  # cost leaves of spaces up to this size list every member exactly
+COST_POOL = 20_000  # larger spaces: the members among this many seeded random archs
 
 
 class PathSampler:
-    """Base class: ``paths()`` returns the archs of one training step."""
+    """Base class: ``paths()`` returns the archs of one training step.
+
+    Every sampler takes ``space``, ``seed`` and ``cost_fn`` (the parameter count of a path; the
+    trainer passes it to every sampler, so a custom sampler given by ``_target_`` must accept it).
+    Inside a leaf of a split supernet, paths are drawn among the archs the leaf owns. A cost leaf
+    (``costsplit``) cannot be built decision by decision, so rules that construct paths (``fair``'s
+    permutations, ``sandwich``'s largest and smallest) fall back to uniform draws inside the leaf
+    for the paths that fall outside it.
+    """
 
     name = "base"
     distill = False  # whether non-first paths learn from the first path's soft outputs
@@ -32,6 +41,7 @@ class PathSampler:
         self.space = space
         self.rng = random.Random(seed)
         self.cost_fn = cost_fn  # parameter count; needed only inside cost leaves (costsplit)
+        self._members: dict[str, list[Arch]] = {}  # cost leaf -> the archs it owns
 
     def paths(self, leaf: Leaf | None = None) -> list[Arch]:
         """The archs of one step; with ``leaf`` (decision -> allowed choices), only archs inside
@@ -44,12 +54,30 @@ class PathSampler:
     def _sample(self, leaf: Leaf | None) -> Arch:
         if not leaf:
             return self.space.sample(self.rng)
-        choices = self._choices(leaf)
-        for _ in range(MAX_TRIES):
-            arch = self.space.make({d: self.rng.choice(c) for d, c in choices.items()})
-            if self._inside(arch, leaf):
-                return arch
-        raise SharenasError(f"{self.name}: no arch found inside leaf {leaf} in {MAX_TRIES} draws")
+        if PARAMS_KEY in leaf:
+            return self.rng.choice(self._cost_members(leaf))
+        return self.space.make({d: self.rng.choice(c) for d, c in self._choices(leaf).items()})
+
+    def _cost_members(self, leaf: Leaf) -> list[Arch]:
+        """The archs a cost leaf owns (cached): every one for a space of up to ``ENUMERATE_UP_TO``
+        archs, else those among ``COST_POOL`` seeded random archs. Uniform draws from this list
+        replace rejection sampling, which is slow for a leaf of rare sizes."""
+        key = repr(sorted(leaf.items()))
+        if key not in self._members:
+            if self.space.size() <= ENUMERATE_UP_TO:
+                candidates = list(self.space.enumerate())
+            else:
+                rng = random.Random(7919)
+                candidates = sorted({self.space.sample(rng) for _ in range(COST_POOL)}, key=str)
+            members = [a for a in candidates if self._inside(a, leaf)]
+            if not members:
+                low, high = leaf[PARAMS_KEY]
+                raise SharenasError(
+                    f"{self.name}: no path of {self.space.name} has a parameter count in "
+                    f"[{low:g}, {high:g}); use fewer sharing.bins"
+                )
+            self._members[key] = members
+        return self._members[key]
 
     def _choices(self, leaf: Leaf | None) -> dict[str, list[str]]:
         return decision_choices(leaf, self.space.choices())
@@ -121,8 +149,11 @@ class CostBinnedSampler(PathSampler):
         super().__init__(space, seed, cost_fn)
         if bins < 1:
             raise SharenasError(f"sampler.bins must be >= 1, got {bins}")
-        if paths_per_step < 1:
-            raise SharenasError(f"sampler.paths_per_step must be >= 1, got {paths_per_step}")
+        if not 1 <= paths_per_step <= bins:
+            raise SharenasError(
+                f"sampler.paths_per_step must be between 1 and sampler.bins={bins} (one path per "
+                f"bin), got {paths_per_step}"
+            )
         self.paths_per_step = paths_per_step
         if cost_fn is None:
             raise SharenasError("cost_binned needs a cost_fn (the trainer passes parameter count)")
@@ -143,7 +174,7 @@ class CostBinnedSampler(PathSampler):
             return [self._sample(leaf) for _ in range(self.paths_per_step)]
         if self.paths_per_step == 1:
             return [self.rng.choice(self.rng.choice(bins))]
-        k = self.paths_per_step
+        k = self.paths_per_step  # inside a leaf that spans fewer bins, some bins give two paths
         picked = self.rng.sample(bins, k) if k <= len(bins) else self.rng.choices(bins, k=k)
         return [self.rng.choice(b) for b in picked]
 

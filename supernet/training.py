@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import sys
 import time
 import warnings
 from contextlib import nullcontext
@@ -26,6 +27,19 @@ from supernet.config import run_dir
 from supernet.data import make_loader
 from supernet.errors import SharenasError
 from supernet.sharing.base import SplitContext
+
+
+def _warn_late_splits(strategy: object, epochs: int) -> None:
+    """A split scheduled after the last epoch never happens: say so instead of silently training
+    one-shot."""
+    scheduled = [getattr(strategy, "split_epoch", None), *getattr(strategy, "split_epochs", [])]
+    late = sorted({int(e) for e in scheduled if e is not None and int(e) > epochs})
+    if late:
+        print(
+            f"warning: sharing splits at epoch(s) {late} come after the last epoch "
+            f"(trainer.epochs={epochs}); those splits will not happen",
+            file=sys.stderr,
+        )
 
 
 def _device(name: str) -> torch.device:
@@ -107,6 +121,7 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     device = _device(tc.device)
     torch.manual_seed(int(cfg.seed))
     built = build(cfg)
+    _warn_late_splits(built.strategy, int(tc.epochs))
     sampler = build_sampler(cfg, built)
     strategy = built.strategy.to(device)
     loader = make_loader(

@@ -177,3 +177,11 @@ def test_corrupt_checkpoint_message_is_not_torch_boilerplate(tmp_path):
         load_checkpoint(bad)
     assert str(bad) in str(err.value) and "weights_only" not in str(err.value)
     assert len(str(err.value).splitlines()) == 1
+
+
+def test_a_split_after_the_last_epoch_is_announced(tmp_path, capsys):
+    cfg = compose_tiny("train", ["sharing=costsplit", "sharing.split_epoch=5", "trainer.epochs=1"])
+    metrics = train(cfg, out_dir=tmp_path)
+    err = capsys.readouterr().err
+    assert "[5]" in err and "trainer.epochs=1" in err and "will not happen" in err, err
+    assert metrics["num_supernets"] == 1

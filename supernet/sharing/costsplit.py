@@ -44,6 +44,8 @@ class CostSplitSharing(SharingStrategy):
             raise SharenasError(f"costsplit: bins must be >= 2, got {bins}")
         if split_epoch < 1:
             raise SharenasError(f"costsplit: split_epoch must be >= 1, got {split_epoch}")
+        if pool_size < 1:
+            raise SharenasError(f"costsplit: pool_size must be >= 1, got {pool_size}")
         self.split_epoch = split_epoch
         self.bins = bins
         self.pool_size = pool_size
@@ -52,7 +54,8 @@ class CostSplitSharing(SharingStrategy):
     def cost_ranges(self) -> list[Leaf]:
         """The children's leaves: equal-width ``[low, high)`` ranges over the parameter counts of
         a seeded pool of paths (plus the largest and smallest where the space defines them);
-        ranges that hold no pooled path are merged into their neighbour."""
+        ranges that hold no pooled path are merged into their neighbour. A range may still own
+        few archs (on NB201 the top one of 5 holds the 25 paths with 5-6 conv3x3 edges)."""
         rng = random.Random(104729)  # fixed: the ranges are part of the strategy, not of a run
         pool = [self.space.sample(rng) for _ in range(self.pool_size)]
         for extreme in ("largest", "smallest"):
@@ -79,6 +82,7 @@ class CostSplitSharing(SharingStrategy):
             return []
         children = self.cost_ranges()
         if len(children) < 2:
+            ctx.log("costsplit: every pooled path has the same parameter count; no split")
             return []
         ranges = [c[PARAMS_KEY] for c in children]
         record = {"decision": PARAMS_KEY, "groups": ranges, "epoch": ctx.epoch}

@@ -49,8 +49,10 @@ def test_ranking_follows_the_key_direction(checkpoint, tmp_path, key, pick) -> N
     assert (tmp_path / "best" / "arch.txt").read_text().strip() == records[0]["arch"]
 
 
-def test_train_loss_is_scored_on_the_training_split_and_ranks(checkpoint, tmp_path) -> None:
+def test_train_loss_is_scored_on_the_training_split_and_ranks(checkpoint, tmp_path, capsys):
     search_run(checkpoint, tmp_path, "evaluator.train_loss=true", "results.key=train_loss")
+    header = capsys.readouterr().out.split("ranked by train_loss")[1].splitlines()[1]
+    assert header.split()[-2:] == ["train_loss", "arch"], header
     records = results(tmp_path)
     losses = [r["train_loss"] for r in records]
     assert all(isinstance(v, float) and v > 0 for v in losses)
