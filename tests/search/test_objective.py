@@ -18,12 +18,14 @@ def test_key_directions() -> None:
         "params": "min",
         "flops": "min",
         "latency_ms": "min",
+        "train_loss": "min",
     }
     assert descending("val_acc") and not any(descending(k) for k in RECORD_KEYS[1:])
     with pytest.raises(SharenasError) as err:
         direction("acc")
     assert str(err.value) == (
-        "unknown results.key 'acc'; allowed: val_acc, val_loss, params, flops, latency_ms"
+        "unknown results.key 'acc'; allowed: val_acc, val_loss, params, flops, latency_ms, "
+        "train_loss"
     )
 
 

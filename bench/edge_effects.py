@@ -1,0 +1,69 @@
+"""Which op on which edge moves the score: ground truth vs a fidelity row's supernet estimates.
+
+Fits, on the connected cells of the ground-truth sample (ground truth above 20%), a least-squares
+model ``score ~ sum over edges of [op on that edge]`` with ``none`` as the reference op, once on the
+standalone ground truth and once on the mean estimate of a row's supernet seeds. A coefficient is
+how many accuracy points an op on an edge adds over ``none`` on that edge. Where the two tables
+disagree, the supernet misjudges that edge.
+
+    python bench/edge_effects.py fewshot-cost_binned-balanced [--estimator val_acc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.ground_truth import CACHE  # noqa: E402
+from supernet.spaces import build_space  # noqa: E402
+
+
+def edge_effects(scores: dict[str, float], archs: list[str]) -> tuple[list, list, np.ndarray]:
+    """(edges, ops, coefficients[edge, op]) of the least-squares fit, ``none`` as reference."""
+    space = build_space("nb201")
+    edges = list(space.choices())
+    ops = [o for o in space.choices()[edges[0]] if o != "none"]
+    parsed = [space.parse(a) for a in archs]
+    x = np.array([[float(p[e] == o) for e in edges for o in ops] + [1.0] for p in parsed])
+    y = np.array([scores[a] for a in archs])
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    return edges, ops, coef[:-1].reshape(len(edges), len(ops))
+
+
+def _print(title: str, edges: list, ops: list, coef: np.ndarray) -> None:
+    print(title)
+    print(f"{'edge':10s}" + "".join(f"{o:>14s}" for o in ops))
+    for e, row in zip(edges, coef, strict=True):
+        print(f"{e:10s}" + "".join(f"{v:14.2f}" for v in row))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("row", help="a row of bench/fidelity.py with cached runs")
+    parser.add_argument("--estimator", default="val_acc", help="val_acc, neg_val_loss, ...")
+    parser.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs")
+    args = parser.parse_args(argv)
+    truth = json.loads(CACHE.read_text())["mean"]
+    archs = sorted(a for a, v in truth.items() if v > 20.0)
+    files = sorted((args.runs / args.row).glob("seed*/estimates.json"))
+    if not files:
+        print(f"error: no cached runs in {args.runs / args.row}; run bench/fidelity.py first")
+        return 2
+    runs = [json.loads(f.read_text())[args.estimator] for f in files]
+    mean = {a: float(np.mean([r[a] for r in runs])) for a in archs}
+    print(f"{len(archs)} connected cells; points added over `none` on the same edge\n")
+    _print("standalone ground truth (test accuracy %)", *edge_effects(truth, archs))
+    print()
+    _print(f"{args.row}: mean {args.estimator} of {len(runs)} seeds", *edge_effects(mean, archs))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
