@@ -56,7 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         print(f"error: no cached runs in {args.runs / args.row}; run bench/fidelity.py first")
         return 2
-    runs = [json.loads(f.read_text())[args.estimator] for f in files]
+    payloads = [json.loads(f.read_text()) for f in files]
+    missing = [str(f) for f, p in zip(files, payloads, strict=True) if args.estimator not in p]
+    if missing:
+        have = sorted(k for k, v in payloads[0].items() if isinstance(v, dict))
+        print(f"error: no {args.estimator!r} in {', '.join(missing)}; it has: {', '.join(have)}")
+        return 2
+    runs = [p[args.estimator] for p in payloads]
     mean = {a: float(np.mean([r[a] for r in runs])) for a in archs}
     print(f"{len(archs)} connected cells; points added over `none` on the same edge\n")
     _print("standalone ground truth (test accuracy %)", *edge_effects(truth, archs))
