@@ -57,6 +57,21 @@ class Evaluator:
         self.memo: dict[str, dict] = {}
         built.strategy.eval()
 
+    @classmethod
+    def from_config(cls, built: Built, ev: Mapping, seed: int) -> Evaluator:
+        """The evaluator a search's ``evaluator`` config group describes."""
+        return cls(
+            built,
+            calib_batches=ev["calib_batches"],
+            calib_batch_size=ev["calib_batch_size"],
+            batch_size=ev["batch_size"],
+            count_flops=ev["count_flops"],
+            measure_latency=ev["measure_latency"],
+            train_loss=ev["train_loss"],
+            seed=seed,
+            device=ev["device"],
+        )
+
     def calibrated(self, arch: Mapping[str, str]) -> nn.Module:
         """The standalone net of ``arch``: inherited weights, recalibrated BN, eval mode."""
         return self.calibrator(self.built.strategy.extract(arch).to(self.device))

@@ -70,18 +70,7 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     built, payload = load_trained(checkpoint, space=cfg.space.name)  # one read, checked
     if cfg.supernet.checkpoint is not None:  # say which of our settings the checkpoint overrides
         warn_checkpoint_overrides(cfg, payload["config"])
-    ev = cfg.evaluator
-    evaluator = Evaluator(
-        built,
-        calib_batches=ev.calib_batches,
-        calib_batch_size=ev.calib_batch_size,
-        batch_size=ev.batch_size,
-        count_flops=ev.count_flops,
-        measure_latency=ev.measure_latency,
-        train_loss=ev.train_loss,
-        seed=int(cfg.seed),
-        device=ev.device,
-    )
+    evaluator = Evaluator.from_config(built, cfg.evaluator, seed=int(cfg.seed))
     records = backend.run(searcher, evaluator, objective, _n_trials(searcher, built.space))
     if not records:
         raise SharenasError("the search evaluated no arch: nothing to rank or write")

@@ -26,14 +26,13 @@ from supernet.checkpoint import load_checkpoint, save_checkpoint
 from supernet.config import run_dir
 from supernet.data import make_loader
 from supernet.errors import SharenasError
-from supernet.sharing.base import SplitContext
+from supernet.sharing.base import SharingStrategy, SplitContext
 
 
-def _warn_late_splits(strategy: object, epochs: int) -> None:
+def _warn_late_splits(strategy: SharingStrategy, epochs: int) -> None:
     """A split scheduled after the last epoch never happens: say so instead of silently training
     one-shot."""
-    scheduled = [getattr(strategy, "split_epoch", None), *getattr(strategy, "split_epochs", [])]
-    late = sorted({int(e) for e in scheduled if e is not None and int(e) > epochs})
+    late = sorted({e for e in strategy.split_schedule() if e > epochs})
     if late:
         print(
             f"warning: sharing splits at epoch(s) {late} come after the last epoch "

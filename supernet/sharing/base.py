@@ -89,6 +89,11 @@ class SharingStrategy(nn.Module):
         return [None]
 
     # -- dynamic part ---------------------------------------------------------------------------
+    def split_schedule(self) -> list[int]:
+        """Epochs at which this strategy plans to split (empty for ``full``); the trainer warns
+        about any that come after the last epoch."""
+        return []
+
     def maybe_split(self, ctx: SplitContext) -> list[tuple[nn.Parameter, nn.Parameter]]:
         """Called by the trainer at the end of each epoch. Returns (new param, source param) pairs
         for every parameter of newly created sub-supernets (empty when nothing was split), so the

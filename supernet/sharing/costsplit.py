@@ -77,6 +77,9 @@ class CostSplitSharing(SharingStrategy):
         ranges[-1][1] = float("inf")  # no path of any size is left without an owner
         return [{PARAMS_KEY: r} for r in ranges]
 
+    def split_schedule(self) -> list[int]:
+        return [self.split_epoch]
+
     def maybe_split(self, ctx: SplitContext) -> list[tuple[nn.Parameter, nn.Parameter]]:
         if self.history or ctx.epoch != self.split_epoch:
             return []

@@ -61,6 +61,9 @@ class FewShotSharing(SharingStrategy):
         self.split_every = split_every
         self.train_all_leaves = train_all_leaves
 
+    def split_schedule(self) -> list[int]:
+        return [self.split_epoch + k * self.split_every for k in range(len(self.decisions))]
+
     def _due(self, epoch: int) -> str | None:
         done = len({h["decision"] for h in self.history})
         if done >= len(self.decisions):

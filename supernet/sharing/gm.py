@@ -113,6 +113,9 @@ class GradientMatchingSharing(SharingStrategy):
     def _sample_in_leaf(self, leaf: Leaf, rng: random.Random) -> dict:
         return {d: rng.choice(leaf.get(d, c)) for d, c in self.space.choices().items()}
 
+    def split_schedule(self) -> list[int]:
+        return list(self.split_epochs)
+
     def maybe_split(self, ctx: SplitContext) -> list[tuple[nn.Parameter, nn.Parameter]]:
         due = self.split_epochs.count(ctx.epoch) * self.splits_per_epoch
         pairs: list[tuple[nn.Parameter, nn.Parameter]] = []

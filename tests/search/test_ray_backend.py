@@ -146,15 +146,7 @@ def test_ray_matches_local_evaluator(cluster, checkpoint, tmp_path):
     pids = {r["pid"] for r in results}  # evaluated in Ray workers, two reused actors at most
     assert os.getpid() not in pids and len(pids) <= 2
     built, _ = load_trained(checkpoint, space=cfg.space.name)
-    ev = cfg.evaluator
-    local = Evaluator(
-        built,
-        calib_batches=ev.calib_batches,
-        calib_batch_size=ev.calib_batch_size,
-        batch_size=ev.batch_size,
-        count_flops=ev.count_flops,
-        seed=int(cfg.seed),
-    )
+    local = Evaluator.from_config(built, cfg.evaluator, seed=int(cfg.seed))
     # The seeded random searcher proposes the same archs whichever backend runs them.
     same = RandomSearcher(built.space, seed=int(cfg.seed), n_trials=6)
     assert set(archs) == {str(same.ask().arch) for _ in range(6)}
