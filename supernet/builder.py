@@ -33,6 +33,7 @@ def build(cfg: DictConfig) -> Built:
     macro = Macro(
         channels=cfg.space.macro.channels,
         cells_per_stage=cfg.space.macro.cells_per_stage,
+        bn_affine=cfg.space.macro.get("bn_affine", True),  # checkpoints from before the key
         in_channels=splits.in_channels,
         num_classes=splits.num_classes,
     )

@@ -17,6 +17,7 @@ from hydra.core.config_store import ConfigStore
 class MacroConf:
     channels: int = 16  # C of the first stage; doubled at each reduction
     cells_per_stage: int = 1  # N cells per stage (NB201 uses 5; 1 keeps CPU runs fast)
+    bn_affine: bool = True  # learnable BN scale/shift in cells and reduction blocks
 
 
 @dataclass

@@ -28,6 +28,9 @@ class Macro:
     cells_per_stage: int = 1  # N; NB201 uses 5, small values keep CPU runs fast
     in_channels: int = 1  # image channels of the dataset
     num_classes: int = 10
+    # learnable BN scale/shift in the cells and reduction blocks. NB201's and DARTS's search
+    # supernets turn it off: one shared gamma/beta per op is fitted to the mix of all paths
+    bn_affine: bool = True
 
 
 def _stem(m: Macro) -> nn.Module:
@@ -66,9 +69,9 @@ class Supernet(_CellNet):
         c = macro.channels
         for stage in range(3):
             if stage:
-                blocks.append(ResBlock(c, 2 * c))
+                blocks.append(ResBlock(c, 2 * c, macro.bn_affine))
                 c *= 2
-            blocks.extend(SuperCell(c) for _ in range(macro.cells_per_stage))
+            blocks.extend(SuperCell(c, macro.bn_affine) for _ in range(macro.cells_per_stage))
         super().__init__(macro, blocks, _stem(macro), _head(macro))
         self.space = space
 

@@ -16,9 +16,9 @@ class MixedEdge(nn.Module):
     that pick it (SPOS, Guo et al. 2020). ``active(choice)`` is the one slicing function used by
     both ``forward`` and extraction, so the two cannot drift apart."""
 
-    def __init__(self, channels: int, ops: list[str] = NB201_OPS) -> None:
+    def __init__(self, channels: int, ops: list[str] = NB201_OPS, affine: bool = True) -> None:
         super().__init__()
-        self.ops = nn.ModuleDict({name: make_op(name, channels) for name in ops})
+        self.ops = nn.ModuleDict({name: make_op(name, channels, affine) for name in ops})
 
     def active(self, choice: str) -> nn.Module:
         return self.ops[choice]
@@ -30,9 +30,11 @@ class MixedEdge(nn.Module):
 class SuperCell(nn.Module):
     """A 4-node NB201 cell whose 6 edges are ``MixedEdge``s; node j = sum_i edge_{j,i}(node i)."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, affine: bool = True) -> None:
         super().__init__()
-        self.edges = nn.ModuleDict({edge_name(j, i): MixedEdge(channels) for j, i in EDGES})
+        self.edges = nn.ModuleDict(
+            {edge_name(j, i): MixedEdge(channels, affine=affine) for j, i in EDGES}
+        )
 
     def forward(self, x: torch.Tensor, arch: Mapping[str, str]) -> torch.Tensor:
         nodes = [x]

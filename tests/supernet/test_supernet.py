@@ -43,10 +43,10 @@ def archs(space, n: int = N_ARCHS, seed: int = 0):
     return base + [space.sample(rng) for _ in range(n - len(base))]
 
 
-@pytest.mark.parametrize("cells", [1, 2])
-def test_extract_equals_supernet_forward(space, cells):
+@pytest.mark.parametrize("cells,affine", [(1, True), (2, True), (1, False)])
+def test_extract_equals_supernet_forward(space, cells, affine):
     torch.manual_seed(0)
-    net = build_supernet(space, Macro(channels=4, cells_per_stage=cells))
+    net = build_supernet(space, Macro(channels=4, cells_per_stage=cells, bn_affine=affine))
     x = torch.randn(6, 1, 8, 8)
     warm_up(net, space, x)
     bn = next(m for m in net.modules() if isinstance(m, nn.BatchNorm2d))
@@ -172,3 +172,15 @@ def test_param_count_matches_the_extracted_net():
     rng = _random.Random(0)
     for arch in [space.sample(rng) for _ in range(20)] + [space.largest(), space.smallest()]:
         assert net.param_count(arch) == count_params(net.extract(arch))
+
+
+def test_bn_affine_false_drops_scale_and_shift_in_cells_and_reductions_only(space):
+    net = build_supernet(space, Macro(channels=4, bn_affine=False))
+    for name, m in net.named_modules():
+        if isinstance(m, nn.BatchNorm2d):
+            # stem and head keep theirs, as NB201's search supernet does
+            assert m.affine == name.startswith(("stem", "head")), name
+    with_affine = build_supernet(space, Macro(channels=4))
+    arch = space.largest()
+    assert net.param_count(arch) < with_affine.param_count(arch)
+    assert net.param_count(arch) == count_params(net.extract(arch))
