@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from search.objective import RECORD_KEYS, Objective, direction
 from search.ranking import human
-from supernet.errors import SharenasError
+from supernet.errors import SharenasError, check_int
 
 #: Record keys that exist only when an evaluator setting is on: key -> setting.
 NEEDS_SETTING = {
@@ -35,6 +35,7 @@ def _number(value: Any) -> bool:
 def check_search_config(cfg: DictConfig) -> None:
     """Everything about ``cfg`` that can be wrong without training anything: the ranking key,
     the constraints, the evaluator device, and keys that need an evaluator setting turned on."""
+    check_int("seed", cfg.seed, 0)
     key = cfg.results.key
     direction(key, "results.key")
     for name, limit in cfg.constraints.items():
@@ -92,9 +93,33 @@ def checkpoint_config_diff(cfg: DictConfig, saved: Mapping[str, Any]) -> dict[st
     return diffs
 
 
-def warn_checkpoint_overrides(cfg: DictConfig, saved: Mapping[str, Any]) -> None:
-    """One ``warning:`` line per group whose config the checkpoint overrides."""
+def _command_line_overrides() -> list[str] | None:
+    """The overrides typed on the command line of a Hydra run; None outside a Hydra app."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else None
+
+
+def _given(entry: str, overrides: Sequence[str]) -> bool:
+    """Whether ``entry`` ("data.pool=2 (checkpoint: 1)") is a key the overrides set: the key
+    itself or its whole group (``data=mnist5k``)."""
+    key = entry.split("=", 1)[0]
+    names = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    return any(key == n or key.startswith(n + ".") for n in names)
+
+
+def warn_checkpoint_overrides(
+    cfg: DictConfig, saved: Mapping[str, Any], overrides: Sequence[str] | None = None
+) -> None:
+    """One ``warning:`` line per group whose config the checkpoint overrides. Only keys the user
+    set count (``overrides``; by default the command line's): a config default that differs from
+    the checkpoint is not the user's doing. Outside a Hydra app every difference is reported."""
+    overrides = _command_line_overrides() if overrides is None else overrides
     for group, keys in checkpoint_config_diff(cfg, saved).items():
+        if overrides is not None:
+            keys = [k for k in keys if _given(k, overrides)]
+        if not keys:
+            continue
         warn(
             f"supernet.checkpoint fixes {group}: ignoring {', '.join(keys)}; "
             f"the checkpoint's values are used"

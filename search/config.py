@@ -37,7 +37,7 @@ class ConstraintsConf:
 
 @dataclass
 class ResultsConf:
-    top_k: int = 10  # rows printed and written to TensorBoard text
+    top_k: int = 10  # rows printed; TensorBoard text and hparams sessions (tb/trial_*)
     key: str = "val_acc"  # ranking key; its direction: search.objective.KEY_DIRECTIONS
     export_best: bool = True  # write best/ (torch.export program, state_dict, arch, record)
 
@@ -61,7 +61,7 @@ class OptunaSearcherConf(_SearcherConf):
     _target_: str = "search.searchers.OptunaSearcher"
     sampler: str = "tpe"  # tpe | nsga2 | gp | random
     sampler_kwargs: dict[str, Any] = field(default_factory=dict)
-    storage: str | None = None  # None: in memory; sqlite:///x.db or x.journal
+    storage: str | None = None  # None: in memory; sqlite:///x.db or x.journal (local backend)
     study_name: str = "sharenas"
 
 

@@ -19,6 +19,7 @@ from torch import nn
 from search.costs import flops, latency_ms
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built
+from supernet.errors import check_int
 from supernet.networks import count_params
 
 
@@ -40,9 +41,13 @@ class Evaluator:
         self.built = built
         self.device = torch.device(device)
         self.calibrator = BatchNormCalibrator(
-            built.splits.train, calib_batches, calib_batch_size, seed
+            built.splits.train,
+            check_int("evaluator.calib_batches", calib_batches, 1),
+            check_int("evaluator.calib_batch_size", calib_batch_size, 1),
+            seed,
         )
         val, train = built.splits.val, built.splits.train
+        batch_size = check_int("evaluator.batch_size", batch_size, 1)
         self.val_batches = list(
             zip(val.tensors[0].split(batch_size), val.tensors[1].split(batch_size), strict=True)
         )

@@ -15,6 +15,8 @@ from scipy import stats
 Scores = dict[str, float]
 
 _NB201_OP = re.compile(r"([A-Za-z0-9_]+)~\d+")
+#: Below this many common archs the metrics are mostly noise (two archs give tau = +-1).
+MIN_RELIABLE = 10
 
 
 def _common(est: Scores, truth: Scores) -> list[str]:
@@ -22,7 +24,7 @@ def _common(est: Scores, truth: Scores) -> list[str]:
     if len(keys) < 2:
         raise ValueError(
             f"need at least 2 archs common to both score maps, got {len(keys)} "
-            f"(estimate has {len(est)}, truth has {len(truth)})"
+            f"(estimate has {len(est)}, truth has {len(truth)}); the arch strings must match"
         )
     return keys
 
@@ -180,6 +182,19 @@ LABELS = {
 }
 
 
+def small_sample_warning(n: int, est_path: str, truth_path: str) -> str | None:
+    """A one-line warning when only ``n`` < ``MIN_RELIABLE`` archs are common to both files: with
+    so few pairs a perfect tau or precision is likely chance, and the report alone does not
+    say so."""
+    if n >= MIN_RELIABLE:
+        return None
+    return (
+        f"warning: only {n} archs are common to {est_path} and {truth_path}: with fewer than "
+        f"{MIN_RELIABLE} the metrics are mostly chance (2 archs always give tau = +-1); "
+        f"compare files that share more archs"
+    )
+
+
 def format_report(report: dict[str, float]) -> str:
     """Aligned two-column text table of a fidelity report, rows labelled with their units."""
     labels = {name: LABELS.get(name, name) for name in report}
@@ -213,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if warning := small_sample_warning(int(report["n"]), args.estimates, args.ground_truth):
+        print(warning, file=sys.stderr)
     if args.json:
         print(json.dumps({**report, "n": int(report["n"])}, indent=2))
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -22,6 +23,7 @@ from search.ranking import (
     pareto_front,
     write_results,
 )
+from search.searchers.base import Searcher
 from supernet.builder import load_trained
 from supernet.config import run_dir
 from supernet.errors import SharenasError
@@ -48,6 +50,51 @@ def _pareto_objectives(searcher) -> Objectives | None:
     )
 
 
+def _check_storage(searcher: Searcher, backend: Any) -> None:
+    """A backend that does not drive the searcher's ask/tell (Ray Tune's OptunaSearch) would
+    silently neither store nor resume the study of ``searcher.storage``: refuse instead."""
+    storage = getattr(searcher, "storage", None)
+    if storage is not None and not getattr(backend, "uses_searcher_storage", True):
+        raise SharenasError(
+            f"searcher.storage={storage} is not used by {type(backend).__name__} (it runs its own "
+            f"in-memory study, nothing would be stored or resumed); drop searcher.storage or use "
+            f"backend=local"
+        )
+
+
+def _search(
+    searcher: Searcher, evaluator: Evaluator, objective: Objective, backend: Any, total: int
+) -> tuple[list[dict], list[dict]]:
+    """(records of earlier runs of a resumed study, records evaluated now). A resumed study whose
+    budget is spent evaluates nothing and says how to extend it; its stored trials are re-ranked."""
+    earlier = searcher.resumed_records()
+    done = searcher.n_asked  # archs a resumed study already evaluated (0 for a new search)
+    left = total - done
+    if left <= 0:
+        print(
+            f"the study's budget searcher.n_trials={total} was already spent by earlier runs "
+            f"({done} archs): nothing new to evaluate, re-ranking its {len(earlier)} stored "
+            f"archs; raise searcher.n_trials to search more",
+            file=sys.stderr,
+        )
+        return earlier, []
+    if done:
+        print(
+            f"resuming the study: {done} archs evaluated by earlier runs, {left} more to reach "
+            f"searcher.n_trials={total}",
+            file=sys.stderr,
+        )
+    return earlier, backend.run(searcher, evaluator, objective, left)
+
+
+def _merge(earlier: list[dict], new: list[dict]) -> list[dict]:
+    """One record per arch, earlier runs' first (an arch is never evaluated twice by a study)."""
+    merged = {r["arch"]: r for r in earlier}
+    for record in new:
+        merged.setdefault(record["arch"], record)
+    return list(merged.values())
+
+
 def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     """The whole search story; returns {"records", "leaderboard", "pareto", "paths",
     "checkpoint"}. The leaderboard ranks feasible archs first, by ``results.key`` in its
@@ -61,17 +108,22 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     searcher = instantiate(cfg.searcher, space=space, seed=int(cfg.seed))
     objective = Objective(searcher.objectives, dict(cfg.constraints), key=key)
     backend = instantiate(cfg.backend)
+    _check_storage(searcher, backend)
     checkpoint = cfg.supernet.checkpoint
     if checkpoint is None:
         from supernet.training import train
 
+        searcher.use_checkpoint(None)  # a resumed study refuses a new supernet before training
         print("no supernet.checkpoint given: training a supernet first", file=sys.stderr)
         checkpoint = train(cfg, out_dir=out)["checkpoint"]
     built, payload = load_trained(checkpoint, space=cfg.space.name)  # one read, checked
     if cfg.supernet.checkpoint is not None:  # say which of our settings the checkpoint overrides
         warn_checkpoint_overrides(cfg, payload["config"])
+    searcher.use_checkpoint(checkpoint)  # a resumed study refuses another supernet
     evaluator = Evaluator.from_config(built, cfg.evaluator, seed=int(cfg.seed))
-    records = backend.run(searcher, evaluator, objective, _n_trials(searcher, built.space))
+    total = _n_trials(searcher, built.space)
+    earlier, new = _search(searcher, evaluator, objective, backend, total)
+    records = _merge(earlier, new)
     if not records:
         raise SharenasError("the search evaluated no arch: nothing to rank or write")
     for record in records:
@@ -88,6 +140,7 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         "searcher": _searcher_name(searcher),
         "key": key,
         "n_evaluated": len(records),
+        "n_from_earlier_runs": len(earlier),
         "num_supernets": built.strategy.num_supernets,
         "sharing": payload["sharing"]["name"],
     }
@@ -107,9 +160,10 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         )
     k = int(cfg.results.top_k)
     better = "higher" if objective.descending else "lower"
+    resumed = f", {len(earlier)} of them from earlier runs of the study" if earlier else ""
     print(
-        f"\ntop {k} of {len(records)} evaluated archs (ranked by {key}, {better} is better; "
-        f"inherited weights, no retraining):"
+        f"\ntop {k} of {len(records)} evaluated archs{resumed} (ranked by {key}, {better} is "
+        f"better; inherited weights, no retraining):"
     )
     if note and not note.startswith("warning:"):
         print(note)

@@ -1,7 +1,8 @@
 """Search results: leaderboard, Pareto front, text tables, result files and TensorBoard logging.
 
 A *record* is a plain dict for one evaluated arch: "arch", "val_acc", "val_loss", "params", "flops",
-"latency_ms", "trial", "supernet" and any extra numeric keys. Nothing here imports the supernet.
+"latency_ms", "trial", "supernet" and any extra numeric keys. Nothing here imports the supernet
+at import time (writing result files borrows supernet.checkpoint's umask helper).
 """
 
 from __future__ import annotations
@@ -158,13 +159,18 @@ def _dumps(obj: Any) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to a temp file next to ``path``, then rename it into place."""
+    """Write ``text`` to a temp file next to ``path``, then rename it into place. The temp file
+    is made 0600 by mkstemp; it gets the mode of a normally created file (0666 minus the umask,
+    as supernet.checkpoint does for checkpoints) so others can read the results."""
+    from supernet.checkpoint import _umask  # imported here: supernet.checkpoint imports torch
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(text.encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -252,30 +258,32 @@ def log_to_tensorboard(
     objectives: Objectives | None = None,
     descending: bool = True,
 ) -> None:
-    """Log a search to TensorBoard: hparams sessions, leaderboard text, Pareto figure, best curve.
+    """Log a search to TensorBoard: leaderboard scalars, best curve, hparams sessions of the top
+    ``top_k`` archs, leaderboard text and Pareto figure.
 
-    One hparams session per record in the subfolder ``trial_{trial:05d}`` of the writer's log dir,
-    with every numeric record field as a ``hparam/<field>`` metric. The running best of ``key``
-    (over records not marked ``"feasible": False``) is logged as scalar ``search/best_<key>``
-    against the trial number.
+    Every record goes into the writer's own event file as scalars: ``leaderboard/<k>`` against
+    the rank for the ranking key and the Pareto objectives, and the running best of ``key`` (over
+    records not marked ``"feasible": False``) as ``search/best_<key>`` against the trial number.
+    Only the ``top_k`` ranked archs (``results.top_k``) get an hparams session, each in a subfolder
+    ``trial_{trial:05d}`` with every numeric record field as a ``hparam/<field>`` metric: one
+    folder per evaluated arch made thousands of runs (15,625 for an exhaustive NB201 search) that
+    TensorBoard loads slowly and nobody compares; the full table is in leaderboard.csv.
     """
     ranked = leaderboard(records, key=key, descending=descending)
-    seen: dict[str, int] = {}
+    objs = _objectives(ranked, key, objectives, descending)
+    curves = list(dict.fromkeys([key, *(k for k, _ in objs)]))
+    for r in ranked:
+        for k in curves:
+            if isinstance(r.get(k), int | float) and math.isfinite(r[k]):
+                writer.add_scalar(f"leaderboard/{k}", float(r[k]), global_step=int(r["rank"]))
     pick, best = (max, -math.inf) if descending else (min, math.inf)
     for r in sorted(ranked, key=lambda r: (r["trial"], r["rank"])):
-        base = f"trial_{r['trial']:05d}"
-        n = seen[base] = seen.get(base, 0) + 1  # a trial scored twice gets its own session
-        hparams = {k: r[k] for k in ("arch", "trial", "supernet") if r.get(k) is not None}
-        nums = {k: v for k, v in r.items() if isinstance(v, int | float) and math.isfinite(v)}
-        metrics = {f"hparam/{k}": float(v) for k, v in nums.items() if k not in {*hparams, "rank"}}
-        run = base if n == 1 else f"{base}_{n}"
-        writer.add_hparams(hparam_dict=hparams, metric_dict=metrics, run_name=run)
         if r.get("feasible") is not False:  # the running best counts feasible archs only
             best = pick(best, _value(r, key))
         if math.isfinite(best):
             writer.add_scalar(f"search/best_{key}", best, global_step=int(r["trial"]))
+    _log_hparams(writer, ranked[:top_k])
     writer.add_text("leaderboard", format_table(ranked, top_k, markdown=True))
-    objs = _objectives(ranked, key, objectives, descending)
     try:
         front = pareto_front(_feasible(ranked), objs)
         fig = _pareto_figure(ranked, front, x=objs[-1][0], y=objs[0][0])
@@ -284,3 +292,17 @@ def log_to_tensorboard(
     else:
         writer.add_figure("pareto", fig)
     writer.flush()
+
+
+def _log_hparams(writer: SummaryWriter, top: Sequence[Record]) -> None:
+    """One hparams session per record in ``trial_{trial:05d}`` (``_2``, ... for a trial scored
+    twice), every numeric field a ``hparam/<field>`` metric."""
+    seen: dict[str, int] = {}
+    for r in sorted(top, key=lambda r: (r["trial"], r["rank"])):
+        base = f"trial_{r['trial']:05d}"
+        n = seen[base] = seen.get(base, 0) + 1
+        hparams = {k: r[k] for k in ("arch", "trial", "supernet") if r.get(k) is not None}
+        nums = {k: v for k, v in r.items() if isinstance(v, int | float) and math.isfinite(v)}
+        metrics = {f"hparam/{k}": float(v) for k, v in nums.items() if k not in {*hparams, "rank"}}
+        run = base if n == 1 else f"{base}_{n}"
+        writer.add_hparams(hparam_dict=hparams, metric_dict=metrics, run_name=run)

@@ -55,9 +55,16 @@ def check_key_overrides(config_name: str, argv: list[str], conf_dir: Path = CONF
             (a.split("=", 1)[1] for a in overrides if a.lstrip("+~").startswith(key + "=")), None
         )
         if "Could not override" in str(err) and key:
+            given = next((a for a in overrides if _names(a, key)), None)
+            given_key = given.split("=", 1)[0].lstrip("+~") if given else key
+            if given_key != key:  # a dict value with new keys: `x.kwargs={a:1}` on a struct dict
+                raise SharenasError(
+                    f"{given_key} has no key {key.rpartition('.')[2]!r} to override; to set the "
+                    f"whole mapping write ++{given}"
+                ) from None
             parent, _, leaf = key.rpartition(".")
             with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-                base = compose(config_name, [a for a in overrides if not a.startswith(key + "=")])
+                base = compose(config_name, [a for a in overrides if a != given])
             node = OmegaConf.select(base, parent) if parent else base
             allowed = sorted(node.keys()) if hasattr(node, "keys") else []
             raise SharenasError(
@@ -67,6 +74,12 @@ def check_key_overrides(config_name: str, argv: list[str], conf_dir: Path = CONF
             msg = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
             raise SharenasError(f"bad value for {key}={value}: {msg}") from None
         raise SharenasError(str(err).splitlines()[0]) from None
+
+
+def _names(override: str, key: str) -> bool:
+    """Whether the command-line ``override`` sets ``key`` itself or a mapping that contains it."""
+    name = override.split("=", 1)[0].lstrip("+~")
+    return key == name or key.startswith(name + ".")
 
 
 def register_all() -> None:
@@ -81,6 +94,20 @@ def register_all() -> None:
     register_search_configs()
 
 
+def instantiation_message(err: InstantiationException) -> str:
+    """One line for a failed ``instantiate``: the config node, the class and what went wrong
+    (Hydra's message puts the cause on later lines, which a one-line error would drop)."""
+    cause = err.__cause__
+    if isinstance(cause, SharenasError):
+        return str(cause)
+    lines = str(err).splitlines()
+    node = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("full_key:")), "")
+    target = lines[0].removeprefix("Error in call to target ").rstrip(":") if lines else ""
+    what = f"{type(cause).__name__}: {cause}" if cause is not None else " ".join(lines[1:2])
+    where = f"bad value in {node} ({target})" if node else f"cannot build {target}"
+    return f"{where}: {what}"
+
+
 def user_errors(fn: Callable) -> Callable:
     """Turn boundary errors into ``error: <one line>`` on stderr and exit status 1."""
 
@@ -92,9 +119,7 @@ def user_errors(fn: Callable) -> Callable:
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(1) from None
         except InstantiationException as err:
-            cause = err.__cause__
-            msg = str(cause) if isinstance(cause, SharenasError) else str(err).splitlines()[0]
-            print(f"error: {msg}", file=sys.stderr)
+            print(f"error: {instantiation_message(err)}", file=sys.stderr)
             raise SystemExit(1) from None
 
     return wrapper

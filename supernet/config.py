@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig
+
+from supernet.errors import SharenasError, check_int
 
 
 @dataclass
@@ -29,11 +32,23 @@ class SpaceConf:
 @dataclass
 class DataConf:
     _target_: str = "supernet.data.load_splits"
-    name: str = "digits"  # digits | mnist5k (embedded, no download)
+    name: str = "digits"  # digits | mnist5k (embedded, no download) | imagefolder | cifar10
     val_fraction: float = 0.2  # ranking split
     test_fraction: float = 0.2  # ground-truth split, never used by training or ranking
     pool: int = 1  # average-pool factor (mnist5k: 2 gives 14x14)
     seed: int = 0  # split seed, independent of the training seed
+    limit: Any = None  # keep a seeded subset of this many images (None: all)
+
+
+@dataclass
+class DataPathConf(DataConf):
+    path: Any = None  # the dataset's directory on local disk (required)
+
+
+@dataclass
+class DataFolderConf(DataPathConf):
+    image_size: int = 32  # every image is resized to image_size x image_size
+    channels: int = 3  # 3: RGB, 1: grayscale
 
 
 @dataclass
@@ -57,10 +72,28 @@ class TrainerConf:
     )
 
 
+def check_train_config(cfg: DictConfig) -> None:
+    """The ranges the schema's types cannot express (and ``seed``, which has no schema): one
+    line naming the key and value, before anything is built or trained."""
+    check_int("seed", cfg.seed, 0)
+    tc = cfg.trainer
+    for key in ("epochs", "batch_size", "calib_batches"):
+        check_int(f"trainer.{key}", tc[key], 1)
+    for key in ("steps_per_epoch", "stop_after", "num_threads"):
+        if tc[key] is not None:
+            check_int(f"trainer.{key}", tc[key], 1)
+    if not float(tc.grad_clip) > 0:
+        raise SharenasError(f"trainer.grad_clip must be > 0, got {tc.grad_clip}")
+    for key in ("channels", "cells_per_stage"):
+        check_int(f"space.macro.{key}", cfg.space.macro[key], 1)
+
+
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(group="space", name="_schema", node=SpaceConf)
     cs.store(group="data", name="_schema", node=DataConf)
+    cs.store(group="data", name="_schema_path", node=DataPathConf)
+    cs.store(group="data", name="_schema_folder", node=DataFolderConf)
     cs.store(group="trainer", name="_schema", node=TrainerConf)
 
 

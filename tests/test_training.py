@@ -75,6 +75,14 @@ def test_resume_without_checkpoint_starts_fresh(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().out
 
 
+def test_resume_of_a_finished_run_says_so_and_keeps_the_weights(tmp_path, capsys):
+    train(compose_tiny("train", []), out_dir=tmp_path)
+    before = load_checkpoint(tmp_path / "supernet.pt")
+    metrics = train(compose_tiny("train", ["trainer.resume=true"]), out_dir=tmp_path)
+    assert "nothing to train" in capsys.readouterr().out and metrics["epoch"] == before["epoch"]
+    assert_same_state(load_checkpoint(tmp_path / "supernet.pt")["model"], before["model"])
+
+
 def test_checkpoint_is_weights_only_and_complete(straight):
     path = straight["full"] / "supernet.pt"
     payload = torch.load(path, weights_only=True)

@@ -20,8 +20,12 @@ class LocalBackend:
     does not count as a new trial; after ``20 * n_trials`` proposals the loop stops regardless.
     Ctrl-C (KeyboardInterrupt) stops the loop and returns the archs evaluated so far, so the
     pipeline still ranks and writes them. The progress bar shows the best feasible value of the
-    objective's ranking key (``objective.key``, in its direction).
+    objective's ranking key (``objective.key``, in its direction). Searchers are told each whole
+    record too, so a persistent Optuna study stores it and a resumed search can rank it.
     """
+
+    #: The searcher's own ask/tell drives the search, so its persistent storage is used.
+    uses_searcher_storage = True
 
     def __init__(self, progress: bool = True) -> None:
         self.progress = progress
@@ -69,7 +73,8 @@ class LocalBackend:
                 best = objective.best(records.values())
                 bar.set_postfix(best=_fmt(best, objective.key))
             record = records[key]
-            searcher.tell(proposal, objective.values(record), objective.constraints(record))
+            values, constraints = objective.values(record), objective.constraints(record)
+            searcher.tell(proposal, values, constraints, record=record)
 
 
 def _fmt(value: float | None, key: str) -> str:

@@ -149,9 +149,12 @@ class RayBackend:
     "host:port" or "ray://host:10001" joins a cluster. ``storage_path``: Tune's experiment folder
     (default ``<run dir>/ray_results``). Returns one record per distinct arch, in trial order: an
     arch that Ray's ``OptunaSearch`` proposes twice runs twice but is kept once (its first trial),
-    so an Optuna run may return fewer than ``n_trials`` records. ``searcher.storage`` is not used
-    (the study lives in the driver). Failed trials are retried ``max_failures`` times, then left
-    out with a warning."""
+    so an Optuna run may return fewer than ``n_trials`` records. ``searcher.storage`` is refused
+    by ``search.run`` (the study lives in memory in the driver, so nothing would be resumed).
+    Failed trials are retried ``max_failures`` times, then left out with a warning."""
+
+    #: Ray Tune's OptunaSearch keeps its own in-memory study: ``searcher.storage`` is refused.
+    uses_searcher_storage = False
 
     def __init__(
         self,

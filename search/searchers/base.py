@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from supernet.arch import Arch
@@ -88,10 +89,25 @@ class Searcher(ABC):
         proposal: Proposal,
         values: Sequence[float],
         constraints: Sequence[float] | None = None,
+        record: Mapping[str, Any] | None = None,
     ) -> None:
         """Report the scores of an asked proposal (in ``objectives`` order). The default checks
-        the values and learns nothing (random, exhaustive); learning searchers override it."""
+        the values and learns nothing (random, exhaustive); learning searchers override it.
+        ``record`` is the evaluator's whole record of the arch: a searcher with persistent state
+        (an Optuna study in a storage) keeps it so a resumed search can rank earlier archs too."""
         self._check_values(values)
+
+    def use_checkpoint(self, checkpoint: str | Path | None) -> None:
+        """Bind the search to the supernet it scores. Only a searcher that keeps scores across
+        runs (a persistent Optuna study) cares: it refuses to mix scores of two supernets.
+        ``None`` means a new supernet is about to be trained. The default does nothing."""
+        return None
+
+    def resumed_records(self) -> list[dict[str, Any]]:
+        """Records of the archs earlier runs of this search evaluated (a resumed persistent
+        Optuna study), oldest trial first; they count against ``n_trials`` (``n_asked``) and are
+        ranked with the new ones. Empty for searchers that start from scratch."""
+        return []
 
     # -- helpers for subclasses -------------------------------------------------------------------
     def _budget_left(self) -> bool:

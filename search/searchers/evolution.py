@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from search.searchers.base import Proposal, Searcher
@@ -58,6 +58,7 @@ class EvolutionSearcher(Searcher):
         proposal: Proposal,
         values: Sequence[float],
         constraints: Sequence[float] | None = None,
+        record: Mapping[str, Any] | None = None,
     ) -> None:
         score = self._check_values(values)[0]
         if constraints is not None and any(c > 0 for c in constraints):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,6 +24,10 @@ SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
     "random": optuna.samplers.RandomSampler,
 }
 JOURNAL_SUFFIXES = (".log", ".journal")
+#: Study user attr: the supernet checkpoint the study's trials were scored on.
+CHECKPOINT_ATTR = "sharenas_checkpoint"
+#: Trial user attr: the evaluator's record of the trial's arch.
+RECORD_ATTR = "sharenas_record"
 
 
 def make_storage(storage: str | None) -> str | optuna.storages.BaseStorage | None:
@@ -32,6 +38,29 @@ def make_storage(storage: str | None) -> str | optuna.storages.BaseStorage | Non
         backend = optuna.storages.journal.JournalFileBackend(str(storage))
         return optuna.storages.JournalStorage(backend)
     return storage
+
+
+def checkpoint_identity(path: str | Path) -> dict[str, str]:
+    """``{"path": resolved path, "sha256": hash of the bytes}`` of a supernet checkpoint.
+
+    A content hash rather than path + size + mtime: a moved or copied checkpoint is still the same
+    supernet and may resume its study, while a supernet retrained into the same path (same size,
+    e.g. a reused hydra.run.dir) is not. Reading the file once costs about a second per GB, small
+    next to loading it and scoring archs. The path only names the checkpoint in messages."""
+    resolved = Path(path).expanduser().resolve()
+    with resolved.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    return {"path": str(resolved), "sha256": digest}
+
+
+def _plain(obj: Any) -> Any:
+    """numpy / torch scalars as Python numbers; anything else as its string."""
+    return obj.item() if hasattr(obj, "item") else str(obj)
+
+
+def jsonable(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``record`` that JSON (and so every Optuna storage) round-trips unchanged."""
+    return json.loads(json.dumps(dict(record), default=_plain))
 
 
 class OptunaSearcher(Searcher):
@@ -48,7 +77,11 @@ class OptunaSearcher(Searcher):
 
     Resume: with a persistent ``storage`` and the same ``study_name`` the study is loaded and trial
     numbers continue. ``n_trials`` is the budget of the whole study, so a resumed run proposes
-    only what is left.
+    only what is left. Each told trial keeps the evaluator's whole record (trial user attr
+    ``RECORD_ATTR``), so a resumed run ranks the earlier archs with the new ones
+    (``resumed_records``); the study keeps the identity of the supernet checkpoint it scores
+    (study user attr ``CHECKPOINT_ATTR``, see ``checkpoint_identity``), and ``use_checkpoint``
+    refuses to continue it on another supernet.
     """
 
     def __init__(
@@ -72,6 +105,7 @@ class OptunaSearcher(Searcher):
         self.sampler_kwargs = dict(sampler_kwargs or {})
         self._warn_small_budget()
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.storage, self.study_name = storage, study_name
         self.study = optuna.create_study(
             sampler=self.make_sampler(),
             storage=make_storage(storage),
@@ -83,12 +117,63 @@ class OptunaSearcher(Searcher):
         # study, so a repeated proposal is answered from memory and never spends the budget.
         self._known: dict[str, tuple[list[float], list[float] | None]] = {}
         self._pending: set[str] = set()
-        for t in self.study.get_trials(deepcopy=False):
+        self._earlier: dict[str, dict[str, Any]] = {}  # arch -> stored record, oldest trial first
+        for t in sorted(self.study.get_trials(deepcopy=False), key=lambda t: t.number):
             if t.state == optuna.trial.TrialState.COMPLETE and set(t.params) == set(
                 space.choices()
             ):
-                self._known[str(space.make(t.params))] = (list(t.values), None)
+                key = str(space.make(t.params))
+                self._known[key] = (list(t.values), None)
+                if RECORD_ATTR in t.user_attrs and key not in self._earlier:
+                    self._earlier[key] = {"trial": t.number, **t.user_attrs[RECORD_ATTR]}
         self.n_asked = len(self._known)
+        if missing := len(self._known) - len(self._earlier):
+            print(
+                f"warning: {self._where()} has {missing} finished archs without a stored record "
+                f"(told without one, e.g. by an older sharenas): they count against "
+                f"searcher.n_trials but are left out of the results",
+                file=sys.stderr,
+            )
+
+    def _where(self) -> str:
+        return f"Optuna study {self.study_name!r} in searcher.storage={self.storage}"
+
+    def resumed_records(self) -> list[dict[str, Any]]:
+        """The records earlier runs stored in the study (``RECORD_ATTR``), oldest trial first."""
+        return [dict(r) for r in self._earlier.values()]
+
+    def use_checkpoint(self, checkpoint: str | Path | None) -> None:
+        """Record the checkpoint's identity in a persistent study, or refuse one that differs
+        from the supernet the study's finished trials were scored on: their scores would mix.
+        ``None`` (a new supernet is about to be trained) is refused for a study with trials."""
+        if self.storage is None:  # an in-memory study starts empty and is never resumed
+            return
+        bound = self.study.user_attrs.get(CHECKPOINT_ATTR)
+        done = len(self._known)
+        if checkpoint is None:
+            if bound and done:
+                raise SharenasError(
+                    f"{self._where()} holds {done} archs scored on supernet {bound['path']}, but "
+                    f"supernet.checkpoint=null trains a new supernet; pass "
+                    f"supernet.checkpoint={bound['path']} to resume it, or use another "
+                    f"searcher.study_name or searcher.storage"
+                )
+            return
+        ident = checkpoint_identity(checkpoint)
+        if bound and done and bound.get("sha256") != ident["sha256"]:
+            raise SharenasError(
+                f"{self._where()} was scored on supernet {bound['path']}, not on "
+                f"supernet.checkpoint={ident['path']} (its contents differ): use another "
+                f"searcher.study_name or searcher.storage for this supernet"
+            )
+        if not bound and done:
+            print(
+                f"warning: {self._where()} has {done} archs but no recorded supernet (written by "
+                f"an older sharenas); assuming they were scored on {ident['path']}",
+                file=sys.stderr,
+            )
+        if bound != ident:
+            self.study.set_user_attr(CHECKPOINT_ATTR, ident)
 
     #: After this many repeated proposals in a row, an unseen random arch is enqueued instead.
     max_repeats = 8
@@ -164,13 +249,18 @@ class OptunaSearcher(Searcher):
         proposal: Proposal,
         values: Sequence[float],
         constraints: Sequence[float] | None = None,
+        record: Mapping[str, Any] | None = None,
     ) -> None:
+        """Tell the study; the first trial of an arch also stores ``record`` (``RECORD_ATTR``)
+        so a resumed run can rank it (a trial's attrs are frozen once it is told)."""
         values = self._check_values(values)
         trial: optuna.trial.Trial = proposal.handle
+        key = str(proposal.arch)
         for i, c in enumerate(constraints or []):
             trial.set_constraint(str(i), float(c))
+        if record is not None and key not in self._known:
+            trial.set_user_attr(RECORD_ATTR, jsonable(record))
         self.study.tell(trial, values)
-        key = str(proposal.arch)
         self._pending.discard(key)
         self._known[key] = (list(values), list(constraints) if constraints is not None else None)
 

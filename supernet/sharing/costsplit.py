@@ -18,7 +18,7 @@ import random
 
 from torch import nn
 
-from supernet.errors import SharenasError
+from supernet.errors import check_int
 from supernet.leaf import PARAMS_KEY, Leaf
 from supernet.networks import Macro
 from supernet.sharing.base import SharingStrategy, SplitContext
@@ -40,15 +40,9 @@ class CostSplitSharing(SharingStrategy):
         train_all_leaves: bool = True,
     ) -> None:
         super().__init__(space, macro)
-        if bins < 2:
-            raise SharenasError(f"costsplit: bins must be >= 2, got {bins}")
-        if split_epoch < 1:
-            raise SharenasError(f"costsplit: split_epoch must be >= 1, got {split_epoch}")
-        if pool_size < 1:
-            raise SharenasError(f"costsplit: pool_size must be >= 1, got {pool_size}")
-        self.split_epoch = split_epoch
-        self.bins = bins
-        self.pool_size = pool_size
+        self.split_epoch = check_int("sharing.split_epoch", split_epoch, 1)
+        self.bins = check_int("sharing.bins", bins, 2)
+        self.pool_size = check_int("sharing.pool_size", pool_size, 1)
         self.train_all_leaves = train_all_leaves
 
     def cost_ranges(self) -> list[Leaf]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from supernet.errors import SharenasError
+from supernet.errors import SharenasError, check_int
 from supernet.networks import Macro
 from supernet.sharing.base import SharingStrategy, SplitContext
 from supernet.spaces.base import Space
@@ -53,12 +53,10 @@ class FewShotSharing(SharingStrategy):
                     f"fewshot: groups {list(map(list, groups))} must partition the choices of "
                     f"{decisions[0]!r}: {', '.join(choices[decisions[0]])}"
                 )
-        if split_epoch < 1:
-            raise SharenasError(f"fewshot: split_epoch must be >= 1, got {split_epoch}")
         self.decisions = list(decisions)
         self.groups = [list(g) for g in groups] if groups is not None else None
-        self.split_epoch = split_epoch
-        self.split_every = split_every
+        self.split_epoch = check_int("sharing.split_epoch", split_epoch, 1)
+        self.split_every = check_int("sharing.split_every", split_every, 1)
         self.train_all_leaves = train_all_leaves
 
     def split_schedule(self) -> list[int]:

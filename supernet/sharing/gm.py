@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from supernet.errors import SharenasError
+from supernet.errors import SharenasError, check_int
 from supernet.leaf import Leaf
 from supernet.networks import Macro
 from supernet.sharing.base import SharingStrategy, SplitContext
@@ -73,10 +73,14 @@ class GradientMatchingSharing(SharingStrategy):
             if d not in choices:
                 raise SharenasError(f"gm: unknown decision {d!r}; allowed: {', '.join(choices)}")
         self.decisions = list(decisions) if decisions else list(choices)
-        self.split_epochs = sorted(int(e) for e in split_epochs)
-        self.splits_per_epoch = splits_per_epoch
-        self.max_splits = max_splits
-        self.samples_per_choice = samples_per_choice
+        if isinstance(split_epochs, (str, int, float)):  # `sharing.split_epochs=3`
+            raise SharenasError(
+                f"sharing.split_epochs must be a list like [10,20], got {split_epochs!r}"
+            )
+        self.split_epochs = sorted(check_int("sharing.split_epochs", e, 1) for e in split_epochs)
+        self.splits_per_epoch = check_int("sharing.splits_per_epoch", splits_per_epoch, 1)
+        self.max_splits = check_int("sharing.max_splits", max_splits, 0)
+        self.samples_per_choice = check_int("sharing.samples_per_choice", samples_per_choice, 1)
         self.train_all_leaves = train_all_leaves
 
     def _gradient(

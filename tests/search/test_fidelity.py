@@ -215,3 +215,39 @@ def test_cli_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main([str(bad), str(truth)]) != 0
     err = capsys.readouterr().err
     assert "weird.json" in err and "expected" in err
+
+
+def test_cli_warns_when_few_archs_are_common(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    est = _write(tmp_path / "est.json", {"a": 1.0, "b": 2.0, "x": 9.0})
+    truth = _write(tmp_path / "truth.json", {"a": 3.0, "b": 4.0, "y": 0.0})
+    assert main([str(est), str(truth)]) == 0
+    captured = capsys.readouterr()
+    assert any(line.split() == ["Kendall", "tau-b", "1.0000"] for line in captured.out.splitlines())
+    assert any(line.split()[-1] == "2" for line in captured.out.splitlines() if "n (" in line)
+    warning = captured.err.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith("warning: only 2 archs are common")
+    assert str(est) in warning[0] and str(truth) in warning[0] and "10" in warning[0]
+    assert main([str(est), str(truth), "--json"]) == 0  # stdout stays valid JSON
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["n"] == 2 and "warning: only 2" in captured.err
+
+
+def test_cli_no_warning_from_ten_common_archs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ten = {f"a{i}": float(i) for i in range(10)}
+    est, truth = _write(tmp_path / "e.json", ten), _write(tmp_path / "t.json", ten)
+    assert main([str(est), str(truth)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_cli_fails_with_one_common_arch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    est = _write(tmp_path / "est.json", {"a": 1.0, "x": 9.0})
+    truth = _write(tmp_path / "truth.json", {"a": 3.0, "y": 0.0})
+    assert main([str(est), str(truth)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: need at least 2 archs common")
+    assert "got 1" in captured.err

@@ -190,3 +190,75 @@ def test_exported_model_takes_any_batch_size(checkpoint, tmp_path) -> None:
         four, one = module(x), module(x[:1])
     assert four.shape[0] == 4 and one.shape[0] == 1
     torch.testing.assert_close(one, four[:1], rtol=1e-4, atol=1e-5)
+
+
+def optuna_run(checkpoint: Path, out: Path, storage: Path, n_trials: int) -> dict:
+    """A TPE search of ``n_trials`` for the whole study kept in the journal ``storage``."""
+    overrides = [
+        f"supernet.checkpoint={checkpoint}",
+        "searcher=optuna",
+        f"searcher.n_trials={n_trials}",
+        f"searcher.storage={storage}",
+        "results.export_best=false",
+    ]
+    return search.run(compose_tiny("search", overrides), out_dir=out)
+
+
+def test_resumed_study_ranks_every_trial_of_the_study(checkpoint, tmp_path, capsys) -> None:
+    storage = tmp_path / "study.journal"
+    optuna_run(checkpoint, tmp_path / "a", storage, 3)
+    first = {r["arch"]: r for r in results(tmp_path / "a")}
+    capsys.readouterr()
+    out = optuna_run(checkpoint, tmp_path / "b", storage, 5)
+    stdout = capsys.readouterr().out
+    second = {r["arch"]: r for r in results(tmp_path / "b")}
+    assert len(second) == 5 and set(first) <= set(second)
+    for arch, record in first.items():  # the earlier trials keep their scores and numbers
+        assert second[arch]["val_acc"] == record["val_acc"]
+        assert second[arch]["trial"] == record["trial"]
+    assert len(out["leaderboard"]) == 5
+    assert "5 evaluated archs, 3 of them from earlier runs of the study" in stdout
+    meta = json.loads((tmp_path / "b" / "results.json").read_text())["meta"]
+    assert meta["n_from_earlier_runs"] == 3 and meta["n_evaluated"] == 5
+    lines = (tmp_path / "b" / "leaderboard.csv").read_text().splitlines()
+    assert len(lines) == 1 + 5
+
+
+def test_spent_study_re_ranks_its_stored_trials(checkpoint, tmp_path, capsys) -> None:
+    storage = tmp_path / "study.journal"
+    optuna_run(checkpoint, tmp_path / "a", storage, 3)
+    capsys.readouterr()
+    optuna_run(checkpoint, tmp_path / "again", storage, 3)  # failed: "evaluated no arch"
+    captured = capsys.readouterr()
+    spent = [line for line in captured.err.splitlines() if "already spent" in line]
+    assert len(spent) == 1 and "searcher.n_trials=3" in spent[0], captured.err
+    assert results(tmp_path / "again") == results(tmp_path / "a")
+
+
+def test_study_refuses_another_supernet(checkpoint, tmp_path) -> None:
+    storage = tmp_path / "study.journal"
+    optuna_run(checkpoint, tmp_path / "a", storage, 2)
+    other = Path(train(compose_tiny("train", ["seed=1"]), out_dir=tmp_path / "other")["checkpoint"])
+    with pytest.raises(SharenasError) as err:
+        optuna_run(other, tmp_path / "b", storage, 4)
+    message = str(err.value)
+    assert "\n" not in message, message
+    assert str(checkpoint.resolve()) in message and str(other.resolve()) in message
+    assert "searcher.study_name" in message and "searcher.storage" in message
+    assert not (tmp_path / "b" / "results.json").exists()
+    with pytest.raises(SharenasError, match="supernet.checkpoint=null trains a new supernet"):
+        cfg = compose_tiny("search", ["searcher=optuna", f"searcher.storage={storage}"])
+        search.run(cfg, out_dir=tmp_path / "c")
+    assert not (tmp_path / "c" / "supernet.pt").exists(), "trained before failing"
+
+
+def test_ray_backend_refuses_a_study_storage(tmp_path) -> None:
+    cfg = compose_tiny(
+        "search",
+        ["searcher=optuna", "backend=ray", f"searcher.storage={tmp_path / 's.journal'}"],
+    )
+    with pytest.raises(SharenasError) as err:
+        search.run(cfg, out_dir=tmp_path)
+    message = str(err.value)
+    assert "\n" not in message and "searcher.storage=" in message and "backend=local" in message
+    assert not (tmp_path / "supernet.pt").exists(), "trained before failing"

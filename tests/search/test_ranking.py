@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -190,13 +191,20 @@ def test_log_to_tensorboard_reads_back(tmp_path: Path, records: list[dict]) -> N
     image = acc.Images("pareto")[0]
     assert image.width > 100 and image.height > 100
 
+    # Every record is a point of the leaderboard curves (step = rank) in the root run ...
+    board = leaderboard(records)
+    curve = acc.Scalars("leaderboard/val_acc")
+    assert [e.step for e in curve] == [r["rank"] for r in board]
+    assert [e.value for e in curve] == pytest.approx([r["val_acc"] for r in board])
+    assert len(acc.Scalars("leaderboard/flops")) == len(records)
+    # ... but only the top_k (3) archs get an hparams session folder, not one per record.
     runs = sorted(p.name for p in logdir.iterdir() if p.is_dir())
-    assert runs == [f"trial_{r['trial']:05d}" for r in sorted(records, key=lambda r: r["trial"])]
+    assert runs == sorted(f"trial_{r['trial']:05d}" for r in board[:3])
     mux = event_multiplexer.EventMultiplexer()
     mux.AddRunsFromDirectory(str(logdir))
     mux.Reload()
     sessions = mux.PluginRunToTagToContent("hparams")
-    assert sorted(sessions) == runs  # one hparams session per record, none in the root run
+    assert sorted(sessions) == runs  # one hparams session per top arch, none in the root run
     by_trial = {f"trial_{r['trial']:05d}": r for r in records}
     for run, contents in sessions.items():
         start = plugin_data_pb2.HParamsPluginData.FromString(
@@ -208,6 +216,13 @@ def test_log_to_tensorboard_reads_back(tmp_path: Path, records: list[dict]) -> N
         assert {"hparam/val_acc", "hparam/val_loss", "hparam/params", "hparam/flops"} <= set(
             metrics
         )
+
+
+def test_log_to_tensorboard_many_records_few_folders(tmp_path: Path) -> None:
+    many = [rec(A_BEST, 50.0 + i / 10, 1000 + i, i) for i in range(40)]
+    many = [{**r, "arch": f"{r['arch']}#{i}"} for i, r in enumerate(many)]
+    logdir = _log(tmp_path, many)
+    assert len([p for p in logdir.iterdir() if p.is_dir()]) == 3  # top_k=3, not 40
 
 
 def test_log_to_tensorboard_same_trial_twice(tmp_path: Path) -> None:
@@ -295,3 +310,17 @@ def test_format_table_shows_feasibility(records: list[dict]) -> None:
     lines = format_table(leaderboard(marked), k=10, columns=columns).splitlines()
     assert lines[0].split()[-2:] == ["feasible", "arch"]
     assert lines[-1].split()[-2:] == ["no", A_BEST] and lines[2].split()[-2:] == ["yes", A_TIE1]
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_result_files_get_the_mode_of_normal_files(
+    tmp_path: Path, records: list[dict], umask: int, mode: int
+) -> None:
+    old = os.umask(umask)
+    try:
+        paths = write_results(tmp_path, records, meta={})
+    finally:
+        os.umask(old)
+    assert {name: p.stat().st_mode & 0o777 for name, p in paths.items()} == dict.fromkeys(
+        ("leaderboard", "pareto", "results"), mode
+    )

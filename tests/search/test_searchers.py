@@ -242,3 +242,46 @@ def test_nsga2_warns_when_the_budget_is_below_one_generation(
 
 def test_every_searcher_has_a_config() -> None:
     assert {p.stem for p in CONF.glob("*.yaml")} == set(SEARCHERS) | {"nsga2"}
+
+
+def test_optuna_study_keeps_records_for_a_resumed_run(nb201: Space, tmp_path: Path) -> None:
+    storage = str(tmp_path / "study.journal")
+    first = OptunaSearcher(nb201, n_trials=10, storage=storage, study_name="records")
+    told = []
+    for _ in range(4):
+        proposal = first.ask()
+        record = {"arch": str(proposal.arch), "val_acc": score(proposal.arch), "params": 7}
+        record["trial"] = proposal.trial
+        first.tell(proposal, [record["val_acc"]], record=record)
+        told.append(record)
+    assert first.resumed_records() == []  # a new study has no earlier runs
+    again = OptunaSearcher(nb201, n_trials=10, storage=storage, study_name="records", seed=1)
+    assert again.resumed_records() == told  # oldest trial first, every field kept
+    assert again.n_asked == 4
+    fresh = OptunaSearcher(nb201, n_trials=10, storage=storage, study_name="other")
+    assert fresh.resumed_records() == []
+
+
+def test_optuna_study_refuses_another_checkpoint(nb201: Space, tmp_path: Path) -> None:
+    storage = str(tmp_path / "study.journal")
+    ours, copy, theirs = tmp_path / "a.pt", tmp_path / "copy" / "a.pt", tmp_path / "b.pt"
+    ours.write_bytes(b"supernet A")
+    copy.parent.mkdir()
+    copy.write_bytes(b"supernet A")
+    theirs.write_bytes(b"supernet B")
+    first = OptunaSearcher(nb201, n_trials=5, storage=storage, study_name="bound")
+    first.use_checkpoint(ours)
+    drive(first, 2)
+    again = OptunaSearcher(nb201, n_trials=5, storage=storage, study_name="bound")
+    with pytest.raises(SharenasError) as err:
+        again.use_checkpoint(theirs)
+    message = str(err.value)
+    assert "\n" not in message and str(ours) in message and str(theirs) in message
+    again.use_checkpoint(copy)  # same bytes elsewhere: the same supernet (now named by its path)
+    with pytest.raises(SharenasError, match=f"scored on supernet {copy}"):
+        again.use_checkpoint(theirs)
+    assert "searcher.study_name" in message and "searcher.storage" in message
+    with pytest.raises(SharenasError, match="supernet.checkpoint=null"):
+        again.use_checkpoint(None)
+    OptunaSearcher(nb201, n_trials=5, storage=storage, study_name="new").use_checkpoint(theirs)
+    OptunaSearcher(nb201, n_trials=5).use_checkpoint(theirs)  # in memory: nothing to mix
