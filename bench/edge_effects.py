@@ -25,6 +25,20 @@ from bench.ground_truth import CACHE  # noqa: E402
 from supernet.spaces import build_space  # noqa: E402
 
 
+def load_row(runs: Path, row: str, estimator: str) -> list[dict[str, float]]:
+    """Each cached seed's ``estimator`` scores of a fidelity row (arch -> score). The runs live in
+    the gitignored ``bench/runs``: a fresh clone must run ``bench/fidelity.py`` first."""
+    files = sorted((runs / row).glob("seed*/estimates.json"))
+    if not files:
+        raise LookupError(f"no cached runs in {runs / row}; run bench/fidelity.py first")
+    payloads = [json.loads(f.read_text()) for f in files]
+    missing = [str(f) for f, p in zip(files, payloads, strict=True) if estimator not in p]
+    if missing:
+        have = sorted(k for k, v in payloads[0].items() if isinstance(v, dict))
+        raise LookupError(f"no {estimator!r} in {', '.join(missing)}; it has: {', '.join(have)}")
+    return [p[estimator] for p in payloads]
+
+
 def edge_effects(scores: dict[str, float], archs: list[str]) -> tuple[list, list, np.ndarray]:
     """(edges, ops, coefficients[edge, op]) of the least-squares fit, ``none`` as reference."""
     space = build_space("nb201")
@@ -52,17 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     truth = json.loads(CACHE.read_text())["mean"]
     archs = sorted(a for a, v in truth.items() if v > 20.0)
-    files = sorted((args.runs / args.row).glob("seed*/estimates.json"))
-    if not files:
-        print(f"error: no cached runs in {args.runs / args.row}; run bench/fidelity.py first")
+    try:
+        runs = load_row(args.runs, args.row, args.estimator)
+    except LookupError as err:
+        print(f"error: {err}")
         return 2
-    payloads = [json.loads(f.read_text()) for f in files]
-    missing = [str(f) for f, p in zip(files, payloads, strict=True) if args.estimator not in p]
-    if missing:
-        have = sorted(k for k, v in payloads[0].items() if isinstance(v, dict))
-        print(f"error: no {args.estimator!r} in {', '.join(missing)}; it has: {', '.join(have)}")
-        return 2
-    runs = [p[args.estimator] for p in payloads]
     mean = {a: float(np.mean([r[a] for r in runs])) for a in archs}
     print(f"{len(archs)} connected cells; points added over `none` on the same edge\n")
     _print("standalone ground truth (test accuracy %)", *edge_effects(truth, archs))

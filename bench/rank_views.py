@@ -1,0 +1,102 @@
+"""Where a fidelity row's ranking is lost: the same estimates seen several ways (no training).
+
+For each cached seed of a row, against the ground truth (all 215 cells), mean over seeds:
+- ``tau``: Kendall tau of the estimates as they are (the benchmark's figure);
+- ``tau|e30 none`` / ``tau|e30 op``: inside the two groups of ``edge_3_0`` (none / an op), the
+  edge the supernet misjudges most (bench/README.md, session 3), next to the parameter count's;
+- ``oracle offset``: the best tau reachable by shifting the ``edge_3_0 = none`` group by one
+  constant chosen *with the ground truth*, an upper bound on fixing that bias alone;
+- ``additive``: tau of a per-edge additive model fitted to the row's own estimates (connected
+  cells), which keeps the supernet's edge effects and drops its interactions;
+- ``rank avg+params``: tau of the plain average of the estimate's rank and the parameter
+  count's rank (no fitted weight).
+
+    python bench/rank_views.py fewshot-cost_binned-balanced [--estimator neg_train_loss]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.edge_effects import edge_effects, load_row  # noqa: E402
+from bench.ground_truth import CACHE  # noqa: E402
+from search.fidelity import kendall_tau  # noqa: E402
+from supernet.spaces import build_space  # noqa: E402
+
+SPACE = build_space("nb201")
+
+
+def _rank(scores: dict[str, float]) -> dict[str, float]:
+    return {a: float(i) for i, a in enumerate(sorted(scores, key=lambda a: (scores[a], a)))}
+
+
+def views(est: dict[str, float], truth: dict[str, float], params: dict[str, float]) -> dict:
+    """Every view of one seed's estimates (see the module docstring)."""
+    none = {a for a in truth if "|none~0|" in a.split("+")[2]}  # edge_3_0 = none
+    groups = {"none": none, "op": set(truth) - none}
+
+    def tau(scores: dict[str, float], keys: set[str]) -> float:
+        return kendall_tau({a: scores[a] for a in keys}, {a: truth[a] for a in keys})
+
+    span = max(est.values()) - min(est.values())
+    offsets = [span * k / 50 for k in range(-10, 30)]
+    oracle = max(
+        tau({a: est[a] + (c if a in none else 0.0) for a in est}, set(est)) for c in offsets
+    )
+    connected = sorted(a for a, v in truth.items() if v > 20.0)
+    edges, ops, coef = edge_effects(est, connected)
+    fit = dict(est)  # cut-off cells keep their own estimate
+    for a in connected:
+        p = SPACE.parse(a)
+        fit[a] = sum(coef[i, ops.index(p[e])] for i, e in enumerate(edges) if p[e] != "none")
+    # the intercept (edge_effects returns the effects only): least squares leaves zero mean error
+    intercept = statistics.fmean(est[a] - fit[a] for a in connected)
+    fit.update({a: fit[a] + intercept for a in connected})
+    rp, re_ = _rank(params), _rank(est)
+    return {
+        "tau": tau(est, set(est)),
+        "tau|e30 none": tau(est, groups["none"]),
+        "tau|e30 op": tau(est, groups["op"]),
+        "oracle offset": oracle,
+        "additive": tau(fit, set(fit)),
+        "rank avg+params": tau({a: rp[a] + re_[a] for a in est}, set(est)),
+        "params|e30 none": tau(params, groups["none"]),
+        "params|e30 op": tau(params, groups["op"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rows", nargs="+", help="rows of bench/fidelity.py with cached runs")
+    parser.add_argument("--estimator", default="val_acc", help="val_acc, neg_train_loss, ...")
+    parser.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs")
+    args = parser.parse_args(argv)
+    payload = json.loads(CACHE.read_text())
+    truth = payload["mean"]
+    params = {a: float(payload["params"][a]) for a in truth}
+    names = list(views(truth, truth, params))
+    print(f"estimator {args.estimator}; mean over the cached seeds of each row")
+    print(f"{'row':40s}" + "".join(f"{n:>16s}" for n in names))
+    for row in args.rows:
+        try:
+            runs = load_row(args.runs, row, args.estimator)
+        except LookupError as err:
+            print(f"error: {err}")
+            return 2
+        per_seed = [views(r, truth, params) for r in runs]
+        print(
+            f"{row:40s}"
+            + "".join(f"{statistics.fmean(v[n] for v in per_seed):16.3f}" for n in names)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
