@@ -15,7 +15,14 @@ from supernet.cli import guard, register_all, user_errors
 @user_errors
 def main(cfg: DictConfig) -> None:
     import search
+    from supernet.distributed import launched_by_torchrun
+    from supernet.errors import SharenasError
 
+    if launched_by_torchrun():
+        raise SharenasError(
+            "search.py runs in one process (use backend=ray to spread a search); train under "
+            "torchrun with train.py, then pass its supernet.checkpoint to search.py"
+        )
     search.run(cfg)
 
 

@@ -185,6 +185,11 @@ ESTIMATORS = {
         " (-train loss)",
         "minus the loss on the whole training split (3,000 images), BN recalibrated on all of it",
     ),
+    # session 4: separates the two changes -train loss makes (calibration set, scored split)
+    "val_acc_full_calib": (
+        " (val acc, full calib)",
+        "val accuracy with BN recalibrated on the whole training split, as -train loss is",
+    ),
 }
 FULL_CALIB = 47  # x 64 = every training image of mnist5k (3,000)
 
@@ -208,6 +213,7 @@ def _score(out: Path, archs: list[str], seed: int) -> dict:
         "val_acc": {a: r["val_acc"] for a, r in records.items()},
         "neg_val_loss": {a: -r["val_loss"] for a, r in records.items()},
         "neg_train_loss": {a: -r["train_loss"] for a, r in trained.items()},
+        "val_acc_full_calib": {a: r["val_acc"] for a, r in trained.items()},
     }
 
 

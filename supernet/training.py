@@ -20,11 +20,13 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from supernet import distributed
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built, build, build_sampler, config_to_save
 from supernet.checkpoint import load_checkpoint, save_checkpoint
 from supernet.config import check_train_config, run_dir
 from supernet.data import make_loader
+from supernet.distributed import Ranks
 from supernet.errors import SharenasError
 from supernet.sharing.base import SharingStrategy, SplitContext
 
@@ -49,7 +51,11 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _resume_scheduler(cfg: DictConfig, opt, payload: dict, done_epochs: int):
+def _silent(*args: object, **kwargs: object) -> None:
+    """``print`` for the processes that are not rank 0."""
+
+
+def _resume_scheduler(cfg: DictConfig, opt, payload: dict, done_epochs: int, say=print):
     """The checkpoint's scheduler state when the schedule is unchanged (bit-exact resume). When
     the config changed it (e.g. more ``trainer.epochs`` stretch a cosine schedule), the new
     schedule is replayed from its start for the epochs already done, so training continues at the
@@ -70,7 +76,7 @@ def _resume_scheduler(cfg: DictConfig, opt, payload: dict, done_epochs: int):
         warnings.simplefilter("ignore")  # stepping the scheduler without optimizer steps
         for _ in range(done_epochs):
             sched.step()
-    print(
+    say(
         f"resume: the schedule changed (epochs {saved.get('epochs')} -> {cfg.trainer.epochs}); "
         f"continuing the new schedule at epoch {done_epochs}, lr {opt.param_groups[0]['lr']:.4g}"
     )
@@ -111,14 +117,25 @@ def _step_loss(logits: torch.Tensor, y: torch.Tensor, teacher: torch.Tensor | No
 
 def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     """Train the supernet described by ``cfg``; return final metrics. Writes ``supernet.pt`` and
-    TensorBoard events (``tb/``) into the run directory."""
+    TensorBoard events (``tb/``) into the run directory. Under ``torchrun`` every process trains
+    its share of each batch and rank 0 writes (``supernet.distributed``)."""
     check_train_config(cfg)
-    out = run_dir(out_dir)
+    ranks, device = distributed.init(_device(cfg.trainer.device))
+    try:
+        return _train(cfg, out_dir, ranks, device)
+    finally:
+        distributed.close(ranks)
+
+
+def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: torch.device) -> dict:
+    distributed.check_batch(int(cfg.trainer.batch_size), ranks)
+    say = print if ranks.main else _silent
+    # Hydra names run directories by the clock, which can differ between processes: use rank 0's
+    out = Path(distributed.same_everywhere(str(run_dir(out_dir)), ranks))
     out.mkdir(parents=True, exist_ok=True)
     tc = cfg.trainer
     if tc.num_threads:
         torch.set_num_threads(int(tc.num_threads))
-    device = _device(tc.device)
     torch.manual_seed(int(cfg.seed))
     built = build(cfg)
     _warn_late_splits(built.strategy, int(tc.epochs))
@@ -145,14 +162,14 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         strategy.to(device)
         opt = instantiate(tc.optimizer)(strategy.parameters())
         opt.load_state_dict(payload["optimizer"])
-        sched = _resume_scheduler(cfg, opt, payload, int(payload["epoch"]))
+        sched = _resume_scheduler(cfg, opt, payload, int(payload["epoch"]), say)
         sampler.load_state_dict(payload["sampler"])
         torch.set_rng_state(payload["rng"]["torch"])
         generator.set_state(payload["rng"]["loader"])
         start_epoch = int(payload["epoch"])
-        print(f"resumed from {ckpt_path} at epoch {start_epoch}")
+        say(f"resumed from {ckpt_path} at epoch {start_epoch}")
     elif tc.resume:
-        print(f"trainer.resume=true but {ckpt_path} does not exist; starting from scratch")
+        say(f"trainer.resume=true but {ckpt_path} does not exist; starting from scratch")
     if tc.channels_last and device.type == "cuda":
         strategy.to(memory_format=torch.channels_last)
     use_amp = bool(tc.amp) and device.type == "cuda"
@@ -166,14 +183,15 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
             iter(make_loader(built.splits.train, int(tc.batch_size), shuffle=False)), 4
         )
     )
-    writer = SummaryWriter(str(out / "tb"))
+    writer = SummaryWriter(str(out / "tb")) if ranks.main else None
+    model = distributed.wrap(strategy, ranks, device)
     metrics: dict = {"epoch": start_epoch}
     end_epoch = int(tc.epochs)
     if tc.stop_after:
         end_epoch = min(end_epoch, start_epoch + int(tc.stop_after))
     global_step = start_epoch * steps
     if start_epoch >= end_epoch:
-        print(
+        say(
             f"nothing to train: the checkpoint has {start_epoch} epochs done and "
             f"trainer.epochs={tc.epochs}; raise trainer.epochs to train on"
         )
@@ -186,11 +204,11 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
             batches,
             total=steps,
             desc=f"epoch {epoch + 1}/{tc.epochs}",
-            disable=not tc.progress,
+            disable=not (tc.progress and ranks.main),
             leave=False,
         )
         for x, y in bar:
-            x, y = x.to(device), y.to(device)
+            x, y = distributed.shard(x.to(device), y.to(device), ranks)
             if tc.channels_last and device.type == "cuda":
                 x = x.to(memory_format=torch.channels_last)
             opt.zero_grad(set_to_none=True)
@@ -198,7 +216,7 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
                 teacher = None
                 for k, arch in enumerate(sampler.paths(leaf)):
                     with autocast():
-                        logits = strategy(x, arch)
+                        logits = model(x, arch)
                         loss = _step_loss(logits, y, teacher if k else None)
                     scaler.scale(loss).backward()
                     if k == 0:
@@ -218,12 +236,18 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
             batches=probe,
             rng_seed=int(cfg.seed) + epoch,
             loss_fn=lambda m, xb, yb: nn.functional.cross_entropy(m(xb), yb),
-            log=tqdm.write,
+            log=tqdm.write if ranks.main else _silent,
         )
-        pairs = strategy.maybe_split(ctx)
+        pairs = strategy.maybe_split(ctx)  # on every rank alike: same weights, batches and seed
         if pairs:
             strategy.to(device)
             opt, sched = _rebuild_optimizer(cfg, built, opt, sched, pairs)
+            model = distributed.wrap(strategy, ranks, device)  # DDP over the grown parameters
+        distributed.assert_in_sync(strategy, ranks, f"epoch {epoch + 1}")
+        loss_sum, correct, seen = distributed.total([loss_sum, correct, seen], ranks, device)
+        if not ranks.main:  # rank 0 evaluates, logs and writes; the others wait for it
+            distributed.barrier(ranks)
+            continue
         metrics = {
             "epoch": epoch + 1,
             "train_loss": loss_sum / max(seen, 1),
@@ -253,6 +277,7 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
                 "rng": {"torch": torch.get_rng_state(), "loader": generator.get_state()},
             },
         )
+        distributed.barrier(ranks)
         tqdm.write(
             f"epoch {epoch + 1}/{tc.epochs}  loss {metrics['train_loss']:.3f}  "
             f"acc {metrics['train_acc']:.1f}%  val(largest) {metrics['val_acc_largest']:.1f}%  "
@@ -260,7 +285,8 @@ def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
             f"{metrics['num_supernets']} ({metrics['param_bytes'] / 1e6:.2f} MB)  "
             f"{metrics['epoch_seconds']:.1f}s"
         )
-    writer.close()
     metrics["checkpoint"] = str(ckpt_path)
-    tqdm.write(f"checkpoint: {ckpt_path}\nTensorBoard: tensorboard --logdir {out / 'tb'}")
+    if writer is not None:
+        writer.close()
+        tqdm.write(f"checkpoint: {ckpt_path}\nTensorBoard: tensorboard --logdir {out / 'tb'}")
     return metrics

@@ -1,0 +1,137 @@
+"""Data-parallel supernet training under ``torchrun`` (``DistributedDataParallel``).
+
+``torchrun --nproc_per_node=N train.py ...`` starts N processes; each builds the same supernet,
+sampler and data from the same config and seed, so every rank draws the same path at every step.
+Each step's batch (``trainer.batch_size``, the *global* batch) is split across the ranks, DDP
+averages the gradients, and rank 0 alone prints, logs and writes the checkpoint. Splitting one
+global batch, rather than giving each rank its own sampler of the data, keeps the batch order, the
+checkpointed loader state and resume exactly those of a single-process run; every rank holds the
+(in-memory) data anyway. BatchNorm statistics are per rank (no SyncBatchNorm), as usual for DDP.
+
+Backend: NCCL on CUDA (one GPU per rank, ``cuda:LOCAL_RANK``), gloo on CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from supernet.errors import SharenasError
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """Where this process stands; ``world == 1`` is a plain single-process run."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+
+def launched_by_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init(device: torch.device) -> tuple[Ranks, torch.device]:
+    """Join the process group torchrun set up (env://); a no-op outside torchrun. On CUDA each
+    rank takes the GPU of its ``LOCAL_RANK``."""
+    if not launched_by_torchrun():
+        return Ranks(), device
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        if local >= torch.cuda.device_count():
+            raise SharenasError(
+                f"LOCAL_RANK={local} but only {torch.cuda.device_count()} GPUs are visible; "
+                "start at most one process per GPU (torchrun --nproc_per_node)"
+            )
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Ranks(dist.get_rank(), dist.get_world_size(), local), device
+
+
+def close(ranks: Ranks) -> None:
+    if ranks.active and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap(module: nn.Module, ranks: Ranks, device: torch.device) -> nn.Module:
+    """``module`` itself, or a DDP wrapper. Each step trains one path, so most parameters get no
+    gradient: ``find_unused_parameters`` lets DDP finish its reduction without them."""
+    if not ranks.active:
+        return module
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
+
+
+def shard(x: torch.Tensor, y: torch.Tensor, ranks: Ranks) -> tuple[torch.Tensor, torch.Tensor]:
+    """This rank's contiguous share of a global batch."""
+    if not ranks.active:
+        return x, y
+    n = len(x) // ranks.world
+    part = slice(ranks.rank * n, (ranks.rank + 1) * n)
+    return x[part], y[part]
+
+
+def barrier(ranks: Ranks) -> None:
+    if ranks.active:
+        dist.barrier()
+
+
+def total(values: list[float], ranks: Ranks, device: torch.device) -> list[float]:
+    """``values`` summed over the ranks (epoch loss/accuracy counts)."""
+    if not ranks.active:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def check_batch(batch_size: int, ranks: Ranks) -> None:
+    if batch_size % ranks.world:
+        raise SharenasError(
+            f"trainer.batch_size={batch_size} (the global batch) must divide evenly among the "
+            f"{ranks.world} torchrun processes"
+        )
+
+
+def same_everywhere(value: object, ranks: Ranks) -> object:
+    """Rank 0's ``value`` on every rank (e.g. the run directory, which Hydra names by time)."""
+    if not ranks.active:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def assert_in_sync(module: nn.Module, ranks: Ranks, what: str) -> None:
+    """Fail loudly if the ranks' parameters (or their partitions) have drifted apart: the check
+    DDP's design makes unnecessary, kept because a sharing split runs on every rank on its own."""
+    if not ranks.active:
+        return
+    params = list(module.parameters())
+    with torch.no_grad():
+        sums = torch.stack([p.detach().double().sum() for p in params])
+        digest = torch.stack([sums.new_tensor(len(params)), sums.sum(), sums.abs().sum()])
+    digest = digest.to(params[0].device)  # NCCL gathers CUDA tensors, gloo CPU ones
+    gathered = [torch.zeros_like(digest) for _ in range(ranks.world)]
+    dist.all_gather(gathered, digest)
+    if any(not torch.equal(g, gathered[0]) for g in gathered):
+        raise SharenasError(
+            f"the torchrun processes disagree on the supernet after {what}: "
+            f"{[g.tolist() for g in gathered]}"
+        )
