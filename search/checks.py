@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from search.objective import RECORD_KEYS, Objective, direction
 from search.ranking import human
+from supernet.cli import override_key
 from supernet.errors import SharenasError, check_int
 
 #: Record keys that exist only when an evaluator setting is on: key -> setting.
@@ -104,7 +105,7 @@ def _given(entry: str, overrides: Sequence[str]) -> bool:
     """Whether ``entry`` ("data.pool=2 (checkpoint: 1)") is a key the overrides set: the key
     itself or its whole group (``data=mnist5k``)."""
     key = entry.split("=", 1)[0]
-    names = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    names = {override_key(o) for o in overrides}
     return any(key == n or key.startswith(n + ".") for n in names)
 
 

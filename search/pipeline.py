@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
 from search.checks import check_search_config, feasibility_note, warn_checkpoint_overrides
@@ -119,7 +119,9 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     built, payload = load_trained(checkpoint, space=cfg.space.name)  # one read, checked
     if cfg.supernet.checkpoint is not None:  # say which of our settings the checkpoint overrides
         warn_checkpoint_overrides(cfg, payload["config"])
-    searcher.use_checkpoint(checkpoint)  # a resumed study refuses another supernet
+    evaluator_cfg = OmegaConf.to_container(cfg.evaluator, resolve=True)
+    settings = {f"evaluator.{k}": v for k, v in evaluator_cfg.items()} | {"seed": cfg.seed}
+    searcher.use_checkpoint(checkpoint, settings)  # a resumed study refuses another supernet
     evaluator = Evaluator.from_config(built, cfg.evaluator, seed=int(cfg.seed))
     total = _n_trials(searcher, built.space)
     earlier, new = _search(searcher, evaluator, objective, backend, total)

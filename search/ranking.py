@@ -11,11 +11,11 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from supernet.fileio import write_atomic
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
@@ -159,23 +159,8 @@ def _dumps(obj: Any) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to a temp file next to ``path``, then rename it into place. The temp file
-    is made 0600 by mkstemp; it gets the mode of a normally created file (0666 minus the umask,
-    as supernet.checkpoint does for checkpoints) so others can read the results."""
-    from supernet.checkpoint import _umask  # imported here: supernet.checkpoint imports torch
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``text`` atomically, readable by others like any new file (``supernet.fileio``)."""
+    return write_atomic(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def _objectives(

@@ -56,7 +56,7 @@ def check_key_overrides(config_name: str, argv: list[str], conf_dir: Path = CONF
         )
         if "Could not override" in str(err) and key:
             given = next((a for a in overrides if _names(a, key)), None)
-            given_key = given.split("=", 1)[0].lstrip("+~") if given else key
+            given_key = override_key(given) if given else key
             if given_key != key:  # a dict value with new keys: `x.kwargs={a:1}` on a struct dict
                 raise SharenasError(
                     f"{given_key} has no key {key.rpartition('.')[2]!r} to override; to set the "
@@ -76,10 +76,16 @@ def check_key_overrides(config_name: str, argv: list[str], conf_dir: Path = CONF
         raise SharenasError(str(err).splitlines()[0]) from None
 
 
+def override_key(override: str) -> str:
+    """The key a command-line override sets: ``+a.b=1`` -> ``a.b``, ``data=mnist5k`` -> ``data``."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
 def _names(override: str, key: str) -> bool:
-    """Whether the command-line ``override`` sets ``key`` itself or a mapping that contains it."""
-    name = override.split("=", 1)[0].lstrip("+~")
-    return key == name or key.startswith(name + ".")
+    """Whether ``override`` sets ``key`` itself, or a mapping literal (``a={k:1}``) holding it;
+    a group choice (``data=cifar10``) does not name its keys (``data.pth`` is a typo of its own)."""
+    name, value = override_key(override), override.partition("=")[2]
+    return key == name or (key.startswith(name + ".") and value.lstrip().startswith("{"))
 
 
 def register_all() -> None:

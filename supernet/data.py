@@ -104,7 +104,7 @@ def load_splits(
         x, y = x[keep], y[keep]
     images = torch.from_numpy(x)
     if pool > 1:
-        images = torch.nn.functional.avg_pool2d(images, pool, ceil_mode=True)
+        images = torch.nn.functional.avg_pool2d(images, pool)
     perm = torch.from_numpy(np.random.default_rng(seed).permutation(len(y)))
     n_test, n_val = int(len(y) * test_fraction), int(len(y) * val_fraction)
     test_idx, val_idx, train_idx = (
@@ -112,7 +112,15 @@ def load_splits(
         perm[n_test : n_test + n_val],
         perm[n_test + n_val :],
     )
-    mean, std = images[train_idx].mean(), images[train_idx].std()
+    if min(len(test_idx), len(val_idx), len(train_idx)) == 0:
+        raise SharenasError(
+            f"{len(y)} images split by val_fraction={val_fraction}, test_fraction="
+            f"{test_fraction} leave a split empty (train {len(train_idx)}, val {len(val_idx)}, "
+            f"test {len(test_idx)}); use more images (data.limit) or other fractions"
+        )
+    train_images = images[train_idx]  # one copy for both statistics (CIFAR-10: 440 MB)
+    mean, std = train_images.mean(), train_images.std()
+    del train_images
     images = images.sub_(mean).div_(std)  # in place: CIFAR-10 is 740 MB of float32
     labels = torch.from_numpy(y)
 

@@ -13,6 +13,8 @@ Backend: NCCL on CUDA (one GPU per rank, ``cuda:LOCAL_RANK``), gloo on CPU.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 
@@ -71,11 +73,15 @@ def close(ranks: Ranks) -> None:
 
 def wrap(module: nn.Module, ranks: Ranks, device: torch.device) -> nn.Module:
     """``module`` itself, or a DDP wrapper. Each step trains one path, so most parameters get no
-    gradient: ``find_unused_parameters`` lets DDP finish its reduction without them."""
+    gradient: ``find_unused_parameters`` lets DDP finish its reduction without them. BN running
+    statistics stay each rank's own (no per-forward broadcast of every sub-supernet's buffers):
+    they are recalibrated per path before any evaluation anyway, and rank 0's are saved."""
     if not ranks.active:
         return module
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
+    return DistributedDataParallel(
+        module, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False
+    )
 
 
 def shard(x: torch.Tensor, y: torch.Tensor, ranks: Ranks) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,15 +124,21 @@ def same_everywhere(value: object, ranks: Ranks) -> object:
     return box[0]
 
 
-def assert_in_sync(module: nn.Module, ranks: Ranks, what: str) -> None:
-    """Fail loudly if the ranks' parameters (or their partitions) have drifted apart: the check
-    DDP's design makes unnecessary, kept because a sharing split runs on every rank on its own."""
+def assert_in_sync(module: nn.Module, ranks: Ranks, what: str, partition: object = None) -> None:
+    """Fail loudly if the ranks' parameters or their ``partition`` (any JSON-able description,
+    e.g. the sharing strategy's leaves) differ. DDP keeps parameters equal; a sharing split runs
+    on every rank on its own, and a gradient-matching split on GPUs (non-deterministic kernels)
+    could choose differently on one rank, which equal parameters alone would not reveal."""
     if not ranks.active:
         return
     params = list(module.parameters())
+    text = json.dumps(partition, sort_keys=True, default=str)
+    tag = int.from_bytes(hashlib.sha256(text.encode()).digest()[:6], "big")  # exact in a double
     with torch.no_grad():
         sums = torch.stack([p.detach().double().sum() for p in params])
-        digest = torch.stack([sums.new_tensor(len(params)), sums.sum(), sums.abs().sum()])
+        digest = torch.stack(
+            [sums.new_tensor(len(params)), sums.sum(), sums.abs().sum(), sums.new_tensor(tag)]
+        )
     digest = digest.to(params[0].device)  # NCCL gathers CUDA tensors, gloo CPU ones
     gathered = [torch.zeros_like(digest) for _ in range(ranks.world)]
     dist.all_gather(gathered, digest)

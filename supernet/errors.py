@@ -33,6 +33,8 @@ def check_int(label: str, value: object, minimum: int = 0) -> int:
     and booleans are not."""
     if isinstance(value, bool):
         ok = False
+    elif isinstance(value, int):  # exact, however large (a float would round 2**53 + 1)
+        ok, number = True, value
     else:
         try:
             number = float(value)  # type: ignore[arg-type]

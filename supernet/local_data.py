@@ -127,7 +127,8 @@ def load_cifar10(path: str | None) -> tuple[np.ndarray, np.ndarray]:
             f"no CIFAR-10 batches under {str(root)!r}: expected {', '.join(CIFAR_BATCHES)} "
             "(binary: with .bin) there or in cifar-10-batches-bin/ or cifar-10-batches-py/"
         )
-    images = np.concatenate([p[0] for p in parts]).astype(np.float32) / 255.0
+    images = np.concatenate([p[0] for p in parts]).astype(np.float32)
+    images /= 255.0  # in place: one 740 MB array, not two
     labels = np.concatenate([p[1] for p in parts])
     if labels.min() < 0 or labels.max() > 9:
         raise SharenasError(f"CIFAR-10 labels must be 0..9, found {labels.min()}..{labels.max()}")

@@ -243,7 +243,8 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
             strategy.to(device)
             opt, sched = _rebuild_optimizer(cfg, built, opt, sched, pairs)
             model = distributed.wrap(strategy, ranks, device)  # DDP over the grown parameters
-        distributed.assert_in_sync(strategy, ranks, f"epoch {epoch + 1}")
+        leaves = strategy.sharing_state().get("leaves")
+        distributed.assert_in_sync(strategy, ranks, f"epoch {epoch + 1}", leaves)
         loss_sum, correct, seen = distributed.total([loss_sum, correct, seen], ranks, device)
         if not ranks.main:  # rank 0 evaluates, logs and writes; the others wait for it
             distributed.barrier(ranks)
@@ -252,6 +253,7 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
             "epoch": epoch + 1,
             "train_loss": loss_sum / max(seen, 1),
             "train_acc": 100.0 * correct / max(seen, 1),
+            "train_samples": int(seen),  # images x sub-supernets trained, over all processes
             "val_acc_largest": _val_accuracy(built, built.space.largest(), calibrator, device),
             "val_acc_smallest": _val_accuracy(built, built.space.smallest(), calibrator, device),
             "num_supernets": strategy.num_supernets,

@@ -11,7 +11,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from supernet.cli import register_all
+from supernet.cli import override_key, register_all
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
@@ -36,10 +36,6 @@ TINY_SEARCH = (
 )
 
 
-def _key(override: str) -> str:
-    return override.partition("=")[0].lstrip("+~")
-
-
 def compose_config(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
     """Compose ``conf/<config_name>.yaml`` with ``overrides``, exactly as the scripts do."""
     register_all()
@@ -50,8 +46,8 @@ def compose_config(config_name: str, overrides: Sequence[str] = ()) -> DictConfi
 def tiny_overrides(config_name: str, overrides: Sequence[str] = ()) -> list[str]:
     """The tiny defaults for ``config_name``; an override of the same key replaces a default."""
     defaults = list(TINY_TRAIN) + (list(TINY_SEARCH) if config_name == "search" else [])
-    mine = {_key(o) for o in overrides}
-    return [o for o in defaults if _key(o) not in mine] + list(overrides)
+    mine = {override_key(o) for o in overrides}
+    return [o for o in defaults if override_key(o) not in mine] + list(overrides)
 
 
 def compose_tiny(config_name: str = "train", overrides: Sequence[str] = ()) -> DictConfig:

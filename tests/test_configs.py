@@ -263,3 +263,24 @@ def test_checkpoint_warnings_name_only_what_the_user_set(capsys):
     warn_checkpoint_overrides(cfg, saved)  # outside a Hydra app: every difference
     err = capsys.readouterr().err
     assert "fixes data" in err and "fixes sharing" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["data=cifar10", "data.pth=/x"], "unknown key 'data.pth'; data has: "),
+        (["trainer=gpu", "trainer.epoch=3"], "unknown key 'trainer.epoch'; trainer has: "),
+    ],
+)
+def test_a_typo_next_to_its_group_choice_is_still_a_typo(argv, words):
+    with pytest.raises(SharenasError, match=re.escape(words)):
+        check_key_overrides("train", argv)
+
+
+def test_check_int_keeps_large_integers_exact_and_refuses_bools():
+    from supernet.errors import check_int
+
+    assert check_int("seed", 2**53 + 1) == 2**53 + 1
+    assert check_int("seed", "7") == 7 and check_int("seed", 3.0) == 3
+    with pytest.raises(SharenasError, match="seed must be an integer >= 0, got True"):
+        check_int("seed", True)

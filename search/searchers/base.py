@@ -97,9 +97,12 @@ class Searcher(ABC):
         (an Optuna study in a storage) keeps it so a resumed search can rank earlier archs too."""
         self._check_values(values)
 
-    def use_checkpoint(self, checkpoint: str | Path | None) -> None:
-        """Bind the search to the supernet it scores. Only a searcher that keeps scores across
-        runs (a persistent Optuna study) cares: it refuses to mix scores of two supernets.
+    def use_checkpoint(
+        self, checkpoint: str | Path | None, settings: Mapping[str, Any] | None = None
+    ) -> None:
+        """Bind the search to the supernet it scores and the ``settings`` that shape a score
+        (evaluator config, seed). Only a searcher that keeps scores across runs (a persistent
+        Optuna study) cares: it refuses to mix scores of two supernets or two scorings.
         ``None`` means a new supernet is about to be trained. The default does nothing."""
         return None
 

@@ -26,6 +26,8 @@ SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
 JOURNAL_SUFFIXES = (".log", ".journal")
 #: Study user attr: the supernet checkpoint the study's trials were scored on.
 CHECKPOINT_ATTR = "sharenas_checkpoint"
+#: Study user attr: the settings that shape a score (evaluator config, seed).
+SETTINGS_ATTR = "sharenas_settings"
 #: Trial user attr: the evaluator's record of the trial's arch.
 RECORD_ATTR = "sharenas_record"
 
@@ -142,7 +144,9 @@ class OptunaSearcher(Searcher):
         """The records earlier runs stored in the study (``RECORD_ATTR``), oldest trial first."""
         return [dict(r) for r in self._earlier.values()]
 
-    def use_checkpoint(self, checkpoint: str | Path | None) -> None:
+    def use_checkpoint(
+        self, checkpoint: str | Path | None, settings: Mapping[str, Any] | None = None
+    ) -> None:
         """Record the checkpoint's identity in a persistent study, or refuse one that differs
         from the supernet the study's finished trials were scored on: their scores would mix.
         ``None`` (a new supernet is about to be trained) is refused for a study with trials."""
@@ -174,6 +178,21 @@ class OptunaSearcher(Searcher):
             )
         if bound != ident:
             self.study.set_user_attr(CHECKPOINT_ATTR, ident)
+        self._use_settings(jsonable(settings or {}), done)
+
+    def _use_settings(self, settings: dict[str, Any], done: int) -> None:
+        """Refuse a resumed study whose stored records were scored with other settings (e.g.
+        another ``evaluator.calib_batches``, or without ``train_loss`` that the ranking needs)."""
+        stored = self.study.user_attrs.get(SETTINGS_ATTR)
+        if stored is not None and done and stored != settings:
+            keys = sorted(k for k in {*stored, *settings} if stored.get(k) != settings.get(k))
+            changes = ", ".join(f"{k}: {stored.get(k)!r} -> {settings.get(k)!r}" for k in keys)
+            raise SharenasError(
+                f"{self._where()} was scored with other settings ({changes}); use them again, "
+                f"or another searcher.study_name or searcher.storage"
+            )
+        if stored != settings:
+            self.study.set_user_attr(SETTINGS_ATTR, settings)
 
     #: After this many repeated proposals in a row, an unseen random arch is enqueued instead.
     max_repeats = 8

@@ -192,7 +192,7 @@ def test_exported_model_takes_any_batch_size(checkpoint, tmp_path) -> None:
     torch.testing.assert_close(one, four[:1], rtol=1e-4, atol=1e-5)
 
 
-def optuna_run(checkpoint: Path, out: Path, storage: Path, n_trials: int) -> dict:
+def optuna_run(checkpoint: Path, out: Path, storage: Path, n_trials: int, *extra: str) -> dict:
     """A TPE search of ``n_trials`` for the whole study kept in the journal ``storage``."""
     overrides = [
         f"supernet.checkpoint={checkpoint}",
@@ -200,6 +200,7 @@ def optuna_run(checkpoint: Path, out: Path, storage: Path, n_trials: int) -> dic
         f"searcher.n_trials={n_trials}",
         f"searcher.storage={storage}",
         "results.export_best=false",
+        *extra,
     ]
     return search.run(compose_tiny("search", overrides), out_dir=out)
 
@@ -228,7 +229,7 @@ def test_spent_study_re_ranks_its_stored_trials(checkpoint, tmp_path, capsys) ->
     storage = tmp_path / "study.journal"
     optuna_run(checkpoint, tmp_path / "a", storage, 3)
     capsys.readouterr()
-    optuna_run(checkpoint, tmp_path / "again", storage, 3)  # failed: "evaluated no arch"
+    optuna_run(checkpoint, tmp_path / "again", storage, 3)  # once failed: "evaluated no arch"
     captured = capsys.readouterr()
     spent = [line for line in captured.err.splitlines() if "already spent" in line]
     assert len(spent) == 1 and "searcher.n_trials=3" in spent[0], captured.err
@@ -262,3 +263,20 @@ def test_ray_backend_refuses_a_study_storage(tmp_path) -> None:
     message = str(err.value)
     assert "\n" not in message and "searcher.storage=" in message and "backend=local" in message
     assert not (tmp_path / "supernet.pt").exists(), "trained before failing"
+
+
+def test_study_refuses_other_evaluator_settings(checkpoint, tmp_path) -> None:
+    storage = tmp_path / "study.journal"
+    optuna_run(checkpoint, tmp_path / "a", storage, 2)
+    changed = r"other settings \(evaluator.train_loss: False -> True\)"
+    with pytest.raises(SharenasError, match=changed):
+        optuna_run(
+            checkpoint,
+            tmp_path / "b",
+            storage,
+            4,
+            "evaluator.train_loss=true",
+            "results.key=train_loss",
+        )
+    optuna_run(checkpoint, tmp_path / "c", storage, 3)  # the same settings resume
+    assert len(results(tmp_path / "c")) == 3

@@ -44,12 +44,20 @@ def torchrun(out, *overrides: str) -> subprocess.CompletedProcess:
     return proc
 
 
-def test_two_processes_train_one_checkpoint_through_a_split(tmp_path):
-    proc = torchrun(tmp_path, *SPLIT, "trainer.epochs=2")
-    # rank 0 alone prints and writes; the ranks stayed identical (checked every epoch)
+GM = ("sharing=gm", "sharing.split_epochs=[1]", "sharing.train_all_leaves=true")
+
+
+@pytest.mark.parametrize("split", [SPLIT, GM], ids=["fewshot", "gm"])
+def test_two_processes_train_one_checkpoint_through_a_split(tmp_path, split):
+    proc = torchrun(tmp_path, *split, "trainer.epochs=2")
+    # rank 0 alone prints and writes; weights and partition stayed identical (checked each epoch)
     assert proc.stdout.count("checkpoint: ") == 1 and proc.stdout.count("epoch 2/2 ") == 1
     payload = load_checkpoint(tmp_path / "supernet.pt")
-    assert payload["epoch"] == 2 and len(payload["sharing"]["leaves"]) == 5
+    leaves = len(payload["sharing"]["leaves"])
+    assert payload["epoch"] == 2 and leaves >= 2
+    # each process trained its half of every 32-image batch: 3 steps x children x 32 in all
+    # (processes that each trained the whole batch would count twice that)
+    assert payload["metrics"]["train_samples"] == 3 * leaves * 32
 
 
 def test_killed_and_resumed_ddp_run_matches_an_uninterrupted_one(tmp_path):
@@ -92,6 +100,13 @@ try:
     print(f"rank {ranks.rank}: no error")
 except SharenasError as err:
     print(f"rank {ranks.rank}: {err}")
+same = nn.Linear(3, 2)  # drawn from the same RNG state on both ranks
+distributed.assert_in_sync(same, ranks, "equal partitions", partition=[{"edge": "a"}])
+try:  # equal weights, different partitions (as a diverging split would leave them)
+    distributed.assert_in_sync(same, ranks, "a split", partition=[{"edge": str(ranks.rank)}])
+    print(f"rank {ranks.rank}: no error")
+except SharenasError as err:
+    print(f"rank {ranks.rank}: {err}")
 distributed.close(ranks)
 """
 
@@ -104,6 +119,7 @@ def test_drifted_ranks_are_caught(tmp_path):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for rank in (0, 1):
-        assert f"rank {rank}: the torchrun processes disagree on the supernet after a drift" in (
-            proc.stdout
-        ), proc.stdout
+        for what in ("a drift", "a split"):
+            line = f"rank {rank}: the torchrun processes disagree on the supernet after {what}"
+            assert line in proc.stdout, proc.stdout
+    assert "no error" not in proc.stdout

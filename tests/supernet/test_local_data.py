@@ -114,3 +114,8 @@ def test_limit_keeps_a_seeded_subset_and_path_is_refused_for_embedded_sets(tmp_p
     assert torch.equal(small.val.tensors[0], again.val.tensors[0])
     with pytest.raises(SharenasError, match="data.path is read by imagefolder and cifar10 only"):
         load_splits("digits", path=str(tmp_path))
+
+
+def test_a_limit_that_empties_a_split_is_refused():
+    with pytest.raises(SharenasError, match=r"leave a split empty \(train 4, val 0, test 0\)"):
+        load_splits("digits", limit=4)

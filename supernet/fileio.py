@@ -1,0 +1,42 @@
+"""Atomic file writes shared by checkpoints and search results (no torch import here)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+
+def umask() -> int:
+    """The process umask, read without changing it where Linux allows (``/proc/self/status``);
+    elsewhere by setting and restoring it, which briefly races with threads creating files."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(re.search(r"^Umask:\s*([0-7]+)", status, re.MULTILINE).group(1), 8)  # type: ignore[union-attr]
+    except (OSError, AttributeError):
+        mask = os.umask(0)
+        os.umask(mask)
+        return mask
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """Call ``write(file)`` on a temp file next to ``path``, sync it, give it the mode of a
+    normally created file (mkstemp makes 0600) and rename it into place: a crash never leaves a
+    half-written ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
