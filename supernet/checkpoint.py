@@ -48,6 +48,6 @@ def load_checkpoint(path: str | os.PathLike, space: str | None = None) -> dict:
     if space is not None and payload["space"] != space:
         raise CheckpointError(
             f"checkpoint {str(path)!r} was trained on space {payload['space']!r}, "
-            f"not on space {space!r}"
+            f"not on space {space!r}; pass space={payload['space']}"
         )
     return payload

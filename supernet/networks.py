@@ -123,6 +123,17 @@ def standalone_from_scratch(space: Space, macro: Macro, arch: Mapping[str, str])
 _BUILDERS: dict[str, Callable[[Space, Macro], nn.Module]] = {"nb201": Supernet}
 
 
+def register_supernet(space_name: str) -> Callable[[type], type]:
+    """Register the supernet class of a space (``forward(x, arch)``, ``extract(arch)``,
+    ``param_count(arch)``)."""
+
+    def deco(cls: type) -> type:
+        _BUILDERS[space_name] = cls
+        return cls
+
+    return deco
+
+
 def build_supernet(space: Space, macro: Macro) -> Supernet:
     """Build the supernet for a registered space."""
     if space.name not in _BUILDERS:
@@ -135,3 +146,6 @@ __all__ = ["FixedCell", "Macro", "StandaloneNet", "Supernet", "build_supernet"]
 
 def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+from supernet import mobilenet  # noqa: E402,F401  (registers the mbv3 supernet)

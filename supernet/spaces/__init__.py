@@ -30,6 +30,6 @@ def build_space(name: str, **kwargs: object) -> Space:
     return _SPACES[name](**kwargs)
 
 
-from supernet.spaces import nb201  # noqa: E402,F401  (registers itself)
+from supernet.spaces import mbv3, nb201  # noqa: E402,F401  (register themselves)
 
 __all__ = ["Space", "build_space", "list_spaces", "register_space"]

@@ -62,6 +62,11 @@ class Space(ABC):
             ordered[decision] = value
         return Arch(ordered, self.format(ordered))
 
+    def active_decisions(self, arch: Mapping[str, str]) -> list[str]:
+        """The decisions that change ``arch``'s network (all of them unless a space says
+        otherwise: in ``mbv3`` the blocks a stage does not run do not count)."""
+        return list(self.choices())
+
     def sample(self, rng: random.Random) -> Arch:
         """Uniform random arch."""
         return self.make({d: rng.choice(c) for d, c in self.choices().items()})
@@ -69,7 +74,8 @@ class Space(ABC):
     def mutate(self, arch: Arch, rng: random.Random) -> Arch:
         """Change one decision to a different choice."""
         choices = self.choices()
-        decision = rng.choice([d for d, c in choices.items() if len(c) > 1])
+        active = self.active_decisions(arch)
+        decision = rng.choice([d for d, c in choices.items() if len(c) > 1 and d in active])
         new = dict(arch)
         new[decision] = rng.choice([c for c in choices[decision] if c != arch[decision]])
         return self.make(new)
