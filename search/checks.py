@@ -8,11 +8,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from search.objective import RECORD_KEYS, Objective, direction
 from search.ranking import human
 from supernet.cli import override_key
+from supernet.config import checkpoint_config_diff
 from supernet.errors import SharenasError, check_int
 
 #: Record keys that exist only when an evaluator setting is on: key -> setting.
@@ -21,8 +22,6 @@ NEEDS_SETTING = {
     "latency_ms": "evaluator.measure_latency",
     "train_loss": "evaluator.train_loss",
 }
-#: Config groups a checkpoint fixes: a search with a checkpoint uses the checkpoint's values.
-CHECKPOINT_GROUPS = ("space", "data", "sharing", "sampler")
 
 
 def warn(message: str) -> None:
@@ -70,30 +69,6 @@ def check_device(device: str) -> None:
         )
 
 
-def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, Mapping):
-        out: dict[str, Any] = {}
-        for k, v in node.items():
-            out.update(_flat(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: node}
-
-
-def checkpoint_config_diff(cfg: DictConfig, saved: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Group -> ["key: ours vs checkpoint's", ...] for the groups of ``CHECKPOINT_GROUPS`` whose
-    resolved values differ from the config saved in a checkpoint (keys present in both)."""
-    diffs: dict[str, list[str]] = {}
-    for group in CHECKPOINT_GROUPS:
-        if group not in cfg or not isinstance(saved.get(group), Mapping):
-            continue
-        ours = _flat(OmegaConf.to_container(cfg[group], resolve=True))
-        theirs = _flat(saved[group])
-        keys = sorted(k for k in set(ours) & set(theirs) if ours[k] != theirs[k])
-        if keys:
-            diffs[group] = [f"{group}.{k}={ours[k]!r} (checkpoint: {theirs[k]!r})" for k in keys]
-    return diffs
-
-
 def _command_line_overrides() -> list[str] | None:
     """The overrides typed on the command line of a Hydra run; None outside a Hydra app."""
     from hydra.core.hydra_config import HydraConfig
@@ -103,10 +78,15 @@ def _command_line_overrides() -> list[str] | None:
 
 def _given(entry: str, overrides: Sequence[str]) -> bool:
     """Whether ``entry`` ("data.pool=2 (checkpoint: 1)") is a key the overrides set: the key
-    itself or its whole group (``data=mnist5k``)."""
+    itself, a mapping that holds it, or, for a group choice (``data=mnist5k``), the option's
+    identity (``data.name``, ``data._target_``); the option's other keys are its defaults."""
     key = entry.split("=", 1)[0]
-    names = {override_key(o) for o in overrides}
-    return any(key == n or key.startswith(n + ".") for n in names)
+    for name in map(override_key, overrides):
+        if key == name or (key.startswith(name + ".") and "." in name):
+            return True
+        if "." not in name and key in (f"{name}.name", f"{name}._target_"):
+            return True
+    return False
 
 
 def warn_checkpoint_overrides(
@@ -117,6 +97,7 @@ def warn_checkpoint_overrides(
     the checkpoint is not the user's doing. Outside a Hydra app every difference is reported."""
     overrides = _command_line_overrides() if overrides is None else overrides
     for group, keys in checkpoint_config_diff(cfg, saved).items():
+        keys = [k for k in keys if not k.startswith("data.path=")]  # a moved dataset is used
         if overrides is not None:
             keys = [k for k in keys if _given(k, overrides)]
         if not keys:
@@ -141,7 +122,10 @@ def feasibility_note(
         return None
     limits = objective.describe_limits()
     if infeasible < len(records):
-        return f"{infeasible} of {len(records)} archs infeasible ({limits}), ranked after the rest"
+        return (
+            f"{infeasible} of {len(records)} archs infeasible: they break {limits}; ranked after "
+            "the rest"
+        )
     seen = [
         f"smallest {k} seen {_shown(k, min(float(r[k]) for r in records))}"
         for k in objective.limits

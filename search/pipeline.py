@@ -116,7 +116,8 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         searcher.use_checkpoint(None)  # a resumed study refuses a new supernet before training
         print("no supernet.checkpoint given: training a supernet first", file=sys.stderr)
         checkpoint = train(cfg, out_dir=out)["checkpoint"]
-    built, payload = load_trained(checkpoint, space=cfg.space.name)  # one read, checked
+    moved = cfg.data.get("path") if cfg.supernet.checkpoint is not None else None
+    built, payload = load_trained(checkpoint, space=cfg.space.name, data_path=moved)
     if cfg.supernet.checkpoint is not None:  # say which of our settings the checkpoint overrides
         warn_checkpoint_overrides(cfg, payload["config"])
     evaluator_cfg = OmegaConf.to_container(cfg.evaluator, resolve=True)

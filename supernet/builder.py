@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from supernet.checkpoint import load_checkpoint
 from supernet.data import Splits
+from supernet.errors import SharenasError
 from supernet.networks import Macro
 from supernet.sampling import PathSampler
 from supernet.sharing.base import SharingStrategy
@@ -59,10 +60,22 @@ def config_to_save(cfg: DictConfig) -> dict:
     return {k: full[k] for k in keep if k in full}
 
 
-def load_trained(path: str | Path, space: str | None = None) -> tuple[Built, dict]:
-    """Rebuild the strategy a checkpoint was trained with and load its weights and partition."""
+def load_trained(
+    path: str | Path, space: str | None = None, data_path: str | None = None
+) -> tuple[Built, dict]:
+    """Rebuild the strategy a checkpoint was trained with and load its weights and partition.
+    ``data_path`` replaces the saved ``data.path`` of a dataset read from disk (moved files)."""
     payload = load_checkpoint(path, space=space)
     cfg = OmegaConf.create(payload["config"])
+    saved_path = cfg.data.get("path")
+    if data_path is not None and saved_path is not None and str(data_path) != saved_path:
+        print(f"data.path: reading {data_path} (the checkpoint was trained on {saved_path})")
+        cfg.data.path = str(data_path)
+    elif saved_path is not None and not Path(saved_path).expanduser().is_dir():
+        raise SharenasError(
+            f"the checkpoint's data.path {saved_path!r} is not a directory; if the files moved, "
+            f"pass data={cfg.data.name} data.path=NEW_DIR"
+        )
     built = build(cfg)
     built.strategy.load_sharing_state(payload["sharing"])
     built.strategy.load_state_dict(payload["model"])

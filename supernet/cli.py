@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -114,6 +115,12 @@ def instantiation_message(err: InstantiationException) -> str:
     return f"{where}: {what}"
 
 
+def _report(message: str) -> None:
+    """``error: <message>`` on stderr, once: under torchrun only rank 0 says it."""
+    if os.environ.get("RANK", "0") == "0":
+        print(f"error: {message}", file=sys.stderr)
+
+
 def user_errors(fn: Callable) -> Callable:
     """Turn boundary errors into ``error: <one line>`` on stderr and exit status 1."""
 
@@ -122,10 +129,10 @@ def user_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except SharenasError as err:
-            print(f"error: {err}", file=sys.stderr)
+            _report(str(err))
             raise SystemExit(1) from None
         except InstantiationException as err:
-            print(f"error: {instantiation_message(err)}", file=sys.stderr)
+            _report(instantiation_message(err))
             raise SystemExit(1) from None
 
     return wrapper

@@ -6,12 +6,13 @@ or a wrong type fails at start-up with Hydra's message naming the key.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from supernet.errors import SharenasError, check_int
 
@@ -70,6 +71,35 @@ class TrainerConf:
     scheduler: Any = (
         None  # _target_ + _partial_: true (called with the optimizer), stepped per epoch
     )
+
+
+#: Config groups a checkpoint fixes: a search with a checkpoint uses the checkpoint's values, and
+#: a resumed training run must use them.
+CHECKPOINT_GROUPS = ("space", "data", "sharing", "sampler")
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: node}
+
+
+def checkpoint_config_diff(cfg: DictConfig, saved: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Group -> ["key: ours vs checkpoint's", ...] for the groups of ``CHECKPOINT_GROUPS`` whose
+    resolved values differ from the config saved in a checkpoint (keys present in both)."""
+    diffs: dict[str, list[str]] = {}
+    for group in CHECKPOINT_GROUPS:
+        if group not in cfg or not isinstance(saved.get(group), Mapping):
+            continue
+        ours = _flat(OmegaConf.to_container(cfg[group], resolve=True))
+        theirs = _flat(saved[group])
+        keys = sorted(k for k in set(ours) & set(theirs) if ours[k] != theirs[k])
+        if keys:
+            diffs[group] = [f"{group}.{k}={ours[k]!r} (checkpoint: {theirs[k]!r})" for k in keys]
+    return diffs
 
 
 def check_train_config(cfg: DictConfig) -> None:

@@ -14,6 +14,7 @@ Backend: NCCL on CUDA (one GPU per rank, ``cuda:LOCAL_RANK``), gloo on CPU.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 from dataclasses import dataclass
@@ -79,9 +80,12 @@ def wrap(module: nn.Module, ranks: Ranks, device: torch.device) -> nn.Module:
     if not ranks.active:
         return module
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(
-        module, device_ids=ids, find_unused_parameters=True, broadcast_buffers=False
-    )
+    # torch 2.13 renamed broadcast_buffers (now deprecated) to forward_sync_buffers
+    params = inspect.signature(DistributedDataParallel.__init__).parameters
+    no_sync = {
+        "forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers": False
+    }
+    return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True, **no_sync)
 
 
 def shard(x: torch.Tensor, y: torch.Tensor, ranks: Ranks) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,6 +23,7 @@ from supernet.errors import SharenasError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
 CIFAR_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+CIFAR_FOLDERS = ("cifar-10-batches-bin", "cifar-10-batches-py")
 CIFAR_SIDE, CIFAR_RECORD = 32, 1 + 3 * 32 * 32  # binary record: label byte + CHW pixel bytes
 
 
@@ -113,7 +114,7 @@ def load_cifar10(path: str | None) -> tuple[np.ndarray, np.ndarray]:
     """All 60,000 images (N, 3, 32, 32) in [0, 1] and labels from CIFAR-10's local batch files
     (``path`` itself or its ``cifar-10-batches-bin`` / ``cifar-10-batches-py`` sub-folder)."""
     root = _directory(path, "cifar10")
-    for folder in (root, root / "cifar-10-batches-bin", root / "cifar-10-batches-py"):
+    for folder in (root, *(root / s for s in CIFAR_FOLDERS)):
         binary = [folder / f"{b}.bin" for b in CIFAR_BATCHES]
         python = [folder / b for b in CIFAR_BATCHES]
         if all(f.is_file() for f in binary):
@@ -123,9 +124,13 @@ def load_cifar10(path: str | None) -> tuple[np.ndarray, np.ndarray]:
             parts = [_cifar_python(f) for f in python]
             break
     else:
+        near = [f for f in (root, *(root / s for s in CIFAR_FOLDERS)) if f.is_dir()][-1]
+        missing = [b for b in CIFAR_BATCHES if not any(near.glob(f"{b}*"))]
         raise SharenasError(
-            f"no CIFAR-10 batches under {str(root)!r}: expected {', '.join(CIFAR_BATCHES)} "
-            "(binary: with .bin) there or in cifar-10-batches-bin/ or cifar-10-batches-py/"
+            f"no complete set of CIFAR-10 batches under {str(root)!r}: expected "
+            f"{', '.join(CIFAR_BATCHES)} (binary: with .bin) there or in "
+            f"{' or '.join(f + '/' for f in CIFAR_FOLDERS)}; {str(near)!r} lacks "
+            f"{', '.join(missing) or 'nothing by name, but mixes the binary and python versions'}"
         )
     images = np.concatenate([p[0] for p in parts]).astype(np.float32)
     images /= 255.0  # in place: one 740 MB array, not two

@@ -68,7 +68,8 @@ class PathSampler:
                 candidates = list(self.space.enumerate())
             else:
                 rng = random.Random(7919)
-                candidates = sorted({self.space.sample(rng) for _ in range(COST_POOL)}, key=str)
+                pool = [self.space.sample(rng) for _ in range(COST_POOL)] + self.space.extremes()
+                candidates = sorted(set(pool), key=str)
             members = [a for a in candidates if self._inside(a, leaf)]
             if not members:
                 low, high = leaf[PARAMS_KEY]

@@ -24,7 +24,7 @@ from supernet import distributed
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built, build, build_sampler, config_to_save
 from supernet.checkpoint import load_checkpoint, save_checkpoint
-from supernet.config import check_train_config, run_dir
+from supernet.config import check_train_config, checkpoint_config_diff, run_dir
 from supernet.data import make_loader
 from supernet.distributed import Ranks
 from supernet.errors import SharenasError
@@ -49,6 +49,14 @@ def _device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise SharenasError(f"trainer.device={name!r} but CUDA is not available; use trainer=cpu")
     return torch.device(name)
+
+
+def _optimizer(cfg: DictConfig, module: nn.Module) -> torch.optim.Optimizer:
+    """``trainer.optimizer`` over ``module``'s parameters; a bad setting (``lr=-1``) is one line."""
+    try:
+        return instantiate(cfg.trainer.optimizer)(module.parameters())
+    except (ValueError, TypeError) as err:
+        raise SharenasError(f"bad trainer.optimizer setting: {err}") from None
 
 
 def _silent(*args: object, **kwargs: object) -> None:
@@ -85,7 +93,7 @@ def _resume_scheduler(cfg: DictConfig, opt, payload: dict, done_epochs: int, say
 
 def _rebuild_optimizer(cfg: DictConfig, built: Built, old_opt, old_sched, pairs):
     """A new optimizer over the (grown) parameter list; children inherit their parent's state."""
-    opt = instantiate(cfg.trainer.optimizer)(built.strategy.parameters())
+    opt = _optimizer(cfg, built.strategy)
     for new_group, old_group in zip(opt.param_groups, old_opt.param_groups, strict=False):
         for key in ("lr", "initial_lr"):
             if key in old_group:
@@ -147,20 +155,27 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
     if len(loader) == 0:  # drop_last: not one whole batch (and the epoch loop would never end)
         raise SharenasError(
             f"the training split has {len(built.splits.train)} images, fewer than "
-            f"trainer.batch_size={tc.batch_size}; lower trainer.batch_size or use more data"
+            f"trainer.batch_size={tc.batch_size}; lower trainer.batch_size or use more data "
+            "(data.limit?)"
         )
     generator = loader.sampler.sampler.generator
     steps = int(tc.steps_per_epoch or len(loader))
-    opt = instantiate(tc.optimizer)(strategy.parameters())
+    opt = _optimizer(cfg, strategy)
     sched = instantiate(tc.scheduler)(opt)
     ckpt_path = out / tc.checkpoint
     start_epoch = 0
     if tc.resume and ckpt_path.exists():
         payload = load_checkpoint(ckpt_path, space=built.space.name)
+        if diffs := checkpoint_config_diff(cfg, payload["config"]):
+            changed = "; ".join(d for group in diffs.values() for d in group)
+            raise SharenasError(
+                f"trainer.resume: {ckpt_path} was trained with other settings ({changed}); "
+                "resume with the checkpoint's settings, or train into another hydra.run.dir"
+            )
         strategy.load_sharing_state(payload["sharing"])
         strategy.load_state_dict(payload["model"])
         strategy.to(device)
-        opt = instantiate(tc.optimizer)(strategy.parameters())
+        opt = _optimizer(cfg, strategy)
         opt.load_state_dict(payload["optimizer"])
         sched = _resume_scheduler(cfg, opt, payload, int(payload["epoch"]), say)
         sampler.load_state_dict(payload["sampler"])

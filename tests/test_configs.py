@@ -258,6 +258,7 @@ def test_checkpoint_warnings_name_only_what_the_user_set(capsys):
     warn_checkpoint_overrides(cfg, saved, overrides=["data=mnist5k"])
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "fixes data" in lines[0] and "data.name='mnist5k'" in lines[0]
+    assert "data.pool" not in lines[0]  # the option's default, not something the user typed
     warn_checkpoint_overrides(cfg, saved, overrides=[])  # config defaults differ: not the user's
     assert capsys.readouterr().err == ""
     warn_checkpoint_overrides(cfg, saved)  # outside a Hydra app: every difference

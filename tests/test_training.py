@@ -9,7 +9,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from supernet.checkpoint import load_checkpoint
-from supernet.errors import CheckpointError
+from supernet.errors import CheckpointError, SharenasError
 from supernet.training import train
 from tests.conftest import compose_tiny
 
@@ -81,6 +81,29 @@ def test_resume_of_a_finished_run_says_so_and_keeps_the_weights(tmp_path, capsys
     metrics = train(compose_tiny("train", ["trainer.resume=true"]), out_dir=tmp_path)
     assert "nothing to train" in capsys.readouterr().out and metrics["epoch"] == before["epoch"]
     assert_same_state(load_checkpoint(tmp_path / "supernet.pt")["model"], before["model"])
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    train(compose_tiny("train", ["sharing=fewshot", "sharing.split_epoch=2"]), out_dir=tmp_path)
+    again = compose_tiny("train", ["trainer.epochs=3", "trainer.resume=true"])  # sharing=full
+    with pytest.raises(SharenasError, match=r"trained with other settings \(sharing._target_="):
+        train(again, out_dir=tmp_path)
+    wider = compose_tiny(
+        "train",
+        [
+            "sharing=fewshot",
+            "sharing.split_epoch=2",
+            "space.macro.channels=8",
+            "trainer.resume=true",
+        ],
+    )
+    with pytest.raises(SharenasError, match="space.macro.channels=8 \\(checkpoint: 4\\)"):
+        train(wider, out_dir=tmp_path)
+
+
+def test_a_bad_optimizer_setting_is_one_line(tmp_path):
+    with pytest.raises(SharenasError, match="bad trainer.optimizer setting: Invalid learning rate"):
+        train(compose_tiny("train", ["trainer.optimizer.lr=-1"]), out_dir=tmp_path)
 
 
 def test_checkpoint_is_weights_only_and_complete(straight):

@@ -129,6 +129,10 @@ class OptunaSearcher(Searcher):
                 if RECORD_ATTR in t.user_attrs and key not in self._earlier:
                     self._earlier[key] = {"trial": t.number, **t.user_attrs[RECORD_ATTR]}
         self.n_asked = len(self._known)
+        # every finished trial, also those of another space's params: a study that holds any
+        # is bound to its supernet, whatever space the current run asks for
+        finished = optuna.trial.TrialState.COMPLETE
+        self._finished = sum(t.state == finished for t in self.study.get_trials(deepcopy=False))
         if missing := len(self._known) - len(self._earlier):
             print(
                 f"warning: {self._where()} has {missing} finished archs without a stored record "
@@ -153,7 +157,7 @@ class OptunaSearcher(Searcher):
         if self.storage is None:  # an in-memory study starts empty and is never resumed
             return
         bound = self.study.user_attrs.get(CHECKPOINT_ATTR)
-        done = len(self._known)
+        done = self._finished
         if checkpoint is None:
             if bound and done:
                 raise SharenasError(

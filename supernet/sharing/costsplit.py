@@ -51,12 +51,7 @@ class CostSplitSharing(SharingStrategy):
         ranges that hold no pooled path are merged into their neighbour. A range may still own
         few archs (on NB201 the top one of 5 holds the 25 paths with 5-6 conv3x3 edges)."""
         rng = random.Random(104729)  # fixed: the ranges are part of the strategy, not of a run
-        pool = [self.space.sample(rng) for _ in range(self.pool_size)]
-        for extreme in ("largest", "smallest"):
-            try:
-                pool.append(getattr(self.space, extreme)())
-            except NotImplementedError:
-                pass
+        pool = [self.space.sample(rng) for _ in range(self.pool_size)] + self.space.extremes()
         costs = sorted({self.param_count(a) for a in pool})
         low, high = costs[0], costs[-1] + 1
         width = (high - low) / self.bins

@@ -94,6 +94,17 @@ class Space(ABC):
         for combo in itertools.product(*self.choices().values()):
             yield self.make(dict(zip(names, combo, strict=True)))
 
+    def extremes(self) -> list[Arch]:
+        """The largest and smallest archs, where the space defines them: pools of random archs
+        add them so the ends of the cost range are always represented."""
+        out = []
+        for end in (self.largest, self.smallest):
+            try:
+                out.append(end())
+            except NotImplementedError:
+                pass
+        return out
+
     def largest(self) -> Arch:
         raise NotImplementedError(f"{self.name} defines no largest arch")
 

@@ -280,3 +280,11 @@ def test_study_refuses_other_evaluator_settings(checkpoint, tmp_path) -> None:
         )
     optuna_run(checkpoint, tmp_path / "c", storage, 3)  # the same settings resume
     assert len(results(tmp_path / "c")) == 3
+
+
+def test_study_of_another_space_refuses_this_supernet(checkpoint, tmp_path) -> None:
+    storage = tmp_path / "study.journal"
+    optuna_run(checkpoint, tmp_path / "a", storage, 2)  # nb201 trials
+    train(compose_tiny("train", ["space=mbv3"]), out_dir=tmp_path / "mbv3")
+    with pytest.raises(SharenasError, match="was scored on supernet"):
+        optuna_run(tmp_path / "mbv3" / "supernet.pt", tmp_path / "b", storage, 3, "space=mbv3")

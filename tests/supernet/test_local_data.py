@@ -98,8 +98,12 @@ def test_cifar10_python_batches_cannot_run_code(tmp_path, capsys):
 
 
 def test_cifar10_missing_or_truncated_batches_are_named(tmp_path):
-    with pytest.raises(SharenasError, match="no CIFAR-10 batches under"):
+    with pytest.raises(SharenasError, match="no complete set of CIFAR-10 batches under"):
         load_cifar10(str(tmp_path))
+    partial = write_cifar10_binary(tmp_path / "partial", per_batch=2)
+    (partial / "data_batch_4.bin").unlink()
+    with pytest.raises(SharenasError, match="partial' lacks data_batch_4$"):
+        load_cifar10(str(partial))
     root = write_cifar10_binary(tmp_path / "c", per_batch=2)
     (root / "test_batch.bin").write_bytes(b"\x00" * 100)
     with pytest.raises(SharenasError, match="test_batch.bin.*not a multiple"):
@@ -119,3 +123,19 @@ def test_limit_keeps_a_seeded_subset_and_path_is_refused_for_embedded_sets(tmp_p
 def test_a_limit_that_empties_a_split_is_refused():
     with pytest.raises(SharenasError, match=r"leave a split empty \(train 4, val 0, test 0\)"):
         load_splits("digits", limit=4)
+
+
+def test_a_search_reads_moved_data_from_the_path_it_is_given(tmp_path, capsys):
+    import search
+
+    root = write_image_folder(tmp_path / "imgs", classes=3, per_class=20)
+    tiny = ["data=imagefolder", f"data.path={root}", "data.image_size=8", "trainer.batch_size=16"]
+    train(compose_tiny("train", tiny), out_dir=tmp_path / "run")
+    moved = root.rename(tmp_path / "moved")
+    checkpoint = f"supernet.checkpoint={tmp_path / 'run' / 'supernet.pt'}"
+    with pytest.raises(SharenasError, match="pass data=imagefolder data.path=NEW_DIR"):
+        search.run(compose_tiny("search", [checkpoint]), out_dir=tmp_path / "s0")
+    cfg = compose_tiny("search", [checkpoint, "data=imagefolder", f"data.path={moved}"])
+    out = search.run(cfg, out_dir=tmp_path / "s1")
+    assert len(out["records"]) == 5
+    assert f"data.path: reading {moved}" in capsys.readouterr().out

@@ -123,3 +123,12 @@ def test_train_then_search_end_to_end(tmp_path):
     assert len(out["records"]) == 5
     assert all(built.space.parse(r["arch"]) for r in out["records"])
     assert (tmp_path / "search" / "best" / "model.pt2").is_file()
+
+
+def test_costsplit_children_can_all_be_sampled(tmp_path):
+    """The top parameter range may hold only the largest arch; samplers must still find it."""
+    cfg = compose_tiny(
+        "train", ["space=mbv3", "sharing=costsplit", "trainer.epochs=2", "sharing.split_epoch=1"]
+    )
+    metrics = train(cfg, out_dir=tmp_path)
+    assert metrics["num_supernets"] >= 2
