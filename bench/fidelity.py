@@ -171,6 +171,15 @@ ROWS: dict[str, list[str]] = {
         "sampler.bins=10",
         "space.macro.bn_affine=false",
     ],
+    # session 4: the ground truth's batch size (128) at the same number of optimizer steps
+    "full-cost_binned-b128": ["sharing=full", "sampler=cost_binned", "trainer.batch_size=128"],
+    "fewshot-cost_binned-balanced-b128": [
+        "sharing=fewshot",
+        "sharing.split_epoch=15",
+        "sharing.train_all_leaves=true",
+        "sampler=cost_binned",
+        "trainer.batch_size=128",
+    ],
 }
 METRICS = ("kendall_tau", "spearman_rho", "precision_top10", "top1_regret")
 
