@@ -144,43 +144,20 @@ ROWS: dict[str, list[str]] = {
     ],
     # session 3: one path from each of the 5 cost bins in every optimizer step
     "full-cost_binned-k5": ["sharing=full", "sampler=cost_binned", "sampler.paths_per_step=5"],
-    # session 4: no learnable BN scale/shift in the supernet's cells (NB201's own search supernet)
-    "full-uniform-noaffine": ["sharing=full", "sampler=uniform", "space.macro.bn_affine=false"],
-    "full-cost_binned-noaffine": [
-        "sharing=full",
-        "sampler=cost_binned",
-        "space.macro.bn_affine=false",
-    ],
-    "fewshot-cost_binned-balanced-noaffine": [
-        "sharing=fewshot",
-        "sharing.split_epoch=15",
-        "sharing.train_all_leaves=true",
-        "sampler=cost_binned",
-        "space.macro.bn_affine=false",
-    ],
-    "fewshot-cost_binned-balanced-e8-noaffine": [
-        "sharing=fewshot",
-        "sharing.split_epoch=8",
-        "sharing.train_all_leaves=true",
-        "sampler=cost_binned",
-        "space.macro.bn_affine=false",
-    ],
-    "full-cost_binned10-noaffine": [
-        "sharing=full",
-        "sampler=cost_binned",
-        "sampler.bins=10",
-        "space.macro.bn_affine=false",
-    ],
-    # session 4: the ground truth's batch size (128) at the same number of optimizer steps
-    "full-cost_binned-b128": ["sharing=full", "sampler=cost_binned", "trainer.batch_size=128"],
-    "fewshot-cost_binned-balanced-b128": [
-        "sharing=fewshot",
-        "sharing.split_epoch=15",
-        "sharing.train_all_leaves=true",
-        "sampler=cost_binned",
-        "trainer.batch_size=128",
-    ],
 }
+# session 4: variants of earlier rows, each the earlier row's overrides plus one
+NOAFFINE = "space.macro.bn_affine=false"  # no learnable BN scale/shift (NB201's search supernet)
+B128 = "trainer.batch_size=128"  # the ground truth's batch size, same optimizer steps
+for _base, _extra in [
+    ("full-uniform", NOAFFINE),
+    ("full-cost_binned", NOAFFINE),
+    ("fewshot-cost_binned-balanced", NOAFFINE),
+    ("fewshot-cost_binned-balanced-e8", NOAFFINE),
+    ("full-cost_binned10", NOAFFINE),
+    ("full-cost_binned", B128),
+    ("fewshot-cost_binned-balanced", B128),
+]:
+    ROWS[f"{_base}-{'noaffine' if _extra == NOAFFINE else 'b128'}"] = [*ROWS[_base], _extra]
 METRICS = ("kendall_tau", "spearman_rho", "precision_top10", "top1_regret")
 
 

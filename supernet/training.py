@@ -258,8 +258,7 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
             strategy.to(device)
             opt, sched = _rebuild_optimizer(cfg, built, opt, sched, pairs)
             model = distributed.wrap(strategy, ranks, device)  # DDP over the grown parameters
-        leaves = strategy.sharing_state().get("leaves")
-        distributed.assert_in_sync(strategy, ranks, f"epoch {epoch + 1}", leaves)
+        distributed.assert_in_sync(strategy, ranks, f"epoch {epoch + 1}", strategy.leaves)
         loss_sum, correct, seen = distributed.total([loss_sum, correct, seen], ranks, device)
         if not ranks.main:  # rank 0 evaluates, logs and writes; the others wait for it
             distributed.barrier(ranks)
