@@ -146,18 +146,28 @@ ROWS: dict[str, list[str]] = {
     "full-cost_binned-k5": ["sharing=full", "sampler=cost_binned", "sampler.paths_per_step=5"],
 }
 # session 4: variants of earlier rows, each the earlier row's overrides plus one
-NOAFFINE = "space.macro.bn_affine=false"  # no learnable BN scale/shift (NB201's search supernet)
-B128 = "trainer.batch_size=128"  # the ground truth's batch size, same optimizer steps
-for _base, _extra in [
-    ("full-uniform", NOAFFINE),
-    ("full-cost_binned", NOAFFINE),
-    ("fewshot-cost_binned-balanced", NOAFFINE),
-    ("fewshot-cost_binned-balanced-e8", NOAFFINE),
-    ("full-cost_binned10", NOAFFINE),
-    ("full-cost_binned", B128),
-    ("fewshot-cost_binned-balanced", B128),
+VARIANTS = {
+    "noaffine": "space.macro.bn_affine=false",  # no learnable BN scale/shift (NB201's search net)
+    "b128": "trainer.batch_size=128",  # the ground truth's batch size, same optimizer steps
+    "wd5e4": "trainer.optimizer.weight_decay=5e-4",  # session 5: the ground truth's weight decay
+}
+for _base, _suffix in [
+    ("full-uniform", "noaffine"),
+    ("full-cost_binned", "noaffine"),
+    ("fewshot-cost_binned-balanced", "noaffine"),
+    ("fewshot-cost_binned-balanced-e8", "noaffine"),
+    ("full-cost_binned10", "noaffine"),
+    ("full-cost_binned", "b128"),
+    ("fewshot-cost_binned-balanced", "b128"),
+    ("full-cost_binned", "wd5e4"),
+    ("fewshot-cost_binned-balanced", "wd5e4"),
 ]:
-    ROWS[f"{_base}-{'noaffine' if _extra == NOAFFINE else 'b128'}"] = [*ROWS[_base], _extra]
+    ROWS[f"{_base}-{_suffix}"] = [*ROWS[_base], VARIANTS[_suffix]]
+# session 5: the stratified sampler (uniform over (op, count) strata), in place of cost_binned
+for _base in ["full-cost_binned", "fewshot-cost_binned-balanced"]:
+    ROWS[_base.replace("cost_binned", "stratified")] = [
+        "sampler=stratified" if o == "sampler=cost_binned" else o for o in ROWS[_base]
+    ]
 METRICS = ("kendall_tau", "spearman_rho", "precision_top10", "top1_regret")
 
 

@@ -100,3 +100,18 @@ def test_paths_inside_a_cost_leaf_respect_it(name):
     leaf = {PARAMS_KEY: [4, 7]}  # 4 to 6 conv edges: rare under uniform sampling
     for step in run(sampler, 15, leaf=leaf):
         assert all(4 <= n_conv(SPACE.parse(a)) < 7 for a in step), (name, step)
+
+
+def test_stratified_flattens_every_choice_count():
+    """Each op's count on the 6 edges is drawn far more evenly than under uniform sampling, and
+    every op still lands on every edge about equally often."""
+    sampler = make("stratified")
+    archs = [SPACE.parse(step[0]) for step in run(sampler, 3500)]
+    same = sum(len(set(a.values())) == 1 for a in archs) / len(archs)
+    assert 0.10 < same < 0.19, same  # 1/7 ("k = 6"), vs 5 * 5**-6 ~ 0.0003 under uniform draws
+    for op in SPACE.choices()["edge_1_0"]:
+        counts = [sum(v == op for v in a.values()) for a in archs]
+        assert all(c in counts for c in range(7)), op  # every count of every op appears
+        assert sum(c >= 5 for c in counts) / len(counts) > 0.03, op  # uniform: ~0.002
+        shares = [sum(a[e] == op for a in archs) / len(archs) for e in SPACE.choices()]
+        assert all(0.17 < s < 0.23 for s in shares), (op, shares)  # 1/5 on every edge
