@@ -150,6 +150,11 @@ VARIANTS = {
     "noaffine": "space.macro.bn_affine=false",  # no learnable BN scale/shift (NB201's search net)
     "b128": "trainer.batch_size=128",  # the ground truth's batch size, same optimizer steps
     "wd5e4": "trainer.optimizer.weight_decay=5e-4",  # session 5: the ground truth's weight decay
+    "lr0.1": "trainer.optimizer.lr=0.1",  # session 5: learning rate x2 and x0.4
+    "lr0.02": "trainer.optimizer.lr=0.02",
+    "lr0.01": "trainer.optimizer.lr=0.01",  # session 5: after lr0.02 won with the loss estimators
+    "lr0.005": "trainer.optimizer.lr=0.005",
+    "b32": "trainer.batch_size=32",  # session 5: half the batch (b128 lost), same optimizer steps
 }
 for _base, _suffix in [
     ("full-uniform", "noaffine"),
@@ -161,6 +166,13 @@ for _base, _suffix in [
     ("fewshot-cost_binned-balanced", "b128"),
     ("full-cost_binned", "wd5e4"),
     ("fewshot-cost_binned-balanced", "wd5e4"),
+    ("full-cost_binned", "lr0.1"),
+    ("full-cost_binned", "lr0.02"),
+    ("full-cost_binned", "b32"),
+    ("full-cost_binned", "lr0.01"),
+    ("full-cost_binned", "lr0.005"),
+    ("fewshot-cost_binned-balanced", "lr0.02"),
+    ("full-uniform", "lr0.02"),
 ]:
     ROWS[f"{_base}-{_suffix}"] = [*ROWS[_base], VARIANTS[_suffix]]
 # session 5: the stratified sampler (uniform over (op, count) strata), in place of cost_binned
