@@ -173,6 +173,10 @@ for _base, _suffix in [
     ("full-cost_binned", "lr0.005"),
     ("fewshot-cost_binned-balanced", "lr0.02"),
     ("full-uniform", "lr0.02"),
+    ("fewshot-cost_binned-balanced-lr0.02", "noaffine"),  # session 5: the lr0.02 winner combined
+    ("full-cost_binned-lr0.02", "noaffine"),
+    ("fewshot-cost_binned-balanced", "lr0.01"),
+    ("gm-cost_binned-balanced", "lr0.02"),
 ]:
     ROWS[f"{_base}-{_suffix}"] = [*ROWS[_base], VARIANTS[_suffix]]
 # session 5: the stratified sampler (uniform over (op, count) strata), in place of cost_binned
