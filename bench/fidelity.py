@@ -177,6 +177,9 @@ for _base, _suffix in [
     ("full-cost_binned-lr0.02", "noaffine"),
     ("fewshot-cost_binned-balanced", "lr0.01"),
     ("gm-cost_binned-balanced", "lr0.02"),
+    ("fewshot-cost_binned-balanced-lr0.02", "wd5e4"),
+    ("fewshot-cost_binned-balanced-e8", "lr0.02"),
+    ("full-cost_binned10", "lr0.02"),
 ]:
     ROWS[f"{_base}-{_suffix}"] = [*ROWS[_base], VARIANTS[_suffix]]
 # session 5: the stratified sampler (uniform over (op, count) strata), in place of cost_binned
