@@ -12,7 +12,11 @@ For each cached seed of a row, against the ground truth (all 215 cells), mean ov
 - ``rank avg+params``: tau of the plain average of the estimate's rank and the parameter
   count's rank (no fitted weight).
 
+With ``--by-count``, a second table: for each op and each count of it on the 6 edges, the mean
+rank error (estimate's rank minus the ground truth's, both scaled to 0..1; > 0: ranked too high).
+
     python bench/rank_views.py fewshot-cost_binned-balanced [--estimator neg_train_loss]
+    python bench/rank_views.py ROWS... --by-count
 """
 
 from __future__ import annotations
@@ -73,11 +77,35 @@ def views(est: dict[str, float], truth: dict[str, float], params: dict[str, floa
     }
 
 
+def rank_errors(est: dict[str, float], truth: dict[str, float]) -> dict[tuple[str, int], float]:
+    """(op, count of it on the edges) -> mean scaled rank error of the cells with that count."""
+    re_, rt = _rank(est), _rank(truth)
+    top = len(truth) - 1
+    errors: dict[tuple[str, int], list[float]] = {}
+    for a in truth:
+        ops = list(SPACE.parse(a).values())
+        for op in SPACE.choices()["edge_1_0"]:
+            errors.setdefault((op, ops.count(op)), []).append((re_[a] - rt[a]) / top)
+    return {k: statistics.fmean(v) for k, v in errors.items()}
+
+
+def _print_by_count(rows: dict[str, list[dict[str, float]]], truth: dict[str, float]) -> None:
+    print("\nmean rank error by op count (> 0: ranked too high; cells with that count in brackets)")
+    errs = {row: [rank_errors(r, truth) for r in runs] for row, runs in rows.items()}
+    keys = sorted(next(iter(errs.values()))[0])
+    sizes = {k: sum(list(SPACE.parse(a).values()).count(k[0]) == k[1] for a in truth) for k in keys}
+    print(f"{'op':14s}{'count [cells]':<14s}" + "".join(f"{row[-30:]:>32s}" for row in rows))
+    for k in keys:
+        cells = "".join(f"{statistics.fmean(e[k] for e in errs[row]):32.3f}" for row in rows)
+        print(f"{k[0]:14s}{f'{k[1]} [{sizes[k]}]':<14s}{cells}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rows", nargs="+", help="rows of bench/fidelity.py with cached runs")
     parser.add_argument("--estimator", default="val_acc", help="val_acc, neg_train_loss, ...")
     parser.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs")
+    parser.add_argument("--by-count", action="store_true", help="rank error by op count too")
     args = parser.parse_args(argv)
     payload = json.loads(CACHE.read_text())
     truth = payload["mean"]
@@ -85,9 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     names = list(views(truth, truth, params))
     print(f"estimator {args.estimator}; mean over the cached seeds of each row")
     print(f"{'row':40s}" + "".join(f"{n:>16s}" for n in names))
+    loaded = {}
     for row in args.rows:
         try:
-            runs = load_row(args.runs, row, args.estimator)
+            runs = loaded[row] = load_row(args.runs, row, args.estimator)
         except LookupError as err:
             print(f"error: {err}")
             return 2
@@ -96,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{row:40s}"
             + "".join(f"{statistics.fmean(v[n] for v in per_seed):16.3f}" for n in names)
         )
+    if args.by_count:
+        _print_by_count(loaded, truth)
     return 0
 
 
