@@ -231,9 +231,12 @@ class StratifiedSampler(PathSampler):
     decisions that offer ``c``), put ``c`` on ``k`` random such decisions and a uniform *other*
     choice on the rest. Every choice is still drawn equally often on every decision (for spaces
     whose decisions share one choice set, as NB201's edges), but "k edges of op c" is drawn with
-    probability 1/(m+1) for each k: NB201 cells with 5 or 6 convolutions, or none, are ~1% of
-    uniform draws and ~30% here. ``cost_binned`` flattens one cost; this flattens every choice's
-    count. Inside a leaf, decisions the leaf fixes to ``c`` alone keep it whatever ``k`` is."""
+    probability 1/(m+1) for each k: one op on 5 or 6 of NB201's 6 edges is ~0.2% of uniform
+    draws and ~6% here. ``cost_binned`` flattens one cost; this flattens every choice's count.
+    Inside a leaf, decisions the leaf fixes to ``c`` alone keep it whatever ``k`` is.
+
+    On the ranking-fidelity benchmark it ranks *worse* than uniform (bench/README.md, session 5):
+    its many all-skip, all-pool and all-``none`` paths shape the shared weights."""
 
     name = "stratified"
 
