@@ -24,13 +24,19 @@ sys.path.insert(0, str(ROOT))
 from bench.ground_truth import CACHE  # noqa: E402
 from supernet.spaces import build_space  # noqa: E402
 
+PROTOCOL_SEEDS = (0, 1, 2)  # the fidelity protocol's supernet seeds (bench/fidelity.py)
 
-def load_row(runs: Path, row: str, estimator: str) -> list[dict[str, float]]:
-    """Each cached seed's ``estimator`` scores of a fidelity row (arch -> score). The runs live in
-    the gitignored ``bench/runs``: a fresh clone must run ``bench/fidelity.py`` first."""
-    files = sorted((runs / row).glob("seed*/estimates.json"))
-    if not files:
-        raise LookupError(f"no cached runs in {runs / row}; run bench/fidelity.py first")
+
+def load_row(
+    runs: Path, row: str, estimator: str, seeds: tuple[int, ...] = PROTOCOL_SEEDS
+) -> list[dict[str, float]]:
+    """The ``estimator`` scores (arch -> score) of a fidelity row's cached runs, one per seed in
+    ``seeds`` (extra seeds trained outside the protocol are left out unless asked for). The runs
+    live in the gitignored ``bench/runs``: a fresh clone must run ``bench/fidelity.py`` first."""
+    files = [runs / row / f"seed{k}" / "estimates.json" for k in seeds]
+    absent = [str(f) for f in files if not f.exists()]
+    if absent:
+        raise LookupError(f"no cached run {', '.join(absent)}; run bench/fidelity.py first")
     payloads = [json.loads(f.read_text()) for f in files]
     missing = [str(f) for f, p in zip(files, payloads, strict=True) if estimator not in p]
     if missing:
@@ -63,11 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("row", help="a row of bench/fidelity.py with cached runs")
     parser.add_argument("--estimator", default="val_acc", help="val_acc, neg_val_loss, ...")
     parser.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs")
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=list(PROTOCOL_SEEDS), help="cached seeds to read"
+    )
     args = parser.parse_args(argv)
     truth = json.loads(CACHE.read_text())["mean"]
     archs = sorted(a for a, v in truth.items() if v > 20.0)
     try:
-        runs = load_row(args.runs, args.row, args.estimator)
+        runs = load_row(args.runs, args.row, args.estimator, tuple(args.seeds))
     except LookupError as err:
         print(f"error: {err}")
         return 2

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.edge_effects import edge_effects, load_row  # noqa: E402
+from bench.edge_effects import PROTOCOL_SEEDS, edge_effects, load_row  # noqa: E402
 from bench.ground_truth import CACHE  # noqa: E402
 from search.fidelity import kendall_tau  # noqa: E402
 from supernet.spaces import build_space  # noqa: E402
@@ -39,7 +39,18 @@ SPACE = build_space("nb201")
 
 
 def _rank(scores: dict[str, float]) -> dict[str, float]:
-    return {a: float(i) for i, a in enumerate(sorted(scores, key=lambda a: (scores[a], a)))}
+    """0-based ranks, ties sharing their average rank (the parameter count ties a lot; breaking
+    ties by arch name, as before session 5, ordered them by op name)."""
+    order = sorted(scores, key=scores.__getitem__)
+    ranks: dict[str, float] = {}
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and scores[order[end + 1]] == scores[order[start]]:
+            end += 1
+        ranks.update({a: (start + end) / 2 for a in order[start : end + 1]})
+        start = end + 1
+    return ranks
 
 
 def views(est: dict[str, float], truth: dict[str, float], params: dict[str, float]) -> dict:
@@ -94,9 +105,10 @@ def _print_by_count(rows: dict[str, list[dict[str, float]]], truth: dict[str, fl
     errs = {row: [rank_errors(r, truth) for r in runs] for row, runs in rows.items()}
     keys = sorted(next(iter(errs.values()))[0])
     sizes = {k: sum(list(SPACE.parse(a).values()).count(k[0]) == k[1] for a in truth) for k in keys}
-    print(f"{'op':14s}{'count [cells]':<14s}" + "".join(f"{row[-30:]:>32s}" for row in rows))
+    width = max(len(row) for row in rows) + 2
+    print(f"{'op':14s}{'count [cells]':<14s}" + "".join(f"{row:>{width}s}" for row in rows))
     for k in keys:
-        cells = "".join(f"{statistics.fmean(e[k] for e in errs[row]):32.3f}" for row in rows)
+        cells = "".join(f"{statistics.fmean(e[k] for e in errs[row]):{width}.3f}" for row in rows)
         print(f"{k[0]:14s}{f'{k[1]} [{sizes[k]}]':<14s}{cells}")
 
 
@@ -105,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("rows", nargs="+", help="rows of bench/fidelity.py with cached runs")
     parser.add_argument("--estimator", default="val_acc", help="val_acc, neg_train_loss, ...")
     parser.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs")
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=list(PROTOCOL_SEEDS), help="cached seeds to read"
+    )
     parser.add_argument("--by-count", action="store_true", help="rank error by op count too")
     args = parser.parse_args(argv)
     payload = json.loads(CACHE.read_text())
@@ -116,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     loaded = {}
     for row in args.rows:
         try:
-            runs = loaded[row] = load_row(args.runs, row, args.estimator)
+            runs = loaded[row] = load_row(args.runs, row, args.estimator, tuple(args.seeds))
         except LookupError as err:
             print(f"error: {err}")
             return 2
