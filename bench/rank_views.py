@@ -27,6 +27,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from scipy.stats import rankdata
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -39,18 +41,10 @@ SPACE = build_space("nb201")
 
 
 def _rank(scores: dict[str, float]) -> dict[str, float]:
-    """0-based ranks, ties sharing their average rank (the parameter count ties a lot; breaking
-    ties by arch name, as before session 5, ordered them by op name)."""
-    order = sorted(scores, key=scores.__getitem__)
-    ranks: dict[str, float] = {}
-    start = 0
-    while start < len(order):
-        end = start
-        while end + 1 < len(order) and scores[order[end + 1]] == scores[order[start]]:
-            end += 1
-        ranks.update({a: (start + end) / 2 for a in order[start : end + 1]})
-        start = end + 1
-    return ranks
+    """0-based ranks, ties sharing their average rank (scipy's ``rankdata``; the parameter count
+    ties a lot, and breaking ties by arch name, as before session 5, ordered them by op name)."""
+    keys = list(scores)
+    return dict(zip(keys, (rankdata([scores[a] for a in keys]) - 1.0).tolist(), strict=True))
 
 
 def views(est: dict[str, float], truth: dict[str, float], params: dict[str, float]) -> dict:
