@@ -155,6 +155,10 @@ VARIANTS = {
     "lr0.01": "trainer.optimizer.lr=0.01",  # session 5: after lr0.02 won with the loss estimators
     "lr0.005": "trainer.optimizer.lr=0.005",
     "b32": "trainer.batch_size=32",  # session 5: half the batch (b128 lost), same optimizer steps
+    "m0.8": "trainer.optimizer.momentum=0.8",  # session 6: momentum, screened at lr 0.02
+    "m0.95": "trainer.optimizer.momentum=0.95",
+    "ema0.99": "trainer.ema_decay=0.99",  # session 6: score with an EMA of the weights
+    "ema0.998": "trainer.ema_decay=0.998",
 }
 for _base, _suffix in [
     ("full-uniform", "noaffine"),
@@ -180,6 +184,10 @@ for _base, _suffix in [
     ("fewshot-cost_binned-balanced-lr0.02", "wd5e4"),
     ("fewshot-cost_binned-balanced-e8", "lr0.02"),
     ("full-cost_binned10", "lr0.02"),
+    ("full-cost_binned-lr0.02", "m0.8"),  # session 6: screened on the cheap full row first
+    ("full-cost_binned-lr0.02", "m0.95"),
+    ("full-cost_binned-lr0.02", "ema0.99"),
+    ("full-cost_binned-lr0.02", "ema0.998"),
 ]:
     ROWS[f"{_base}-{_suffix}"] = [*ROWS[_base], VARIANTS[_suffix]]
 # session 5: the stratified sampler (uniform over (op, count) strata), in place of cost_binned

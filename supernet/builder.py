@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from supernet.checkpoint import load_checkpoint
 from supernet.data import Splits
+from supernet.ema import apply_ema
 from supernet.errors import SharenasError
 from supernet.networks import Macro
 from supernet.sampling import PathSampler
@@ -61,10 +62,11 @@ def config_to_save(cfg: DictConfig) -> dict:
 
 
 def load_trained(
-    path: str | Path, space: str | None = None, data_path: str | None = None
+    path: str | Path, space: str | None = None, data_path: str | None = None, ema: bool = True
 ) -> tuple[Built, dict]:
     """Rebuild the strategy a checkpoint was trained with and load its weights and partition.
-    ``data_path`` replaces the saved ``data.path`` of a dataset read from disk (moved files)."""
+    ``data_path`` replaces the saved ``data.path`` of a dataset read from disk (moved files).
+    A checkpoint trained with ``trainer.ema_decay`` loads its EMA weights unless ``ema=False``."""
     payload = load_checkpoint(path, space=space)
     cfg = OmegaConf.create(payload["config"])
     saved_path = cfg.data.get("path")
@@ -79,5 +81,7 @@ def load_trained(
     built = build(cfg)
     built.strategy.load_sharing_state(payload["sharing"])
     built.strategy.load_state_dict(payload["model"])
+    if ema and "ema" in payload:
+        apply_ema(built.strategy, payload["ema"])
     built.strategy.eval()
     return built, payload

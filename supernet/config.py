@@ -14,6 +14,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from supernet.ema import check_decay
 from supernet.errors import SharenasError, check_int
 
 
@@ -67,6 +68,7 @@ class TrainerConf:
     num_threads: Any = None  # torch.set_num_threads; None keeps torch's default
     progress: bool = True  # tqdm progress bar
     calib_batches: int = 4  # BN recalibration batches for the per-epoch val accuracy
+    ema_decay: Any = None  # e.g. 0.998: score archs with an EMA of the weights (supernet.ema)
     optimizer: Any = None  # _target_ + _partial_: true (called with the parameters)
     scheduler: Any = (
         None  # _target_ + _partial_: true (called with the optimizer), stepped per epoch
@@ -112,6 +114,8 @@ def check_train_config(cfg: DictConfig) -> None:
     for key in ("steps_per_epoch", "stop_after", "num_threads"):
         if tc[key] is not None:
             check_int(f"trainer.{key}", tc[key], 1)
+    if tc.ema_decay is not None:
+        check_decay(tc.ema_decay)
     if not float(tc.grad_clip) > 0:
         raise SharenasError(f"trainer.grad_clip must be > 0, got {tc.grad_clip}")
     for key in ("channels", "cells_per_stage"):

@@ -27,6 +27,7 @@ from supernet.checkpoint import load_checkpoint, save_checkpoint
 from supernet.config import check_train_config, checkpoint_config_diff, run_dir
 from supernet.data import make_loader
 from supernet.distributed import Ranks
+from supernet.ema import WeightEMA
 from supernet.errors import SharenasError
 from supernet.sharing.base import SharingStrategy, SplitContext
 
@@ -109,8 +110,10 @@ def _rebuild_optimizer(cfg: DictConfig, built: Built, old_opt, old_sched, pairs)
 
 
 @torch.no_grad()
-def _val_accuracy(built: Built, arch, calibrator: BatchNormCalibrator, device) -> float:
-    net = calibrator(built.strategy.extract(arch).to(device))
+def _val_accuracy(
+    built: Built, strategy: SharingStrategy, arch, calibrator: BatchNormCalibrator, device
+) -> float:
+    net = calibrator(strategy.extract(arch).to(device))
     correct = 0
     for x, y in make_loader(built.splits.val, 500, shuffle=False):
         correct += (net(x.to(device)).argmax(1).cpu() == y).sum().item()
@@ -121,6 +124,21 @@ def _step_loss(logits: torch.Tensor, y: torch.Tensor, teacher: torch.Tensor | No
     if teacher is None:
         return nn.functional.cross_entropy(logits, y)
     return nn.functional.kl_div(logits.log_softmax(-1), teacher, reduction="batchmean")
+
+
+def _weight_ema(tc: DictConfig, strategy: SharingStrategy, payload: dict | None, say):
+    """The EMA of the weights when ``trainer.ema_decay`` is set, continued from a resumed
+    checkpoint's (``supernet.ema``)."""
+    if tc.ema_decay is None:
+        return None
+    ema = WeightEMA(strategy, float(tc.ema_decay))
+    if payload is None:
+        return ema
+    if "ema" in payload:
+        ema.load_state_dict(payload["ema"])
+    else:
+        say("resume: the checkpoint has no EMA of its weights; the average starts now")
+    return ema
 
 
 def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
@@ -163,7 +181,7 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
     opt = _optimizer(cfg, strategy)
     sched = instantiate(tc.scheduler)(opt)
     ckpt_path = out / tc.checkpoint
-    start_epoch = 0
+    start_epoch, payload = 0, None
     if tc.resume and ckpt_path.exists():
         payload = load_checkpoint(ckpt_path, space=built.space.name)
         if diffs := checkpoint_config_diff(cfg, payload["config"]):
@@ -187,6 +205,7 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
         say(f"trainer.resume=true but {ckpt_path} does not exist; starting from scratch")
     if tc.channels_last and device.type == "cuda":
         strategy.to(memory_format=torch.channels_last)
+    ema = _weight_ema(tc, strategy, payload, say)
     use_amp = bool(tc.amp) and device.type == "cuda"
     # bfloat16 autocast keeps float32's exponent range, so no loss scaling is needed; the scaler
     # stays as a no-op hook for a float16 recipe.
@@ -244,6 +263,8 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
             nn.utils.clip_grad_norm_(strategy.parameters(), float(tc.grad_clip))
             scaler.step(opt)
             scaler.update()
+            if ema is not None:
+                ema.update(strategy)
             global_step += 1
         sched.step()
         ctx = SplitContext(
@@ -258,18 +279,25 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
             strategy.to(device)
             opt, sched = _rebuild_optimizer(cfg, built, opt, sched, pairs)
             model = distributed.wrap(strategy, ranks, device)  # DDP over the grown parameters
+            if ema is not None:
+                ema.after_split(strategy, pairs)
         distributed.assert_in_sync(strategy, ranks, f"epoch {epoch + 1}", strategy.leaves)
         loss_sum, correct, seen = distributed.total([loss_sum, correct, seen], ranks, device)
         if not ranks.main:  # rank 0 evaluates, logs and writes; the others wait for it
             distributed.barrier(ranks)
             continue
+        scored = strategy if ema is None else ema.module  # the weights a search will score
         metrics = {
             "epoch": epoch + 1,
             "train_loss": loss_sum / max(seen, 1),
             "train_acc": 100.0 * correct / max(seen, 1),
             "train_samples": int(seen),  # images x sub-supernets trained, over all processes
-            "val_acc_largest": _val_accuracy(built, built.space.largest(), calibrator, device),
-            "val_acc_smallest": _val_accuracy(built, built.space.smallest(), calibrator, device),
+            "val_acc_largest": _val_accuracy(
+                built, scored, built.space.largest(), calibrator, device
+            ),
+            "val_acc_smallest": _val_accuracy(
+                built, scored, built.space.smallest(), calibrator, device
+            ),
             "num_supernets": strategy.num_supernets,
             "param_bytes": strategy.parameter_bytes(),
             "lr": opt.param_groups[0]["lr"],
@@ -291,6 +319,7 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
                 "epoch": epoch + 1,
                 "metrics": metrics,
                 "rng": {"torch": torch.get_rng_state(), "loader": generator.get_state()},
+                **({} if ema is None else {"ema": ema.state_dict()}),
             },
         )
         distributed.barrier(ranks)

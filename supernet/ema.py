@@ -1,0 +1,92 @@
+"""Exponential moving average (EMA) of the supernet's weights, carried across sharing splits.
+
+``trainer.ema_decay=0.998`` keeps ``torch.optim.swa_utils.AveragedModel`` (EMA form) next to the
+trained weights and updates it after every optimizer step. The checkpoint stores it under
+``"ema"``, and ``load_trained`` (so the evaluator and every searcher) scores archs with it. BN
+statistics are not averaged: every arch is BN-recalibrated before it is scored anyway.
+
+A split grows the strategy, so the average is rebuilt around the grown module: each parameter keeps
+its average, and each child parameter starts from its parent's, as its weights and optimizer state
+do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from supernet.errors import SharenasError
+
+
+def check_decay(decay: object) -> float:
+    """``trainer.ema_decay`` as a float in (0, 1), or a one-line error naming the value."""
+    try:
+        value = float(decay)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 < value < 1.0:
+        raise SharenasError(
+            f"trainer.ema_decay must be in (0, 1) (e.g. 0.998), or null for no EMA; got {decay!r}"
+        )
+    return value
+
+
+class WeightEMA:
+    """The EMA of ``strategy``'s parameters; ``module`` is a full strategy holding the averages."""
+
+    def __init__(self, strategy: nn.Module, decay: float) -> None:
+        self.decay = check_decay(decay)
+        self._build(strategy)
+
+    def _build(self, strategy: nn.Module) -> None:
+        self.avg = AveragedModel(
+            strategy, multi_avg_fn=get_ema_multi_avg_fn(self.decay), use_buffers=False
+        )
+        self._sources = list(strategy.parameters())  # identity -> average, for splits
+
+    @property
+    def module(self) -> nn.Module:
+        return self.avg.module
+
+    @torch.no_grad()
+    def update(self, strategy: nn.Module) -> None:
+        """Fold the current weights in (the first call copies them)."""
+        self.avg.update_parameters(strategy)
+
+    @torch.no_grad()
+    def after_split(
+        self, strategy: nn.Module, pairs: Iterable[tuple[nn.Parameter, nn.Parameter]]
+    ) -> None:
+        """Rebuild around the grown ``strategy``; ``pairs`` are its (child, parent) parameters."""
+        old = {id(p): a for p, a in zip(self._sources, self.avg.module.parameters(), strict=True)}
+        parent = {id(child): id(src) for child, src in pairs}
+        n_averaged = int(self.avg.n_averaged)
+        self._build(strategy)
+        for p, avg in zip(strategy.parameters(), self.avg.module.parameters(), strict=True):
+            avg.copy_(old[id(p)] if id(p) in old else old[parent[id(p)]])
+        self.avg.n_averaged.fill_(n_averaged)
+
+    def state_dict(self) -> dict:
+        """Plain tensors and numbers (loadable with ``weights_only=True``), keyed by the
+        strategy's parameter names at save time."""
+        return {
+            "decay": self.decay,
+            "n_averaged": int(self.avg.n_averaged),
+            "params": {k: p.detach().clone() for k, p in self.avg.module.named_parameters()},
+        }
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict) -> None:
+        for name, p in self.avg.module.named_parameters():
+            p.copy_(state["params"][name])
+        self.avg.n_averaged.fill_(int(state["n_averaged"]))
+
+
+@torch.no_grad()
+def apply_ema(strategy: nn.Module, state: dict) -> None:
+    """Overwrite ``strategy``'s parameters with a checkpoint's EMA (``WeightEMA.state_dict``)."""
+    for name, p in strategy.named_parameters():
+        p.copy_(state["params"][name])

@@ -1,0 +1,68 @@
+"""EMA of the supernet weights (``trainer.ema_decay``): the average, splits, checkpoints, resume."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from supernet.builder import build, load_trained
+from supernet.checkpoint import load_checkpoint
+from supernet.ema import WeightEMA
+from supernet.errors import SharenasError
+from supernet.training import train
+from tests.conftest import compose_tiny
+
+FEWSHOT = ["sharing=fewshot", "sharing.split_epoch=1", "trainer.ema_decay=0.9"]
+
+
+def test_average_and_split_hand_children_their_parents_average():
+    strategy = build(compose_tiny("train", ["sharing=fewshot"])).strategy
+    ema = WeightEMA(strategy, 0.75)
+    ema.update(strategy)  # the first update copies
+    start = [p.detach().clone() for p in strategy.parameters()]
+    with torch.no_grad():
+        for p in strategy.parameters():
+            p.add_(1.0)
+    ema.update(strategy)
+    for avg, p0 in zip(ema.module.parameters(), start, strict=True):
+        torch.testing.assert_close(avg, p0 + 0.25)  # 0.75 * p0 + 0.25 * (p0 + 1)
+    decision, choices = next(iter(strategy.space.choices().items()))
+    pairs = strategy.split(0, decision, [[c] for c in choices])
+    ema.after_split(strategy, pairs)
+    assert strategy.num_supernets == len(choices)
+    averages = dict(zip(map(id, strategy.parameters()), ema.module.parameters(), strict=True))
+    for child, parent in pairs:
+        assert torch.equal(averages[id(child)], averages[id(parent)])
+    for p, p0 in zip(strategy.supernets[0].parameters(), start, strict=True):
+        torch.testing.assert_close(averages[id(p)], p0 + 0.25)  # the parent kept its average
+    child = pairs[0][0]
+    before = averages[id(child)].clone()
+    ema.update(strategy)  # an update after the split blends, it does not copy again
+    torch.testing.assert_close(averages[id(child)], 0.75 * before + 0.25 * child.detach())
+    assert int(ema.avg.n_averaged) == 3
+
+
+def test_resume_continues_the_average_and_search_loads_it(tmp_path):
+    straight, halves = tmp_path / "straight", tmp_path / "halves"
+    train(compose_tiny("train", [*FEWSHOT, "trainer.epochs=2"]), out_dir=straight)
+    train(compose_tiny("train", [*FEWSHOT, "trainer.epochs=2", "trainer.stop_after=1"]), halves)
+    train(compose_tiny("train", [*FEWSHOT, "trainer.epochs=2", "trainer.resume=true"]), halves)
+    ref, resumed = (load_checkpoint(d / "supernet.pt") for d in (straight, halves))
+    assert ref["ema"]["params"].keys() == resumed["ema"]["params"].keys()
+    for name, value in ref["ema"]["params"].items():
+        assert torch.equal(value, resumed["ema"]["params"][name]), name
+    assert ref["ema"]["n_averaged"] == resumed["ema"]["n_averaged"] == 6  # 2 epochs x 3 steps
+    assert len(ref["sharing"]["leaves"]) > 1  # the average went through a split
+    averaged, _ = load_trained(straight / "supernet.pt")
+    raw, _ = load_trained(straight / "supernet.pt", ema=False)
+    moved = 0
+    for name, p in averaged.strategy.named_parameters():
+        assert torch.equal(p, ref["ema"]["params"][name])
+        moved += not torch.equal(p, dict(raw.strategy.named_parameters())[name])
+    assert moved > 0
+
+
+@pytest.mark.parametrize("decay", ["1.5", "0", "abc"])
+def test_a_bad_decay_names_the_key_and_value(tmp_path, decay):
+    with pytest.raises(SharenasError, match=rf"trainer.ema_decay must be in \(0, 1\).*{decay}"):
+        train(compose_tiny("train", [f"trainer.ema_decay={decay}"]), out_dir=tmp_path)
