@@ -159,6 +159,7 @@ VARIANTS = {
     "m0.95": "trainer.optimizer.momentum=0.95",
     "ema0.99": "trainer.ema_decay=0.99",  # session 6: score with an EMA of the weights
     "ema0.998": "trainer.ema_decay=0.998",
+    "ema0.999": "trainer.ema_decay=0.999",
 }
 for _base, _suffix in [
     ("full-uniform", "noaffine"),
@@ -188,6 +189,9 @@ for _base, _suffix in [
     ("full-cost_binned-lr0.02", "m0.95"),
     ("full-cost_binned-lr0.02", "ema0.99"),
     ("full-cost_binned-lr0.02", "ema0.998"),
+    ("full-cost_binned-lr0.02", "ema0.999"),
+    ("fewshot-cost_binned-balanced-lr0.02-wd5e4", "ema0.998"),  # after ema0.998 won on full
+    ("fewshot-cost_binned-balanced-lr0.02", "ema0.998"),
 ]:
     ROWS[f"{_base}-{_suffix}"] = [*ROWS[_base], VARIANTS[_suffix]]
 # session 5: the stratified sampler (uniform over (op, count) strata), in place of cost_binned
@@ -195,6 +199,8 @@ for _base in ["full-cost_binned", "fewshot-cost_binned-balanced"]:
     ROWS[_base.replace("cost_binned", "stratified")] = [
         "sampler=stratified" if o == "sampler=cost_binned" else o for o in ROWS[_base]
     ]
+# session 6: fewer, wider cost bins (10 bins lost to 5 at both learning rates)
+ROWS["full-cost_binned3-lr0.02"] = [*ROWS["full-cost_binned-lr0.02"], "sampler.bins=3"]
 METRICS = ("kendall_tau", "spearman_rho", "precision_top10", "top1_regret")
 
 

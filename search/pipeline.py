@@ -120,6 +120,9 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     built, payload = load_trained(checkpoint, space=cfg.space.name, data_path=moved)
     if cfg.supernet.checkpoint is not None:  # say which of our settings the checkpoint overrides
         warn_checkpoint_overrides(cfg, payload["config"])
+    if "ema" in payload:
+        decay = payload["ema"]["decay"]
+        print(f"scoring with the checkpoint's EMA weights (decay {decay})", file=sys.stderr)
     evaluator_cfg = OmegaConf.to_container(cfg.evaluator, resolve=True)
     settings = {f"evaluator.{k}": v for k, v in evaluator_cfg.items()} | {"seed": cfg.seed}
     searcher.use_checkpoint(checkpoint, settings)  # a resumed study refuses another supernet

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+import search
+from search.evaluate import Evaluator
 from supernet.builder import build, load_trained
 from supernet.checkpoint import load_checkpoint
 from supernet.ema import WeightEMA
@@ -60,6 +62,20 @@ def test_resume_continues_the_average_and_search_loads_it(tmp_path):
         assert torch.equal(p, ref["ema"]["params"][name])
         moved += not torch.equal(p, dict(raw.strategy.named_parameters())[name])
     assert moved > 0
+
+
+def test_search_scores_with_the_average_and_says_so(tmp_path, capsys):
+    ckpt = train(compose_tiny("train", ["trainer.ema_decay=0.5"]), out_dir=tmp_path / "t")
+    overrides = [f"supernet.checkpoint={ckpt['checkpoint']}", "searcher=random"]
+    cfg = compose_tiny("search", [*overrides, "searcher.n_trials=4"])
+    records = search.run(cfg, out_dir=tmp_path / "s")["records"]
+    assert "scoring with the checkpoint's EMA weights (decay 0.5)" in capsys.readouterr().err
+    scores = {}
+    for ema in (True, False):
+        built, _ = load_trained(ckpt["checkpoint"], ema=ema)
+        evaluate = Evaluator.from_config(built, cfg.evaluator, seed=int(cfg.seed))
+        scores[ema] = [evaluate(built.space.parse(r["arch"]))["val_loss"] for r in records]
+    assert [r["val_loss"] for r in records] == scores[True] != scores[False]
 
 
 @pytest.mark.parametrize("decay", ["1.5", "0", "abc"])
