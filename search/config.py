@@ -16,6 +16,7 @@ from hydra.core.config_store import ConfigStore
 @dataclass
 class SupernetRef:
     checkpoint: Any = None  # path to a trained supernet.pt; None = train one first (same config)
+    ema: bool = True  # score with the checkpoint's EMA weights (trainer.ema_decay) when it has them
 
 
 @dataclass

@@ -18,20 +18,31 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from supernet.errors import SharenasError
+from supernet.errors import CheckpointError, check_fraction
 
 
 def check_decay(decay: object) -> float:
     """``trainer.ema_decay`` as a float in (0, 1), or a one-line error naming the value."""
-    try:
-        value = float(decay)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        value = float("nan")
-    if not 0.0 < value < 1.0:
-        raise SharenasError(
-            f"trainer.ema_decay must be in (0, 1) (e.g. 0.998), or null for no EMA; got {decay!r}"
+    return check_fraction("trainer.ema_decay", decay, "e.g. 0.998, or null for no EMA")
+
+
+def init_share(decay: float, steps: int) -> float:
+    """The weight the first step's parameters keep in the average after ``steps`` updates."""
+    return decay ** max(steps - 1, 0)
+
+
+@torch.no_grad()
+def _copy_params(module: nn.Module, params: dict) -> None:
+    """``module``'s parameters from ``params`` (name -> tensor), refusing a mismatch by name."""
+    names = [name for name, _ in module.named_parameters()]
+    if set(names) != set(params):
+        missing, extra = sorted(set(names) - set(params)), sorted(set(params) - set(names))
+        raise CheckpointError(
+            f"the checkpoint's EMA does not match its supernet (missing {missing[:3]}, "
+            f"unexpected {extra[:3]})"
         )
-    return value
+    for name, p in module.named_parameters():
+        p.copy_(params[name])
 
 
 class WeightEMA:
@@ -42,8 +53,9 @@ class WeightEMA:
         self._build(strategy)
 
     def _build(self, strategy: nn.Module) -> None:
+        device = next(strategy.parameters()).device
         self.avg = AveragedModel(
-            strategy, multi_avg_fn=get_ema_multi_avg_fn(self.decay), use_buffers=False
+            strategy, device, multi_avg_fn=get_ema_multi_avg_fn(self.decay), use_buffers=False
         )
         self._sources = list(strategy.parameters())  # identity -> average, for splits
 
@@ -78,15 +90,11 @@ class WeightEMA:
             "params": {k: p.detach().clone() for k, p in self.avg.module.named_parameters()},
         }
 
-    @torch.no_grad()
     def load_state_dict(self, state: dict) -> None:
-        for name, p in self.avg.module.named_parameters():
-            p.copy_(state["params"][name])
+        _copy_params(self.avg.module, state["params"])
         self.avg.n_averaged.fill_(int(state["n_averaged"]))
 
 
-@torch.no_grad()
 def apply_ema(strategy: nn.Module, state: dict) -> None:
     """Overwrite ``strategy``'s parameters with a checkpoint's EMA (``WeightEMA.state_dict``)."""
-    for name, p in strategy.named_parameters():
-        p.copy_(state["params"][name])
+    _copy_params(strategy, state["params"])

@@ -26,6 +26,17 @@ class CheckpointError(SharenasError):
     """A checkpoint that is missing, corrupt, of another format version or of another space."""
 
 
+def check_fraction(label: str, value: object, example: str) -> float:
+    """``value`` as a float strictly between 0 and 1, else a one-line error naming ``label``."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not 0.0 < number < 1.0:
+        raise SharenasError(f"{label} must be in (0, 1) ({example}); got {value!r}")
+    return number
+
+
 def check_int(label: str, value: object, minimum: int = 0) -> int:
     """``value`` as an int >= ``minimum``, else a one-line error naming ``label`` and the value.
 

@@ -27,7 +27,7 @@ from supernet.checkpoint import load_checkpoint, save_checkpoint
 from supernet.config import check_train_config, checkpoint_config_diff, run_dir
 from supernet.data import make_loader
 from supernet.distributed import Ranks
-from supernet.ema import WeightEMA
+from supernet.ema import WeightEMA, init_share
 from supernet.errors import SharenasError
 from supernet.sharing.base import SharingStrategy, SplitContext
 
@@ -126,17 +126,31 @@ def _step_loss(logits: torch.Tensor, y: torch.Tensor, teacher: torch.Tensor | No
     return nn.functional.kl_div(logits.log_softmax(-1), teacher, reduction="batchmean")
 
 
-def _weight_ema(tc: DictConfig, strategy: SharingStrategy, payload: dict | None, say):
-    """The EMA of the weights when ``trainer.ema_decay`` is set, continued from a resumed
-    checkpoint's (``supernet.ema``)."""
+def _weight_ema(tc: DictConfig, strategy: SharingStrategy, payload: dict | None, steps: int, say):
+    """The EMA of the weights when ``trainer.ema_decay`` is set (``supernet.ema``), continued from
+    a resumed checkpoint's; warns when the run is too short for the decay."""
+    saved = (payload or {}).get("ema")
     if tc.ema_decay is None:
+        if saved is not None:
+            say(
+                "resume: trainer.ema_decay=null drops the checkpoint's EMA; searches will score "
+                "the raw weights"
+            )
         return None
     ema = WeightEMA(strategy, float(tc.ema_decay))
-    if payload is None:
-        return ema
-    if "ema" in payload:
-        ema.load_state_dict(payload["ema"])
-    else:
+    share = init_share(ema.decay, int(tc.epochs) * steps)
+    if share > 0.1:
+        print(
+            f"warning: with trainer.ema_decay={ema.decay} the average keeps {share:.0%} of the "
+            f"first step's weights after {int(tc.epochs) * steps} optimizer steps; lower it "
+            f"(e.g. {1 - 3 / (int(tc.epochs) * steps):.3g}) or train longer",
+            file=sys.stderr,
+        )
+    if saved is not None:
+        ema.load_state_dict(saved)
+        if saved["decay"] != ema.decay:
+            say(f"resume: the EMA continues with decay {ema.decay} (checkpoint: {saved['decay']})")
+    elif payload is not None:
         say("resume: the checkpoint has no EMA of its weights; the average starts now")
     return ema
 
@@ -205,7 +219,8 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
         say(f"trainer.resume=true but {ckpt_path} does not exist; starting from scratch")
     if tc.channels_last and device.type == "cuda":
         strategy.to(memory_format=torch.channels_last)
-    ema = _weight_ema(tc, strategy, payload, say)
+    # rank 0 alone evaluates and saves, so it alone keeps the average
+    ema = _weight_ema(tc, strategy, payload, steps, say) if ranks.main else None
     use_amp = bool(tc.amp) and device.type == "cuda"
     # bfloat16 autocast keeps float32's exponent range, so no loss scaling is needed; the scaler
     # stays as a no-op hook for a float16 recipe.

@@ -97,7 +97,8 @@ class SharingStrategy(nn.Module):
     def maybe_split(self, ctx: SplitContext) -> list[tuple[nn.Parameter, nn.Parameter]]:
         """Called by the trainer at the end of each epoch. Returns (new param, source param) pairs
         for every parameter of newly created sub-supernets (empty when nothing was split), so the
-        trainer can hand each child its parent's optimizer state."""
+        trainer can hand each child its parent's optimizer state and weight average. Every source
+        existed before the call, also when one call splits a child it has just made."""
         return []
 
     def split(

@@ -142,7 +142,11 @@ class GradientMatchingSharing(SharingStrategy):
             if not candidates:
                 break
             cross, index, decision, groups = min(candidates, key=lambda c: c[0])
-            pairs += self.split(index, decision, groups, epoch=ctx.epoch, cross_similarity=cross)
+            made = self.split(index, decision, groups, epoch=ctx.epoch, cross_similarity=cross)
+            # a child of a child made in this call inherits from that child's own source, so
+            # every source is a parameter the trainer (optimizer, EMA) already knows
+            sources = {id(child): src for child, src in pairs}
+            pairs += [(child, sources.get(id(src), src)) for child, src in made]
             ctx.log(
                 f"gm: split leaf {index} on {decision} into {groups} "
                 f"(cross-group gradient cosine {cross:.3f}); {self.num_supernets} sub-supernets"

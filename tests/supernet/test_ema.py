@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -10,7 +12,7 @@ from search.evaluate import Evaluator
 from supernet.builder import build, load_trained
 from supernet.checkpoint import load_checkpoint
 from supernet.ema import WeightEMA
-from supernet.errors import SharenasError
+from supernet.errors import CheckpointError, SharenasError
 from supernet.training import train
 from tests.conftest import compose_tiny
 
@@ -66,16 +68,53 @@ def test_resume_continues_the_average_and_search_loads_it(tmp_path):
 
 def test_search_scores_with_the_average_and_says_so(tmp_path, capsys):
     ckpt = train(compose_tiny("train", ["trainer.ema_decay=0.5"]), out_dir=tmp_path / "t")
-    overrides = [f"supernet.checkpoint={ckpt['checkpoint']}", "searcher=random"]
-    cfg = compose_tiny("search", [*overrides, "searcher.n_trials=4"])
-    records = search.run(cfg, out_dir=tmp_path / "s")["records"]
-    assert "scoring with the checkpoint's EMA weights (decay 0.5)" in capsys.readouterr().err
     scores = {}
     for ema in (True, False):
+        overrides = [f"supernet.checkpoint={ckpt['checkpoint']}", f"supernet.ema={ema}"]
+        cfg = compose_tiny("search", [*overrides, "searcher=random", "searcher.n_trials=4"])
+        out = search.run(cfg, out_dir=tmp_path / f"s{ema}")
+        said = "scoring with the checkpoint's EMA weights (decay 0.5)" in capsys.readouterr().err
+        assert said == ema
+        meta = json.loads((tmp_path / f"s{ema}" / "results.json").read_text())["meta"]
+        assert meta["ema_decay"] == (0.5 if ema else None)
         built, _ = load_trained(ckpt["checkpoint"], ema=ema)
         evaluate = Evaluator.from_config(built, cfg.evaluator, seed=int(cfg.seed))
-        scores[ema] = [evaluate(built.space.parse(r["arch"]))["val_loss"] for r in records]
-    assert [r["val_loss"] for r in records] == scores[True] != scores[False]
+        archs = [r["arch"] for r in out["records"]]
+        assert [r["val_loss"] for r in out["records"]] == [
+            evaluate(built.space.parse(a))["val_loss"] for a in archs
+        ]
+        scores[ema] = {a: r["val_loss"] for a, r in zip(archs, out["records"], strict=True)}
+    shared = scores[True].keys() & scores[False].keys()
+    assert shared and any(scores[True][a] != scores[False][a] for a in shared)
+
+
+def test_resume_says_what_happens_to_the_average(tmp_path, capsys):
+    train(compose_tiny("train", ["trainer.epochs=2", "trainer.stop_after=1"]), out_dir=tmp_path)
+    resumed = ["trainer.epochs=3", "trainer.stop_after=1", "trainer.resume=true"]
+    train(compose_tiny("train", [*resumed, "trainer.ema_decay=0.5"]), out_dir=tmp_path)
+    assert "the checkpoint has no EMA of its weights; the average starts now" in (
+        capsys.readouterr().out
+    )
+    assert load_checkpoint(tmp_path / "supernet.pt")["ema"]["n_averaged"] == 3
+    train(compose_tiny("train", [*resumed[1:], "trainer.epochs=3"]), out_dir=tmp_path)
+    assert "trainer.ema_decay=null drops the checkpoint's EMA" in capsys.readouterr().out
+    assert "ema" not in load_checkpoint(tmp_path / "supernet.pt")
+
+
+def test_a_run_too_short_for_the_decay_is_warned_about(tmp_path, capsys):
+    train(compose_tiny("train", ["trainer.ema_decay=0.999"]), out_dir=tmp_path)
+    assert "keeps 100% of the first step's weights after 3 optimizer steps" in (
+        capsys.readouterr().err
+    )
+
+
+def test_an_ema_that_does_not_match_its_supernet_is_a_checkpoint_error(tmp_path):
+    ckpt = train(compose_tiny("train", ["trainer.ema_decay=0.5"]), out_dir=tmp_path)["checkpoint"]
+    payload = load_checkpoint(ckpt)
+    payload["ema"]["params"].pop(next(iter(payload["ema"]["params"])))
+    torch.save(payload, ckpt)
+    with pytest.raises(CheckpointError, match="the checkpoint's EMA does not match its supernet"):
+        load_trained(ckpt)
 
 
 @pytest.mark.parametrize("decay", ["1.5", "0", "abc"])

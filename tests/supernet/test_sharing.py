@@ -265,3 +265,23 @@ def test_costsplit_ranges_cover_every_size_in_order(space):
 def test_costsplit_rejects_bad_settings(space, kwargs, words):
     with pytest.raises(SharenasError, match=words):
         STRATEGIES["costsplit"](space, Macro(channels=4), **kwargs)
+
+
+def test_gm_splitting_its_own_new_child_names_a_source_that_existed_before(space, digits):
+    strategy = STRATEGIES["gm"](
+        space, Macro(channels=4), split_epochs=[1], splits_per_epoch=2, max_splits=2
+    )
+    before = {id(p) for p in strategy.parameters()}
+
+    def last_leaf_first(index, leaf, decision, ctx, rng):  # the second split takes the new child
+        allowed = leaf.get(decision, space.choices()[decision])
+        return (-index, [allowed[:1], allowed[1:]]) if len(allowed) > 1 else None
+
+    strategy._score = last_leaf_first
+    pairs = strategy.maybe_split(context(digits))
+    assert strategy.num_supernets == 3 and [h["leaf"] for h in strategy.history] == [0, 1]
+    grandchildren = list(strategy.supernets[2].parameters())
+    assert {id(c) for c, _ in pairs} == {id(p) for p in strategy.parameters()} - before
+    assert {id(src) for _, src in pairs} <= before
+    for child, src in zip(grandchildren, strategy.supernets[0].parameters(), strict=True):
+        assert any(c is child and s is src for c, s in pairs)
