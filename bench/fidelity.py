@@ -192,6 +192,8 @@ for _base, _suffix in [
     ("full-cost_binned-lr0.02", "ema0.999"),
     ("fewshot-cost_binned-balanced-lr0.02-wd5e4", "ema0.998"),  # after ema0.998 won on full
     ("fewshot-cost_binned-balanced-lr0.02", "ema0.998"),
+    ("gm-cost_binned-balanced-lr0.02", "ema0.998"),  # after the few-shot EMA rows: is it general?
+    ("full-uniform-lr0.02", "ema0.998"),
 ]:
     ROWS[f"{_base}-{_suffix}"] = [*ROWS[_base], VARIANTS[_suffix]]
 # session 5: the stratified sampler (uniform over (op, count) strata), in place of cost_binned
