@@ -110,14 +110,12 @@ def _rebuild_optimizer(cfg: DictConfig, built: Built, old_opt, old_sched, pairs)
 
 
 @torch.no_grad()
-def _val_accuracy(
-    built: Built, strategy: SharingStrategy, arch, calibrator: BatchNormCalibrator, device
-) -> float:
+def _val_accuracy(strategy: SharingStrategy, val, arch, calibrator: BatchNormCalibrator, device):
     net = calibrator(strategy.extract(arch).to(device))
     correct = 0
-    for x, y in make_loader(built.splits.val, 500, shuffle=False):
+    for x, y in make_loader(val, 500, shuffle=False):
         correct += (net(x.to(device)).argmax(1).cpu() == y).sum().item()
-    return 100.0 * correct / len(built.splits.val)
+    return 100.0 * correct / len(val)
 
 
 def _step_loss(logits: torch.Tensor, y: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:
@@ -138,12 +136,12 @@ def _weight_ema(tc: DictConfig, strategy: SharingStrategy, payload: dict | None,
             )
         return None
     ema = WeightEMA(strategy, float(tc.ema_decay))
-    share = init_share(ema.decay, int(tc.epochs) * steps)
-    if share > 0.1:
+    total = int(tc.epochs) * steps
+    if (share := init_share(ema.decay, total)) > 0.1:
         print(
             f"warning: with trainer.ema_decay={ema.decay} the average keeps {share:.0%} of the "
-            f"first step's weights after {int(tc.epochs) * steps} optimizer steps; lower it "
-            f"(e.g. {1 - 3 / (int(tc.epochs) * steps):.3g}) or train longer",
+            f"first step's weights after {total} optimizer steps; lower it "
+            f"(e.g. {1 - 3 / total:.3g}) or train longer",
             file=sys.stderr,
         )
     if saved is not None:
@@ -302,16 +300,17 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
             distributed.barrier(ranks)
             continue
         scored = strategy if ema is None else ema.module  # the weights a search will score
+        val = built.splits.val
         metrics = {
             "epoch": epoch + 1,
             "train_loss": loss_sum / max(seen, 1),
             "train_acc": 100.0 * correct / max(seen, 1),
             "train_samples": int(seen),  # images x sub-supernets trained, over all processes
             "val_acc_largest": _val_accuracy(
-                built, scored, built.space.largest(), calibrator, device
+                scored, val, built.space.largest(), calibrator, device
             ),
             "val_acc_smallest": _val_accuracy(
-                built, scored, built.space.smallest(), calibrator, device
+                scored, val, built.space.smallest(), calibrator, device
             ),
             "num_supernets": strategy.num_supernets,
             "param_bytes": strategy.parameter_bytes(),
