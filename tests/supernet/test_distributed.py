@@ -61,16 +61,20 @@ def test_two_processes_train_one_checkpoint_through_a_split(tmp_path, split):
 
 
 def test_killed_and_resumed_ddp_run_matches_an_uninterrupted_one(tmp_path):
-    torchrun(tmp_path / "straight", *SPLIT, "trainer.epochs=2")
-    torchrun(tmp_path / "halves", *SPLIT, "trainer.epochs=2", "trainer.stop_after=1")
+    run = (*SPLIT, "trainer.epochs=2", "trainer.ema_decay=0.5")  # rank 0 keeps the average
+    torchrun(tmp_path / "straight", *run)
+    torchrun(tmp_path / "halves", *run, "trainer.stop_after=1")
     assert load_checkpoint(tmp_path / "halves" / "supernet.pt")["epoch"] == 1
-    proc = torchrun(tmp_path / "halves", *SPLIT, "trainer.epochs=2", "trainer.resume=true")
+    proc = torchrun(tmp_path / "halves", *run, "trainer.resume=true")
     assert proc.stdout.count("resumed from") == 1
     resumed = load_checkpoint(tmp_path / "halves" / "supernet.pt")
     straight = load_checkpoint(tmp_path / "straight" / "supernet.pt")
     assert resumed["sharing"] == straight["sharing"]
     for key, value in straight["model"].items():
         assert torch.equal(resumed["model"][key], value), key
+    assert resumed["ema"]["n_averaged"] == straight["ema"]["n_averaged"] == 6
+    for key, value in straight["ema"]["params"].items():
+        assert torch.equal(resumed["ema"]["params"][key], value), key
 
 
 def test_global_batch_is_split_evenly():
