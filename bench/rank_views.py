@@ -12,6 +12,9 @@ For each cached seed of a row, against the ground truth (all 215 cells), mean ov
 - ``rank avg+params``: tau of the plain average of the estimate's rank and the parameter
   count's rank (no fitted weight).
 
+With ``--top-picks``, where each seed's top pick lands in the ground truth (its rank and its
+regret), next to how many cells lie within the regret target (0.5 points) of the best.
+
 With ``--by-count``, a second table: for each op and each count of it on the 6 edges, the mean
 rank error (estimate's rank minus the ground truth's, both scaled to 0..1; > 0: ranked too high).
 
@@ -106,6 +109,19 @@ def _print_by_count(rows: dict[str, list[dict[str, float]]], truth: dict[str, fl
         print(f"{k[0]:14s}{f'{k[1]} [{sizes[k]}]':<14s}{cells}")
 
 
+def _print_top_picks(rows: dict[str, list[dict[str, float]]], truth: dict[str, float]) -> None:
+    best = max(truth.values())
+    near = sum(v >= best - 0.5 for v in truth.values())
+    above = {a: sum(v > truth[a] for v in truth.values()) for a in truth}  # ties share a rank
+    print(
+        f"\ntop picks: ground-truth best {best:.2f}; {near} of {len(truth)} cells within 0.5 of it"
+    )
+    for row, runs in rows.items():
+        picks = [max(est, key=est.get) for est in runs]
+        cells = ", ".join(f"rank {above[a] + 1} (regret {best - truth[a]:.2f})" for a in picks)
+        print(f"{row:40s} {cells}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rows", nargs="+", help="rows of bench/fidelity.py with cached runs")
@@ -115,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "--seeds", nargs="+", type=int, default=list(PROTOCOL_SEEDS), help="cached seeds to read"
     )
     parser.add_argument("--by-count", action="store_true", help="rank error by op count too")
+    parser.add_argument("--top-picks", action="store_true", help="where each top pick lands")
     args = parser.parse_args(argv)
     payload = json.loads(CACHE.read_text())
     truth = payload["mean"]
@@ -134,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{row:40s}"
             + "".join(f"{statistics.fmean(v[n] for v in per_seed):16.3f}" for n in names)
         )
+    if args.top_picks:
+        _print_top_picks({"param count (baseline)": [params], **loaded}, truth)
     if args.by_count:
         _print_by_count(loaded, truth)
     return 0
