@@ -194,6 +194,8 @@ for _base, _suffix in [
     ("fewshot-cost_binned-balanced-lr0.02", "ema0.998"),
     ("gm-cost_binned-balanced-lr0.02", "ema0.998"),  # after the few-shot EMA rows: is it general?
     ("full-uniform-lr0.02", "ema0.998"),
+    ("costsplit-cost_binned", "lr0.02"),  # session 6: the fourth strategy at lr 0.02, then + EMA
+    ("costsplit-cost_binned-lr0.02", "ema0.998"),
 ]:
     ROWS[f"{_base}-{_suffix}"] = [*ROWS[_base], VARIANTS[_suffix]]
 # session 5: the stratified sampler (uniform over (op, count) strata), in place of cost_binned
