@@ -27,6 +27,16 @@ from supernet.spaces import build_space  # noqa: E402
 PROTOCOL_SEEDS = (0, 1, 2)  # the fidelity protocol's supernet seeds (bench/fidelity.py)
 
 
+def add_run_args(parser: argparse.ArgumentParser, estimator: str = "val_acc") -> None:
+    """The options every reader of cached fidelity runs takes: ``--estimator``, ``--runs``,
+    ``--seeds`` (the protocol's by default)."""
+    parser.add_argument("--estimator", default=estimator, help="a key of estimates.json")
+    parser.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs")
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=list(PROTOCOL_SEEDS), help="cached seeds to read"
+    )
+
+
 def load_row(
     runs: Path, row: str, estimator: str, seeds: tuple[int, ...] = PROTOCOL_SEEDS
 ) -> list[dict[str, float]]:
@@ -67,11 +77,7 @@ def _print(title: str, edges: list, ops: list, coef: np.ndarray) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("row", help="a row of bench/fidelity.py with cached runs")
-    parser.add_argument("--estimator", default="val_acc", help="val_acc, neg_val_loss, ...")
-    parser.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs")
-    parser.add_argument(
-        "--seeds", nargs="+", type=int, default=list(PROTOCOL_SEEDS), help="cached seeds to read"
-    )
+    add_run_args(parser)
     args = parser.parse_args(argv)
     truth = json.loads(CACHE.read_text())["mean"]
     archs = sorted(a for a, v in truth.items() if v > 20.0)

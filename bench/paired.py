@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.edge_effects import PROTOCOL_SEEDS, load_row  # noqa: E402
+from bench.edge_effects import add_run_args, load_row  # noqa: E402
 from bench.ground_truth import CACHE  # noqa: E402
 from search.fidelity import kendall_tau  # noqa: E402
 
@@ -29,9 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("first")
     parser.add_argument("second")
-    parser.add_argument("--estimator", default="neg_train_loss", help="a key of estimates.json")
-    parser.add_argument("--seeds", nargs="+", type=int, default=list(PROTOCOL_SEEDS))
-    parser.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs")
+    add_run_args(parser, estimator="neg_train_loss")
     args = parser.parse_args(argv)
     truth = json.loads(CACHE.read_text())["mean"]
     seeds = tuple(args.seeds)

@@ -35,7 +35,7 @@ from scipy.stats import rankdata
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.edge_effects import PROTOCOL_SEEDS, edge_effects, load_row  # noqa: E402
+from bench.edge_effects import add_run_args, edge_effects, load_row  # noqa: E402
 from bench.ground_truth import CACHE  # noqa: E402
 from search.fidelity import kendall_tau  # noqa: E402
 from supernet.spaces import build_space  # noqa: E402
@@ -125,11 +125,7 @@ def _print_top_picks(rows: dict[str, list[dict[str, float]]], truth: dict[str, f
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rows", nargs="+", help="rows of bench/fidelity.py with cached runs")
-    parser.add_argument("--estimator", default="val_acc", help="val_acc, neg_train_loss, ...")
-    parser.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs")
-    parser.add_argument(
-        "--seeds", nargs="+", type=int, default=list(PROTOCOL_SEEDS), help="cached seeds to read"
-    )
+    add_run_args(parser)
     parser.add_argument("--by-count", action="store_true", help="rank error by op count too")
     parser.add_argument("--top-picks", action="store_true", help="where each top pick lands")
     args = parser.parse_args(argv)
