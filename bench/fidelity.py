@@ -160,6 +160,10 @@ VARIANTS = {
     "ema0.99": "trainer.ema_decay=0.99",  # session 6: score with an EMA of the weights
     "ema0.998": "trainer.ema_decay=0.998",
     "ema0.999": "trainer.ema_decay=0.999",
+    # session 7: less memorisation of the 3,000 training images, screened on the EMA full row
+    "ls0.1": "trainer.label_smoothing=0.1",
+    "shift1": "trainer.augment.crop_pad=1",  # random shifts of up to 1 pixel (14x14 images)
+    "shift2": "trainer.augment.crop_pad=2",
 }
 for _base, _suffix in [
     ("full-uniform", "noaffine"),
@@ -196,6 +200,9 @@ for _base, _suffix in [
     ("full-uniform-lr0.02", "ema0.998"),
     ("costsplit-cost_binned", "lr0.02"),  # session 6: the fourth strategy at lr 0.02, then + EMA
     ("costsplit-cost_binned-lr0.02", "ema0.998"),
+    ("full-cost_binned-lr0.02-ema0.998", "ls0.1"),  # session 7
+    ("full-cost_binned-lr0.02-ema0.998", "shift1"),
+    ("full-cost_binned-lr0.02-ema0.998", "shift2"),
 ]:
     ROWS[f"{_base}-{_suffix}"] = [*ROWS[_base], VARIANTS[_suffix]]
 # session 5: the stratified sampler (uniform over (op, count) strata), in place of cost_binned

@@ -54,6 +54,12 @@ class DataFolderConf(DataPathConf):
 
 
 @dataclass
+class AugmentConf:
+    crop_pad: int = 0  # random shift: pad by this many pixels and crop back (0: off)
+    hflip: bool = False  # mirror half the images (not for digits)
+
+
+@dataclass
 class TrainerConf:
     epochs: int = 5
     batch_size: int = 64
@@ -69,6 +75,8 @@ class TrainerConf:
     progress: bool = True  # tqdm progress bar
     calib_batches: int = 4  # BN recalibration batches for the per-epoch val accuracy
     ema_decay: Any = None  # e.g. 0.998: score archs with an EMA of the weights (supernet.ema)
+    label_smoothing: float = 0.0  # of the training loss, in [0, 1); scoring uses plain CE
+    augment: AugmentConf = field(default_factory=AugmentConf)  # supernet.augment
     optimizer: Any = None  # _target_ + _partial_: true (called with the parameters)
     scheduler: Any = (
         None  # _target_ + _partial_: true (called with the optimizer), stepped per epoch
@@ -116,6 +124,12 @@ def check_train_config(cfg: DictConfig) -> None:
             check_int(f"trainer.{key}", tc[key], 1)
     if tc.ema_decay is not None:
         check_decay(tc.ema_decay)
+    if not 0.0 <= float(tc.label_smoothing) < 1.0:
+        raise SharenasError(
+            f"trainer.label_smoothing must be in [0, 1) (e.g. 0.1; 0 is off), "
+            f"got {tc.label_smoothing}"
+        )
+    check_int("trainer.augment.crop_pad", tc.augment.crop_pad, 0)
     if not float(tc.grad_clip) > 0:
         raise SharenasError(f"trainer.grad_clip must be > 0, got {tc.grad_clip}")
     for key in ("channels", "cells_per_stage"):

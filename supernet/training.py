@@ -21,6 +21,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from supernet import distributed
+from supernet.augment import BatchAugment
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built, build, build_sampler, config_to_save
 from supernet.checkpoint import load_checkpoint, save_checkpoint
@@ -118,9 +119,11 @@ def _val_accuracy(strategy: SharingStrategy, val, arch, calibrator: BatchNormCal
     return 100.0 * correct / len(val)
 
 
-def _step_loss(logits: torch.Tensor, y: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:
+def _step_loss(
+    logits: torch.Tensor, y: torch.Tensor, teacher: torch.Tensor | None, smoothing: float
+) -> torch.Tensor:
     if teacher is None:
-        return nn.functional.cross_entropy(logits, y)
+        return nn.functional.cross_entropy(logits, y, label_smoothing=smoothing)
     return nn.functional.kl_div(logits.log_softmax(-1), teacher, reduction="batchmean")
 
 
@@ -189,6 +192,14 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
             "(data.limit?)"
         )
     generator = loader.sampler.sampler.generator
+    augment = BatchAugment(
+        int(tc.augment.crop_pad),
+        bool(tc.augment.hflip),
+        seed=int(cfg.seed),
+        fill=-built.splits.mean / built.splits.std,  # a black pixel, normalised
+    )
+    augment.check_image_size(built.splits.image_size)
+    smoothing = float(tc.label_smoothing)
     steps = int(tc.steps_per_epoch or len(loader))
     opt = _optimizer(cfg, strategy)
     sched = instantiate(tc.scheduler)(opt)
@@ -211,6 +222,8 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
         sampler.load_state_dict(payload["sampler"])
         torch.set_rng_state(payload["rng"]["torch"])
         generator.set_state(payload["rng"]["loader"])
+        if "augment" in payload["rng"]:  # checkpoints from before trainer.augment lack it
+            augment.load_state_dict(payload["rng"]["augment"])
         start_epoch = int(payload["epoch"])
         say(f"resumed from {ckpt_path} at epoch {start_epoch}")
     elif tc.resume:
@@ -255,7 +268,8 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
             leave=False,
         )
         for x, y in bar:
-            x, y = distributed.shard(x.to(device), y.to(device), ranks)
+            # the whole batch on every rank alike (one generator state to checkpoint), then shard
+            x, y = distributed.shard(augment(x).to(device), y.to(device), ranks)
             if tc.channels_last and device.type == "cuda":
                 x = x.to(memory_format=torch.channels_last)
             opt.zero_grad(set_to_none=True)
@@ -264,7 +278,7 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
                 for k, arch in enumerate(sampler.paths(leaf)):
                     with autocast():
                         logits = model(x, arch)
-                        loss = _step_loss(logits, y, teacher if k else None)
+                        loss = _step_loss(logits, y, teacher if k else None, smoothing)
                     scaler.scale(loss).backward()
                     if k == 0:
                         loss_sum += loss.item() * len(y)
@@ -332,7 +346,11 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
                 "sampler": sampler.state_dict(),
                 "epoch": epoch + 1,
                 "metrics": metrics,
-                "rng": {"torch": torch.get_rng_state(), "loader": generator.get_state()},
+                "rng": {
+                    "torch": torch.get_rng_state(),
+                    "loader": generator.get_state(),
+                    "augment": augment.state_dict(),
+                },
                 **({} if ema is None else {"ema": ema.state_dict()}),
             },
         )

@@ -1,0 +1,95 @@
+"""Training-time augmentation (``trainer.augment``) and label smoothing: what they do to a batch,
+their seeds and checkpointed state, and their config checks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from supernet.augment import BatchAugment
+from supernet.checkpoint import load_checkpoint
+from supernet.errors import SharenasError
+from supernet.training import train
+from tests.conftest import compose_tiny
+
+AUGMENTED = ["trainer.augment.crop_pad=1", "trainer.label_smoothing=0.1", "trainer.epochs=2"]
+
+
+def batch(n: int = 64) -> torch.Tensor:
+    return torch.randn(n, 2, 6, 5, generator=torch.Generator().manual_seed(0))
+
+
+def test_off_is_the_identity():
+    x = batch()
+    assert BatchAugment()(x) is x
+
+
+def test_each_shifted_image_is_a_window_of_the_padded_image():
+    x = batch()
+    y = BatchAugment(crop_pad=2, seed=3, fill=-7.0)(x)
+    assert y.shape == x.shape
+    padded = F.pad(x, (2, 2, 2, 2), value=-7.0)
+    offsets = []
+    for i in range(len(x)):
+        found = [
+            (r, c)
+            for r in range(5)
+            for c in range(5)
+            if torch.equal(y[i], padded[i, :, r : r + 6, c : c + 5])
+        ]
+        assert found, f"image {i} is no window of its padded original"
+        offsets.append(found[0])
+    assert len(set(offsets)) > 10  # offsets vary over the batch (25 possible)
+    assert any(r != 2 or c != 2 for r, c in offsets) and (y == -7.0).any()
+
+
+def test_flips_mirror_about_half_the_images():
+    x = batch(200)
+    y = BatchAugment(hflip=True, seed=1)(x)
+    flipped = [torch.equal(y[i], x[i].flip(-1)) for i in range(len(x))]
+    kept = [torch.equal(y[i], x[i]) for i in range(len(x))]
+    assert all(f or k for f, k in zip(flipped, kept, strict=True))
+    assert 60 < sum(flipped) < 140
+
+
+def test_same_seed_same_batches_and_the_state_round_trips():
+    x = batch()
+    a, b = BatchAugment(1, True, seed=5), BatchAugment(1, True, seed=5)
+    assert torch.equal(a(x), b(x))
+    assert not torch.equal(a(x), BatchAugment(1, True, seed=6)(x))
+    state = a.state_dict()
+    first = a(x)
+    a.load_state_dict(state)
+    assert torch.equal(a(x), first)
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("trainer.augment.crop_pad=-1", "trainer.augment.crop_pad must be an integer >= 0, got -1"),
+        ("trainer.augment.crop_pad=8", "trainer.augment.crop_pad=8 must be smaller than the 8x8"),
+        ("trainer.label_smoothing=1.0", "trainer.label_smoothing must be in [0, 1)"),
+        ("trainer.label_smoothing=-0.1", "got -0.1"),
+    ],
+)
+def test_bad_settings_name_the_key_and_value(override, needle, tmp_path):
+    with pytest.raises(SharenasError) as err:
+        train(compose_tiny("train", [override]), out_dir=tmp_path)
+    assert needle in str(err.value)
+    assert not (tmp_path / "supernet.pt").exists()
+
+
+def test_augmented_training_changes_the_weights_and_resumes_bit_identically(tmp_path):
+    plain, straight, halves = tmp_path / "plain", tmp_path / "straight", tmp_path / "halves"
+    train(compose_tiny("train", ["trainer.epochs=2"]), out_dir=plain)
+    train(compose_tiny("train", AUGMENTED), out_dir=straight)
+    train(compose_tiny("train", [*AUGMENTED, "trainer.stop_after=1"]), out_dir=halves)
+    train(compose_tiny("train", [*AUGMENTED, "trainer.resume=true"]), out_dir=halves)
+    ref, resumed = (load_checkpoint(d / "supernet.pt") for d in (straight, halves))
+    unaugmented = load_checkpoint(plain / "supernet.pt")
+    assert ref["model"].keys() == resumed["model"].keys()
+    for key, value in ref["model"].items():
+        assert torch.equal(value, resumed["model"][key]), key
+    assert torch.equal(ref["rng"]["augment"], resumed["rng"]["augment"])
+    assert any(not torch.equal(v, unaugmented["model"][k]) for k, v in ref["model"].items())
