@@ -203,6 +203,10 @@ for _base, _suffix in [
     ("full-cost_binned-lr0.02-ema0.998", "ls0.1"),  # session 7
     ("full-cost_binned-lr0.02-ema0.998", "shift1"),
     ("full-cost_binned-lr0.02-ema0.998", "shift2"),
+    ("full-cost_binned-lr0.02-ema0.998-shift1", "ls0.1"),  # after both helped, alone
+    ("full-cost_binned-lr0.02-ema0.998-shift2", "ls0.1"),
+    ("fewshot-cost_binned-balanced-lr0.02-ema0.998", "shift1"),  # the shifts on the best rows
+    ("fewshot-cost_binned-balanced-lr0.02-ema0.998", "shift2"),
 ]:
     ROWS[f"{_base}-{_suffix}"] = [*ROWS[_base], VARIANTS[_suffix]]
 # session 5: the stratified sampler (uniform over (op, count) strata), in place of cost_binned

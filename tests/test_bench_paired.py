@@ -25,5 +25,12 @@ def test_paired_prints_each_seed_and_the_difference(tmp_path, capsys):
         assert (float(first), float(second)) == (round(base, 3), 1.0)
         assert float(delta) == round(1.0 - base, 3)
     assert "the second row is higher on 2 of 2 seeds" in lines[4]
+    for line in lines[6:8]:  # the perfect row finds the whole top 10% and the best cell
+        seed, p_first, p_second, r_first, r_second = line.split()
+        assert (float(p_second), float(r_second)) == (1.0, 0.0)
+    boot = ["--runs", str(tmp_path), "--seeds", "0", "--bootstrap", "20"]
+    assert main(["counted", "perfect", *boot]) == 0
+    lo, hi = capsys.readouterr().out.split("percentile ")[1].split(";")[0].split(" .. ")
+    assert 0 < float(lo) <= 1.0 - base <= float(hi) < 1  # every resample: perfect beats counted
     assert main(["counted", "absent", "--runs", str(tmp_path)]) == 2
     assert "no cached run" in capsys.readouterr().err
