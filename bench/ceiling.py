@@ -6,10 +6,11 @@ it. This script estimates what that oracle would score, to tell a target the ben
 resolve from one that only our estimators miss.
 
 Model (empirical Bayes, connected cells only; the cut-off cells score 8.4% on every seed):
-- a seed's accuracy of cell a is ``mu_a + e``, ``e ~ N(0, s^2)``, with ``s^2`` the pooled
-  within-cell variance of the 3 seeds;
-- ``mu_a ~ N(m, t^2)`` over cells, with ``m`` and ``t^2 = var(means) - s^2 / 3`` fitted to the
-  cached means.
+- a seed's accuracy of cell a is ``mu_a + e``, ``e ~ N(0, s_a^2)``. ``s_a^2`` is the mean
+  within-cell variance of the 3 seeds over the cells of a's fifth by mean accuracy (the best
+  cells are the least noisy), or over all cells (``pooled``, printed as a sensitivity check);
+- ``mu_a ~ N(m, t^2)`` over cells, with ``m`` and ``t^2 = var(means) - mean(s_a^2) / 3`` fitted
+  to the cached means.
 For each of ``--draws`` draws of every ``mu_a`` from its posterior given its 3 seeds, the oracle
 (estimate = ``mu``) is scored against the cached ground truth with the benchmark's metrics.
 Printed: mean, 10th and 90th percentile of each metric over the draws, and how often it meets
@@ -34,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ground_truth import CACHE  # noqa: E402
+from bench.ground_truth import CACHE, CUT_OFF  # noqa: E402
 from search.fidelity import fidelity_report  # noqa: E402
 
 # the issue's targets for the best strategy: metric -> (test, text)
@@ -43,28 +44,49 @@ TARGETS = {
     "precision_top10": (lambda v, base: v >= 0.5, ">= 0.5"),
     "top1_regret": (lambda v, base: v <= 0.5, "<= 0.5"),
 }
-CUT_OFF = 20.0  # accuracy below which a cell has no path from input to output (bench/README.md)
+NOISE_BINS = 5
 
 
-def oracle_draws(per_seed: np.ndarray, draws: int, seed: int) -> np.ndarray:
-    """``draws`` x cells posterior draws of the expected accuracies (cut-off cells kept fixed)."""
+def noise_variances(per_seed: np.ndarray, pooled: bool) -> tuple[np.ndarray, list[float]]:
+    """Each cell's per-seed noise variance: the mean within-cell variance over its fifth of the
+    cells by mean accuracy, or over all cells (``pooled``); and the fifths' variances, from the
+    least to the most accurate fifth."""
+    within = per_seed.var(1, ddof=1)
+    if pooled:
+        return np.full(len(within), within.mean()), [float(within.mean())]
+    order = np.argsort(per_seed.mean(1), kind="stable")
+    out, fifths = np.empty(len(within)), []
+    for part in np.array_split(order, NOISE_BINS):
+        out[part] = within[part].mean()
+        fifths.append(float(within[part].mean()))
+    return out, fifths
+
+
+def oracle_draws(
+    per_seed: np.ndarray, draws: int, seed: int, pooled: bool = False
+) -> tuple[np.ndarray, str]:
+    """``draws`` x cells posterior draws of the expected accuracies (cut-off cells kept at their
+    mean), and a line describing the fitted noise model."""
     means = per_seed.mean(1)
     connected = means > CUT_OFF
     k = per_seed.shape[1]
-    s2 = per_seed[connected].var(1, ddof=1).mean()
+    s2, fifths = noise_variances(per_seed[connected], pooled)
     m, v = means[connected].mean(), means[connected].var(ddof=1)
-    t2 = max(v - s2 / k, 1e-12)
+    t2 = max(v - s2.mean() / k, 1e-12)
     shrink = t2 / (t2 + s2 / k)
     rng = np.random.default_rng(seed)
     out = np.tile(means, (draws, 1))
     centre = m + shrink * (means[connected] - m)
-    out[:, connected] = centre + rng.normal(0.0, np.sqrt(shrink * s2 / k), (draws, connected.sum()))
-    print(
-        f"noise model: per-seed sd {np.sqrt(s2):.3f} points, sd of a {k}-seed mean "
-        f"{np.sqrt(s2 / k):.3f}; spread of the expected accuracies {np.sqrt(t2):.3f} "
-        f"(shrinkage {shrink:.2f}; {connected.sum()} connected cells)"
+    out[:, connected] = centre + rng.normal(0.0, 1.0, (draws, connected.sum())) * np.sqrt(
+        shrink * s2 / k
     )
-    return out
+    sds = " ".join(f"{np.sqrt(x):.2f}" for x in fifths)
+    text = (
+        f"per-seed sd {np.sqrt(s2.mean()):.3f} points"
+        + (" (pooled)" if pooled else f" (by fifth, least to most accurate cells: {sds})")
+        + f"; spread of the expected accuracies {np.sqrt(t2):.3f}; {connected.sum()} connected"
+    )
+    return out, text
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -72,25 +94,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--draws", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.draws < 1:
+        parser.error(f"--draws must be >= 1, got {args.draws}")
     gt = json.loads(CACHE.read_text())
     archs = sorted(gt["mean"])
     truth = {a: gt["mean"][a] for a in archs}
     per_seed = np.array([gt["per_seed"][a] for a in archs], dtype=float)
     base = fidelity_report({a: float(gt["params"][a]) for a in archs}, truth)
-    reports = [
-        fidelity_report(dict(zip(archs, map(float, mu), strict=True)), truth)
-        for mu in oracle_draws(per_seed, args.draws, args.seed)
-    ]
     print(f"oracle (knows every expected accuracy), {args.draws} posterior draws, seed {args.seed}")
-    print(f"{'metric':16s} {'mean':>7s} {'p10':>7s} {'p90':>7s}  {'meets target':>12s}  target")
-    for metric, (test, text) in TARGETS.items():
-        values = np.array([r[metric] for r in reports])
-        hits = statistics.fmean(test(v, base["kendall_tau"]) for v in values)
-        p10, p90 = np.percentile(values, [10, 90])
+    for pooled in (False, True):
+        draws, text = oracle_draws(per_seed, args.draws, args.seed, pooled)
+        print(f"noise {'pooled' if pooled else 'by level'}: {text}")
+        reports = [
+            fidelity_report(dict(zip(archs, map(float, mu), strict=True)), truth) for mu in draws
+        ]
         print(
-            f"{metric:16s} {values.mean():7.3f} {p10:7.3f} {p90:7.3f}  {hits:11.0%}   {text}"
-            + (f" ({base['kendall_tau'] + 0.05:.3f})" if metric == "kendall_tau" else "")
+            f"  {'metric':16s} {'mean':>7s} {'p10':>7s} {'p90':>7s}  {'meets target':>12s}  target"
         )
+        for metric, (test, target) in TARGETS.items():
+            values = np.array([r[metric] for r in reports])
+            hits = statistics.fmean(test(v, base["kendall_tau"]) for v in values)
+            p10, p90 = np.percentile(values, [10, 90])
+            print(
+                f"  {metric:16s} {values.mean():7.3f} {p10:7.3f} {p90:7.3f}  {hits:11.0%}   "
+                + target
+                + (f" ({base['kendall_tau'] + 0.05:.3f})" if metric == "kendall_tau" else "")
+            )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ground_truth import CACHE  # noqa: E402
+from bench.ground_truth import CACHE, CUT_OFF  # noqa: E402
 from supernet.spaces import build_space  # noqa: E402
 
 PROTOCOL_SEEDS = (0, 1, 2)  # the fidelity protocol's supernet seeds (bench/fidelity.py)
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     add_run_args(parser)
     args = parser.parse_args(argv)
     truth = json.loads(CACHE.read_text())["mean"]
-    archs = sorted(a for a, v in truth.items() if v > 20.0)
+    archs = sorted(a for a, v in truth.items() if v > CUT_OFF)
     try:
         runs = load_row(args.runs, args.row, args.estimator, tuple(args.seeds))
     except LookupError as err:

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ground_truth import CACHE, DATA, MACRO  # noqa: E402
+from bench.ground_truth import CACHE, CUT_OFF, DATA, MACRO  # noqa: E402
 from search.fidelity import fidelity_report, kendall_tau  # noqa: E402
 
 EPOCHS, STEPS_PER_EPOCH = 30, 45  # equal optimizer-step budget for every row: 1,350 steps
@@ -207,6 +207,8 @@ for _base, _suffix in [
     ("full-cost_binned-lr0.02-ema0.998-shift2", "ls0.1"),
     ("fewshot-cost_binned-balanced-lr0.02-ema0.998", "shift1"),  # the shifts on the best rows
     ("fewshot-cost_binned-balanced-lr0.02-ema0.998", "shift2"),
+    ("fewshot-cost_binned-balanced-lr0.02-ema0.998", "ls0.1"),
+    ("fewshot-cost_binned-balanced-lr0.02-ema0.998-shift2", "ls0.1"),
 ]:
     ROWS[f"{_base}-{_suffix}"] = [*ROWS[_base], VARIANTS[_suffix]]
 # session 5: the stratified sampler (uniform over (op, count) strata), in place of cost_binned
@@ -427,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
                 "param_mb": mb,
                 "num_supernets": [r["num_supernets"] for r in mine],
             }
-    connected = {a: v for a, v in truth.items() if v > 20.0}  # cut-off cells score ~10%
+    connected = {a: v for a, v in truth.items() if v > CUT_OFF}
     conn_base = kendall_tau({a: params[a] for a in connected}, connected)
     print(
         f"\nsecondary views (val_acc estimates): seed-ensemble = mean estimate of the "

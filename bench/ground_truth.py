@@ -30,6 +30,8 @@ from supernet.standalone import StandaloneRecipe, accuracy, train_standalone  # 
 CACHE = Path(__file__).with_name("ground_truth") / "nb201_mnist5k14.json"
 DATA = dict(name="mnist5k", pool=2, val_fraction=0.2, test_fraction=0.2, seed=0)
 MACRO = dict(channels=8, cells_per_stage=1)
+#: accuracy below which a sampled cell is cut off (no path from input to output: ~8-10%)
+CUT_OFF = 20.0
 SEEDS = (0, 1, 2)
 SAMPLE = dict(per_stratum=7, seed=2026)
 

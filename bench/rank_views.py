@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.edge_effects import add_run_args, edge_effects, load_row  # noqa: E402
-from bench.ground_truth import CACHE  # noqa: E402
+from bench.ground_truth import CACHE, CUT_OFF  # noqa: E402
 from search.fidelity import kendall_tau  # noqa: E402
 from supernet.spaces import build_space  # noqa: E402
 
@@ -63,7 +63,7 @@ def views(est: dict[str, float], truth: dict[str, float], params: dict[str, floa
     oracle = max(
         tau({a: est[a] + (c if a in none else 0.0) for a in est}, set(est)) for c in offsets
     )
-    connected = sorted(a for a, v in truth.items() if v > 20.0)
+    connected = sorted(a for a, v in truth.items() if v > CUT_OFF)
     edges, ops, coef = edge_effects(est, connected)
     fit = dict(est)  # cut-off cells keep their own estimate
     for a in connected:

@@ -6,8 +6,10 @@ its own size at a random offset, as torchvision's ``RandomCrop(size, padding=P)`
 images, for datasets where a mirrored image keeps its label (not digits). Both are off by default.
 
 The batches live in memory as normalised tensors, so the work is done on the batch with one
-gather, and the randomness comes from a ``torch.Generator`` seeded by the run's seed whose state
-is saved in the trainer's checkpoint: a resumed run sees the same augmented batches. Only the
+gather, and the randomness comes from a ``torch.Generator`` of its own, seeded from the run's seed
+(but not equal to it: the loader's shuffle generator has the run's seed, and two generators with
+one seed draw one stream, which would tie each image's shift to its place in the shuffle). Its
+state is saved in the trainer's checkpoint: a resumed run sees the same augmented batches. Only the
 training step sees augmented images; BN recalibration, scoring and splitting see the originals.
 """
 
@@ -18,6 +20,9 @@ from torch.nn import functional as F
 
 from supernet.errors import SharenasError, check_int
 
+#: added to the run's seed for the augmentation generator (any constant other than 0 would do)
+SEED_OFFSET = 0x5EED_A06
+
 
 class BatchAugment:
     """``augment(x)`` returns the batch ``x`` (N, C, H, W) randomly shifted and/or flipped.
@@ -27,11 +32,9 @@ class BatchAugment:
 
     def __init__(self, crop_pad: int = 0, hflip: bool = False, seed: int = 0, fill: float = 0.0):
         self.crop_pad = check_int("trainer.augment.crop_pad", crop_pad, 0)
-        if not isinstance(hflip, bool):
-            raise SharenasError(f"trainer.augment.hflip must be true or false, got {hflip!r}")
-        self.hflip = hflip
+        self.hflip = bool(hflip)
         self.fill = float(fill)
-        self.generator = torch.Generator().manual_seed(int(seed))
+        self.generator = torch.Generator().manual_seed(int(seed) + SEED_OFFSET)
 
     @property
     def enabled(self) -> bool:
@@ -63,10 +66,11 @@ class BatchAugment:
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         return x.contiguous()
 
-    def state_dict(self) -> torch.Tensor:
+    def get_state(self) -> torch.Tensor:
+        """The generator's state, for the checkpoint."""
         return self.generator.get_state()
 
-    def load_state_dict(self, state: torch.Tensor) -> None:
+    def set_state(self, state: torch.Tensor) -> None:
         self.generator.set_state(state)
 
 

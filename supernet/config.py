@@ -15,7 +15,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from supernet.ema import check_decay
-from supernet.errors import SharenasError, check_int
+from supernet.errors import SharenasError, check_fraction, check_int
 
 
 @dataclass
@@ -124,11 +124,8 @@ def check_train_config(cfg: DictConfig) -> None:
             check_int(f"trainer.{key}", tc[key], 1)
     if tc.ema_decay is not None:
         check_decay(tc.ema_decay)
-    if not 0.0 <= float(tc.label_smoothing) < 1.0:
-        raise SharenasError(
-            f"trainer.label_smoothing must be in [0, 1) (e.g. 0.1; 0 is off), "
-            f"got {tc.label_smoothing}"
-        )
+    if tc.label_smoothing:  # 0 is off; else like a decay, strictly between 0 and 1
+        check_fraction("trainer.label_smoothing", tc.label_smoothing, "e.g. 0.1, or 0 for none")
     check_int("trainer.augment.crop_pad", tc.augment.crop_pad, 0)
     if not float(tc.grad_clip) > 0:
         raise SharenasError(f"trainer.grad_clip must be > 0, got {tc.grad_clip}")

@@ -199,6 +199,11 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
         fill=-built.splits.mean / built.splits.std,  # a black pixel, normalised
     )
     augment.check_image_size(built.splits.image_size)
+    if augment.hflip and built.splits.name in ("digits", "mnist5k"):
+        say(
+            f"warning: trainer.augment.hflip=true mirrors {built.splits.name}'s images, and a "
+            "mirrored digit can read as another (use it for photos, not digits)"
+        )
     smoothing = float(tc.label_smoothing)
     steps = int(tc.steps_per_epoch or len(loader))
     opt = _optimizer(cfg, strategy)
@@ -222,8 +227,10 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
         sampler.load_state_dict(payload["sampler"])
         torch.set_rng_state(payload["rng"]["torch"])
         generator.set_state(payload["rng"]["loader"])
-        if "augment" in payload["rng"]:  # checkpoints from before trainer.augment lack it
-            augment.load_state_dict(payload["rng"]["augment"])
+        if "augment" in payload["rng"]:
+            augment.set_state(payload["rng"]["augment"])
+        elif augment.enabled:  # a checkpoint from before trainer.augment
+            say("resume: the checkpoint has no augmentation state; its generator starts afresh")
         start_epoch = int(payload["epoch"])
         say(f"resumed from {ckpt_path} at epoch {start_epoch}")
     elif tc.resume:
@@ -269,7 +276,7 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
         )
         for x, y in bar:
             # the whole batch on every rank alike (one generator state to checkpoint), then shard
-            x, y = distributed.shard(augment(x).to(device), y.to(device), ranks)
+            x, y = distributed.shard(augment(x.to(device)), y.to(device), ranks)
             if tc.channels_last and device.type == "cuda":
                 x = x.to(memory_format=torch.channels_last)
             opt.zero_grad(set_to_none=True)
@@ -349,7 +356,7 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
                 "rng": {
                     "torch": torch.get_rng_state(),
                     "loader": generator.get_state(),
-                    "augment": augment.state_dict(),
+                    "augment": augment.get_state(),
                 },
                 **({} if ema is None else {"ema": ema.state_dict()}),
             },

@@ -13,7 +13,12 @@ from supernet.errors import SharenasError
 from supernet.training import train
 from tests.conftest import compose_tiny
 
-AUGMENTED = ["trainer.augment.crop_pad=1", "trainer.label_smoothing=0.1", "trainer.epochs=2"]
+AUGMENTED = [
+    "trainer.augment.crop_pad=1",
+    "trainer.augment.hflip=true",
+    "trainer.label_smoothing=0.1",
+    "trainer.epochs=2",
+]
 
 
 def batch(n: int = 64) -> torch.Tensor:
@@ -58,10 +63,16 @@ def test_same_seed_same_batches_and_the_state_round_trips():
     a, b = BatchAugment(1, True, seed=5), BatchAugment(1, True, seed=5)
     assert torch.equal(a(x), b(x))
     assert not torch.equal(a(x), BatchAugment(1, True, seed=6)(x))
-    state = a.state_dict()
+    state = a.get_state()
     first = a(x)
-    a.load_state_dict(state)
+    a.set_state(state)
     assert torch.equal(a(x), first)
+
+
+def test_its_stream_is_not_the_shuffles():
+    """The loader's shuffle generator has the run's seed; the augmentation's must differ."""
+    shuffle = torch.Generator().manual_seed(5)
+    assert not torch.equal(BatchAugment(1, seed=5).get_state(), shuffle.get_state())
 
 
 @pytest.mark.parametrize(
@@ -69,7 +80,7 @@ def test_same_seed_same_batches_and_the_state_round_trips():
     [
         ("trainer.augment.crop_pad=-1", "trainer.augment.crop_pad must be an integer >= 0, got -1"),
         ("trainer.augment.crop_pad=8", "trainer.augment.crop_pad=8 must be smaller than the 8x8"),
-        ("trainer.label_smoothing=1.0", "trainer.label_smoothing must be in [0, 1)"),
+        ("trainer.label_smoothing=1.0", "trainer.label_smoothing must be in (0, 1) (e.g. 0.1, or"),
         ("trainer.label_smoothing=-0.1", "got -0.1"),
     ],
 )
@@ -80,16 +91,32 @@ def test_bad_settings_name_the_key_and_value(override, needle, tmp_path):
     assert not (tmp_path / "supernet.pt").exists()
 
 
-def test_augmented_training_changes_the_weights_and_resumes_bit_identically(tmp_path):
-    plain, straight, halves = tmp_path / "plain", tmp_path / "straight", tmp_path / "halves"
-    train(compose_tiny("train", ["trainer.epochs=2"]), out_dir=plain)
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("plain")
+    train(compose_tiny("train", ["trainer.epochs=2"]), out_dir=out)
+    return load_checkpoint(out / "supernet.pt")["model"]
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["trainer.augment.crop_pad=1", "trainer.augment.hflip=true", "trainer.label_smoothing=0.1"],
+)
+def test_each_option_reaches_the_training_step(option, plain, tmp_path, capsys):
+    train(compose_tiny("train", [option, "trainer.epochs=2"]), out_dir=tmp_path)
+    model = load_checkpoint(tmp_path / "supernet.pt")["model"]
+    assert any(not torch.equal(v, plain[k]) for k, v in model.items())
+    if "hflip" in option:
+        assert "mirrors digits's images" in capsys.readouterr().out
+
+
+def test_augmented_training_resumes_bit_identically(tmp_path):
+    straight, halves = tmp_path / "straight", tmp_path / "halves"
     train(compose_tiny("train", AUGMENTED), out_dir=straight)
     train(compose_tiny("train", [*AUGMENTED, "trainer.stop_after=1"]), out_dir=halves)
     train(compose_tiny("train", [*AUGMENTED, "trainer.resume=true"]), out_dir=halves)
     ref, resumed = (load_checkpoint(d / "supernet.pt") for d in (straight, halves))
-    unaugmented = load_checkpoint(plain / "supernet.pt")
     assert ref["model"].keys() == resumed["model"].keys()
     for key, value in ref["model"].items():
         assert torch.equal(value, resumed["model"][key]), key
     assert torch.equal(ref["rng"]["augment"], resumed["rng"]["augment"])
-    assert any(not torch.equal(v, unaugmented["model"][k]) for k, v in ref["model"].items())

@@ -61,7 +61,14 @@ def test_two_processes_train_one_checkpoint_through_a_split(tmp_path, split):
 
 
 def test_killed_and_resumed_ddp_run_matches_an_uninterrupted_one(tmp_path):
-    run = (*SPLIT, "trainer.epochs=2", "trainer.ema_decay=0.5")  # rank 0 keeps the average
+    # rank 0 keeps the average; every rank augments the whole batch from one generator state
+    run = (
+        *SPLIT,
+        "trainer.epochs=2",
+        "trainer.ema_decay=0.5",
+        "trainer.augment.crop_pad=1",
+        "trainer.label_smoothing=0.1",
+    )
     torchrun(tmp_path / "straight", *run)
     torchrun(tmp_path / "halves", *run, "trainer.stop_after=1")
     assert load_checkpoint(tmp_path / "halves" / "supernet.pt")["epoch"] == 1
@@ -72,6 +79,7 @@ def test_killed_and_resumed_ddp_run_matches_an_uninterrupted_one(tmp_path):
     assert resumed["sharing"] == straight["sharing"]
     for key, value in straight["model"].items():
         assert torch.equal(resumed["model"][key], value), key
+    assert torch.equal(resumed["rng"]["augment"], straight["rng"]["augment"])
     assert resumed["ema"]["n_averaged"] == straight["ema"]["n_averaged"] == 6
     for key, value in straight["ema"]["params"].items():
         assert torch.equal(resumed["ema"]["params"][key], value), key
