@@ -98,9 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         gains = bootstrap_tau_gain(first, second, truth, args.bootstrap)
         lo, hi = np.percentile(gains, [5, 95])
         print(
-            f"cells resampled {args.bootstrap} times (seeds fixed): mean tau difference "
-            f"5th-95th percentile "
-            f"{lo:+.3f} .. {hi:+.3f}; > 0 on {np.mean(gains > 0):.0%} of the resamples"
+            f"cells resampled {args.bootstrap} times (seeds fixed): mean tau difference 5th-95th "
+            f"percentile {lo:+.3f} .. {hi:+.3f}; > 0 on {np.mean(gains > 0):.0%} of the resamples"
         )
     print(f"first: {args.first}\nsecond: {args.second}")
     return 0

@@ -2,8 +2,9 @@
 
 ``trainer.augment.crop_pad=P`` pads each image by ``P`` pixels of black and crops a window of
 its own size at a random offset, as torchvision's ``RandomCrop(size, padding=P)`` does per image
-(NB201's CIFAR recipe uses ``P=4`` with flips). ``trainer.augment.hflip=true`` mirrors half the
-images, for datasets where a mirrored image keeps its label (not digits). Both are off by default.
+(NB201's CIFAR recipe uses ``P=4`` with flips). ``trainer.augment.hflip=true`` mirrors each image
+with probability 1/2, for datasets where a mirrored image keeps its label (not digits). Both are
+off by default.
 
 The batches live in memory as normalised tensors, so the work is done on the batch with one
 gather, and the randomness comes from a ``torch.Generator`` of its own, seeded from the run's seed

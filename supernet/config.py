@@ -56,7 +56,7 @@ class DataFolderConf(DataPathConf):
 @dataclass
 class AugmentConf:
     crop_pad: int = 0  # random shift: pad by this many pixels and crop back (0: off)
-    hflip: bool = False  # mirror half the images (not for digits)
+    hflip: bool = False  # mirror each image with probability 1/2 (not for digits)
 
 
 @dataclass

@@ -127,6 +127,23 @@ def _step_loss(
     return nn.functional.kl_div(logits.log_softmax(-1), teacher, reduction="batchmean")
 
 
+def _batch_augment(cfg: DictConfig, built: Built, say) -> BatchAugment:
+    """The training batches' augmentation (``trainer.augment``), checked against the data."""
+    augment = BatchAugment(
+        int(cfg.trainer.augment.crop_pad),
+        bool(cfg.trainer.augment.hflip),
+        seed=int(cfg.seed),
+        fill=-built.splits.mean / built.splits.std,  # a black pixel, normalised
+    )
+    augment.check_image_size(built.splits.image_size)
+    if augment.hflip and built.splits.name in ("digits", "mnist5k"):
+        say(
+            f"warning: trainer.augment.hflip=true mirrors {built.splits.name}'s images, and a "
+            "mirrored digit can read as another (use it for photos, not digits)"
+        )
+    return augment
+
+
 def _weight_ema(tc: DictConfig, strategy: SharingStrategy, payload: dict | None, steps: int, say):
     """The EMA of the weights when ``trainer.ema_decay`` is set (``supernet.ema``), continued from
     a resumed checkpoint's; warns when the run is too short for the decay."""
@@ -192,18 +209,7 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
             "(data.limit?)"
         )
     generator = loader.sampler.sampler.generator
-    augment = BatchAugment(
-        int(tc.augment.crop_pad),
-        bool(tc.augment.hflip),
-        seed=int(cfg.seed),
-        fill=-built.splits.mean / built.splits.std,  # a black pixel, normalised
-    )
-    augment.check_image_size(built.splits.image_size)
-    if augment.hflip and built.splits.name in ("digits", "mnist5k"):
-        say(
-            f"warning: trainer.augment.hflip=true mirrors {built.splits.name}'s images, and a "
-            "mirrored digit can read as another (use it for photos, not digits)"
-        )
+    augment = _batch_augment(cfg, built, say)
     smoothing = float(tc.label_smoothing)
     steps = int(tc.steps_per_epoch or len(loader))
     opt = _optimizer(cfg, strategy)
