@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from search.export import check_onnx_available
 from search.objective import RECORD_KEYS, Objective, direction
 from search.ranking import human
 from supernet.cli import override_key
@@ -42,6 +43,8 @@ def check_search_config(cfg: DictConfig) -> None:
         if limit is not None and not _number(limit):
             raise SharenasError(f"constraints.{name} must be a number or null, got {limit!r}")
     check_device(str(cfg.evaluator.device))
+    if cfg.results.onnx and cfg.results.export_best:
+        check_onnx_available()
     used = {"results.key": [key]}
     used["searcher.objectives"] = list(cfg.searcher.get("objectives") or [])
     used["constraints"] = [k for k, v in cfg.constraints.items() if v is not None]

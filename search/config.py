@@ -41,6 +41,7 @@ class ResultsConf:
     top_k: int = 10  # rows printed; TensorBoard text and hparams sessions (tb/trial_*)
     key: str = "val_acc"  # ranking key; its direction: search.objective.KEY_DIRECTIONS
     export_best: bool = True  # write best/ (torch.export program, state_dict, arch, record)
+    onnx: bool = False  # also best/model.onnx (needs pip install 'sharenas[onnx]')
 
 
 def _list(*items: str) -> Any:

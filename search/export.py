@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 import json
+import logging
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from supernet.errors import SharenasError
+
+ONNX_PACKAGES = ("onnx", "onnxscript")  # what torch.onnx.export(dynamo=True) needs
+
+
+def check_onnx_available() -> None:
+    """``results.onnx=true`` needs the optional ONNX packages: a one-line error when absent,
+    checked before a search starts rather than after it ends."""
+    missing = [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SharenasError(
+            f"results.onnx=true needs the packages {', '.join(missing)}: "
+            f"pip install 'sharenas[onnx]' (or pip install {' '.join(ONNX_PACKAGES)}), "
+            "or set results.onnx=false"
+        )
 
 
 def export_subnet(
@@ -17,8 +38,10 @@ def export_subnet(
     input_shape: tuple[int, ...],
     out_dir: str | Path,
     normalize: Mapping[str, float] | None = None,
+    onnx: bool = False,
 ) -> dict[str, Path]:
-    """Write ``model.pt2``, ``model.pt``, ``arch.txt`` and ``record.json`` into ``out_dir``.
+    """Write ``model.pt2``, ``model.pt``, ``arch.txt`` and ``record.json`` into ``out_dir``, and
+    ``model.onnx`` with ``onnx=True``.
 
     ``model.pt2`` is the file to deploy: a ``torch.export`` program with a dynamic batch
     dimension (any batch size >= 1), loaded without sharenas by
@@ -31,6 +54,10 @@ def export_subnet(
     ``record.json`` is the evaluation record plus ``input_shape`` (C, H, W) and ``normalize``
     (``{"mean", "std"}`` of the training pixels, or null if unknown): feed the model
     ``(x - mean) / std``, as during search. ``net`` should already have recalibrated BN.
+
+    ``model.onnx`` (``results.onnx=true``; needs ``pip install 'sharenas[onnx]'``) is the same
+    program through ``torch.onnx.export(dynamo=True)``, with the same dynamic batch dimension,
+    for ONNX Runtime and other ONNX tools; its input is named ``x``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -54,7 +81,25 @@ def export_subnet(
             net, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},)
         )
     torch.export.save(program, paths["exported"])
+    if onnx:
+        paths["onnx"] = out / "model.onnx"
+        _export_onnx(program, paths["onnx"])
     return paths
+
+
+def _export_onnx(program: torch.export.ExportedProgram, path: Path) -> None:
+    """The torch.export program as ONNX (quietly: the exporter logs each of its steps)."""
+    check_onnx_available()
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # e.g. "torchvision is not installed. Skipping ..."
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            onnx_program = torch.onnx.export(program, dynamo=True, input_names=["x"], verbose=False)
+    finally:
+        logger.setLevel(level)
+    onnx_program.save(str(path))
 
 
 def normalization(splits: object) -> dict[str, float] | None:
@@ -65,4 +110,4 @@ def normalization(splits: object) -> dict[str, float] | None:
     return {"mean": float(mean), "std": float(std)}
 
 
-__all__ = ["export_subnet", "normalization"]
+__all__ = ["check_onnx_available", "export_subnet", "normalization"]

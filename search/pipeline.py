@@ -166,7 +166,15 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         net = evaluator.calibrated(arch)
         norm = normalization(built.splits)
         paths.update(
-            export_subnet(net, best["arch"], best, evaluator.input_shape, out / "best", norm)
+            export_subnet(
+                net,
+                best["arch"],
+                best,
+                evaluator.input_shape,
+                out / "best",
+                norm,
+                onnx=bool(cfg.results.onnx),
+            )
         )
     k = int(cfg.results.top_k)
     better = "higher" if objective.descending else "lower"

@@ -3,6 +3,7 @@ config checks, interrupts, multi-objective output, checkpoint overrides and the 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -190,6 +191,31 @@ def test_exported_model_takes_any_batch_size(checkpoint, tmp_path) -> None:
         four, one = module(x), module(x[:1])
     assert four.shape[0] == 4 and one.shape[0] == 1
     torch.testing.assert_close(one, four[:1], rtol=1e-4, atol=1e-5)
+
+
+def test_onnx_export_matches_the_torch_export_program(checkpoint, tmp_path) -> None:
+    import onnxruntime as ort  # a dev dependency (setup.sh installs it), not a run-time one
+    search_run(checkpoint, tmp_path, "results.onnx=true")
+    shape = tuple(json.loads((tmp_path / "best" / "record.json").read_text())["input_shape"])
+    module = torch.export.load(tmp_path / "best" / "model.pt2").module()
+    session = ort.InferenceSession(str(tmp_path / "best" / "model.onnx"))
+    assert [i.name for i in session.get_inputs()] == ["x"]
+    for batch in (1, 5):  # the batch dimension stays dynamic
+        x = torch.randn(batch, *shape)
+        (onnx_out,) = session.run(None, {"x": x.numpy()})
+        with torch.no_grad():
+            torch.testing.assert_close(torch.from_numpy(onnx_out), module(x), rtol=1e-4, atol=1e-5)
+
+
+def test_onnx_without_its_packages_fails_before_searching(tmp_path, monkeypatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "onnx" else real(name, *a)
+    )
+    cfg = compose_tiny("search", quick("results.onnx=true"))
+    with pytest.raises(SharenasError, match=r"results.onnx=true needs the packages onnx: pip"):
+        search.run(cfg, out_dir=tmp_path)
+    assert not (tmp_path / "supernet.pt").exists(), "trained before failing"
 
 
 def optuna_run(checkpoint: Path, out: Path, storage: Path, n_trials: int, *extra: str) -> dict:
