@@ -195,6 +195,7 @@ def test_exported_model_takes_any_batch_size(checkpoint, tmp_path) -> None:
 
 def test_onnx_export_matches_the_torch_export_program(checkpoint, tmp_path) -> None:
     import onnxruntime as ort  # a dev dependency (setup.sh installs it), not a run-time one
+
     search_run(checkpoint, tmp_path, "results.onnx=true")
     shape = tuple(json.loads((tmp_path / "best" / "record.json").read_text())["input_shape"])
     module = torch.export.load(tmp_path / "best" / "model.pt2").module()
