@@ -1,4 +1,4 @@
-"""The fixed, seeded, stratified NB201 arch sample used by the fidelity benchmark."""
+"""The fixed, seeded NB201 arch samples of the fidelity benchmark: stratified and uniform."""
 
 from __future__ import annotations
 
@@ -25,4 +25,13 @@ def stratified_sample(space: NB201Space, per_stratum: int = 7, seed: int = 2026)
                 if arch not in seen:
                     seen[arch] = None
                     made += 1
+    return list(seen)
+
+
+def uniform_sample(space: NB201Space, n: int = 300, seed: int = 1) -> list[Arch]:
+    """``n`` distinct archs drawn uniformly at random from the whole space; order is fixed."""
+    rng = random.Random(seed)
+    seen: dict[Arch, None] = {}
+    while len(seen) < n:
+        seen.setdefault(space.sample(rng), None)
     return list(seen)
