@@ -12,6 +12,7 @@ per arch. Results are memoised by arch string.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,6 +38,7 @@ class Evaluator:
         train_loss: bool = False,
         seed: int = 0,
         device: str = "cpu",
+        threads: Any = "auto",
     ) -> None:
         self.built = built
         self.device = torch.device(device)
@@ -60,10 +62,11 @@ class Evaluator:
         self.measure_latency = measure_latency
         self.count_flops = count_flops
         self.memo: dict[str, dict] = {}
+        self.threads = threads  # trainer.num_threads, applied by Ray workers (supernet.threads)
         built.strategy.eval()
 
     @classmethod
-    def from_config(cls, built: Built, ev: Mapping, seed: int) -> Evaluator:
+    def from_config(cls, built: Built, ev: Mapping, seed: int, threads: Any = "auto") -> Evaluator:
         """The evaluator a search's ``evaluator`` config group describes."""
         return cls(
             built,
@@ -75,6 +78,7 @@ class Evaluator:
             train_loss=ev["train_loss"],
             seed=seed,
             device=ev["device"],
+            threads=threads,
         )
 
     def calibrated(self, arch: Mapping[str, str]) -> nn.Module:

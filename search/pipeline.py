@@ -28,6 +28,7 @@ from supernet.builder import load_trained
 from supernet.config import run_dir
 from supernet.errors import SharenasError
 from supernet.spaces import build_space
+from supernet.threads import apply_threads, check_threads
 
 
 def _n_trials(searcher, space) -> int:
@@ -110,6 +111,10 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     backend = instantiate(cfg.backend)
     _check_storage(searcher, backend)
     checkpoint = cfg.supernet.checkpoint
+    threads = cfg.trainer.num_threads
+    check_threads(threads)
+    if checkpoint is not None:  # else train() derives and prints it
+        apply_threads(threads)
     if checkpoint is None:
         from supernet.training import train
 
@@ -129,7 +134,7 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     if "ema" in payload:  # which of its two weight sets scored the study's trials
         settings["supernet.ema"] = use_ema
     searcher.use_checkpoint(checkpoint, settings)  # a resumed study refuses another supernet
-    evaluator = Evaluator.from_config(built, cfg.evaluator, seed=int(cfg.seed))
+    evaluator = Evaluator.from_config(built, cfg.evaluator, seed=int(cfg.seed), threads=threads)
     total = _n_trials(searcher, built.space)
     earlier, new = _search(searcher, evaluator, objective, backend, total)
     records = _merge(earlier, new)

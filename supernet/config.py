@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from supernet.ema import check_decay
 from supernet.errors import SharenasError, check_fraction, check_int
+from supernet.threads import check_threads
 
 
 @dataclass
@@ -71,7 +72,7 @@ class TrainerConf:
     resume: bool = False  # continue from <run dir>/<checkpoint> if it exists
     stop_after: Any = None  # run at most this many epochs in this invocation (time slices)
     checkpoint: str = "supernet.pt"  # file name inside the run directory
-    num_threads: Any = None  # torch.set_num_threads; None keeps torch's default
+    num_threads: Any = "auto"  # CPU threads of train, search, verify; auto: supernet.threads
     progress: bool = True  # tqdm progress bar
     calib_batches: int = 4  # BN recalibration batches for the per-epoch val accuracy
     ema_decay: Any = None  # e.g. 0.998: score archs with an EMA of the weights (supernet.ema)
@@ -119,9 +120,10 @@ def check_train_config(cfg: DictConfig) -> None:
     tc = cfg.trainer
     for key in ("epochs", "batch_size", "calib_batches"):
         check_int(f"trainer.{key}", tc[key], 1)
-    for key in ("steps_per_epoch", "stop_after", "num_threads"):
+    for key in ("steps_per_epoch", "stop_after"):
         if tc[key] is not None:
             check_int(f"trainer.{key}", tc[key], 1)
+    check_threads(tc.num_threads)
     if tc.ema_decay is not None:
         check_decay(tc.ema_decay)
     if tc.label_smoothing:  # 0 is off; else like a decay, strictly between 0 and 1

@@ -31,6 +31,7 @@ from supernet.distributed import Ranks
 from supernet.ema import WeightEMA, init_share
 from supernet.errors import SharenasError
 from supernet.sharing.base import SharingStrategy, SplitContext
+from supernet.threads import apply_threads, local_world_size
 
 
 def _warn_late_splits(strategy: SharingStrategy, epochs: int) -> None:
@@ -192,8 +193,8 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
     out = Path(distributed.same_everywhere(str(run_dir(out_dir)), ranks))
     out.mkdir(parents=True, exist_ok=True)
     tc = cfg.trainer
-    if tc.num_threads:
-        torch.set_num_threads(int(tc.num_threads))
+    # torchrun on CPU: the processes of this machine share its CPUs
+    apply_threads(tc.num_threads, workers=local_world_size(), say=say)
     torch.manual_seed(int(cfg.seed))
     built = build(cfg)
     _warn_late_splits(built.strategy, int(tc.epochs))

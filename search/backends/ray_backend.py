@@ -38,6 +38,7 @@ from supernet.arch import Arch
 from supernet.config import run_dir
 from supernet.errors import SharenasError
 from supernet.spaces.base import Space
+from supernet.threads import apply_threads
 
 RECORD = ("arch", *RECORD_KEYS, "supernet")
 MODES = {"maximize": "max", "minimize": "min"}
@@ -50,6 +51,9 @@ def _evaluate_trial(config: dict[str, str], evaluator_blob: np.ndarray, run_id: 
     if run_id not in _EVALUATORS:  # first trial of this run in this worker process
         _EVALUATORS.clear()
         _EVALUATORS[run_id] = pickle.loads(evaluator_blob)
+        # the search's thread setting; auto reads the OMP_NUM_THREADS Ray gives each worker
+        threads = getattr(_EVALUATORS[run_id][0], "threads", "auto")
+        apply_threads(threads, probe_idle=False, say=None)
     evaluate, space = _EVALUATORS[run_id]
     tune.report(evaluate(space.make(config)))
 
