@@ -21,7 +21,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet.arch import Arch  # noqa: E402
-from supernet.networks import Macro, Supernet  # noqa: E402
+from supernet.models import Macro, Supernet  # noqa: E402
 from supernet.spaces import build_space  # noqa: E402
 from supernet.spaces.base import Space  # noqa: E402
 

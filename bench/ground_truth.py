@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.sample import stratified_sample, uniform_sample  # noqa: E402
 from supernet.data import load_splits  # noqa: E402
-from supernet.networks import Macro, standalone_from_scratch  # noqa: E402
+from supernet.models import Macro, standalone_from_scratch  # noqa: E402
 from supernet.spaces import build_space  # noqa: E402
 from supernet.standalone import StandaloneRecipe, accuracy, train_standalone  # noqa: E402
 

@@ -19,7 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from supernet.networks import Macro, Supernet  # noqa: E402
+from supernet.models import Macro, Supernet  # noqa: E402
 from supernet.spaces import build_space  # noqa: E402
 
 

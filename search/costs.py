@@ -1,6 +1,6 @@
 """Cost models of a standalone path: FLOPs (``torch.utils.flop_counter``) and latency.
 
-Parameters are ``supernet.networks.count_params``.
+Parameters are ``supernet.models.count_params``.
 """
 
 from __future__ import annotations

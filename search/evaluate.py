@@ -21,7 +21,7 @@ from search.costs import flops, latency_ms
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built
 from supernet.errors import check_int
-from supernet.networks import count_params
+from supernet.models import count_params
 
 
 class Evaluator:

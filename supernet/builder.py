@@ -13,7 +13,7 @@ from supernet.checkpoint import load_checkpoint
 from supernet.data import Splits
 from supernet.ema import apply_ema
 from supernet.errors import SharenasError
-from supernet.networks import Macro
+from supernet.models import Macro
 from supernet.sampling import PathSampler
 from supernet.sharing.base import SharingStrategy
 from supernet.spaces import build_space

@@ -18,7 +18,7 @@ from supernet.cli import check_key_overrides, group_options
 from supernet.config import check_train_config
 from supernet.data import FROM_DISK, Splits
 from supernet.errors import SharenasError
-from supernet.networks import Macro
+from supernet.models import Macro
 from supernet.sampling import SAMPLERS, PathSampler
 from supernet.sharing import STRATEGIES
 from supernet.spaces import build_space
@@ -244,12 +244,12 @@ def test_failed_instantiate_reads_as_one_line_with_its_cause():
 
     from supernet.cli import instantiation_message
 
-    cfg = OmegaConf.create({"sharing": {"_target_": "supernet.networks.Macro", "bogus": 1}})
+    cfg = OmegaConf.create({"sharing": {"_target_": "supernet.models.macro.Macro", "bogus": 1}})
     with pytest.raises(InstantiationException) as caught:
         instantiate(cfg.sharing)
     msg = instantiation_message(caught.value)
     assert "\n" not in msg
-    assert "bad value in sharing" in msg and "supernet.networks.Macro" in msg
+    assert "bad value in sharing" in msg and "supernet.models.macro.Macro" in msg
     assert "TypeError" in msg and "bogus" in msg
 
 

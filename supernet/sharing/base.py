@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from supernet.leaf import Leaf, contains
-from supernet.networks import Macro, StandaloneNet, Supernet, build_supernet
+from supernet.models import Macro, StandaloneNet, Supernet, build_supernet
 from supernet.spaces.base import Space
 
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from supernet.errors import check_int
 from supernet.leaf import PARAMS_KEY, Leaf
-from supernet.networks import Macro
+from supernet.models import Macro
 from supernet.sharing.base import SharingStrategy, SplitContext
 from supernet.spaces.base import Space
 

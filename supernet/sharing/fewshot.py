@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from supernet.errors import SharenasError, check_int
-from supernet.networks import Macro
+from supernet.models import Macro
 from supernet.sharing.base import SharingStrategy, SplitContext
 from supernet.spaces.base import Space
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from supernet.errors import SharenasError, check_int
 from supernet.leaf import Leaf
-from supernet.networks import Macro
+from supernet.models import Macro
 from supernet.sharing.base import SharingStrategy, SplitContext
 from supernet.spaces.base import Space
 

@@ -1,35 +1,12 @@
-"""Search-space registry: ``@register_space``, ``build_space(name, **kw)``, ``list_spaces()``."""
+"""Search spaces: ``nb201`` (NAS-Bench-201 cells) and ``mbv3`` (elastic MobileNetV3), by name.
+
+The registry is ``supernet.spaces.registry``; importing this package registers every space.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from supernet.errors import UnknownNameError
+from supernet.spaces import mbv3, nb201  # noqa: F401  (register themselves)
 from supernet.spaces.base import Space
-
-_SPACES: dict[str, Callable[..., Space]] = {}
-
-
-def register_space(name: str) -> Callable[[type[Space]], type[Space]]:
-    def deco(cls: type[Space]) -> type[Space]:
-        cls.name = name
-        _SPACES[name] = cls
-        return cls
-
-    return deco
-
-
-def list_spaces() -> list[str]:
-    return sorted(_SPACES)
-
-
-def build_space(name: str, **kwargs: object) -> Space:
-    """Build a registered space by name; an unknown name lists the registered ones."""
-    if name not in _SPACES:
-        raise UnknownNameError("space", name, _SPACES)
-    return _SPACES[name](**kwargs)
-
-
-from supernet.spaces import mbv3, nb201  # noqa: E402,F401  (register themselves)
+from supernet.spaces.registry import build_space, list_spaces, register_space
 
 __all__ = ["Space", "build_space", "list_spaces", "register_space"]

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 
 from supernet.arch import Arch
 from supernet.errors import InvalidArchError
-from supernet.spaces import register_space
 from supernet.spaces.base import Space
+from supernet.spaces.registry import register_space
 
 STAGES = 4
 DEPTHS = ["2", "3", "4"]

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 
 from supernet.arch import Arch
 from supernet.errors import InvalidArchError
-from supernet.spaces import register_space
 from supernet.spaces.base import Space
+from supernet.spaces.registry import register_space
 
 NB201_OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
 NUM_NODES = 4

@@ -11,7 +11,7 @@ from torch import nn
 import search
 from supernet.builder import load_trained
 from supernet.errors import InvalidArchError
-from supernet.networks import Macro, build_supernet, count_params
+from supernet.models import Macro, build_supernet, count_params
 from supernet.sharing import STRATEGIES
 from supernet.spaces import build_space
 from supernet.spaces.mbv3 import block_keys, depth_key

@@ -16,7 +16,7 @@ from supernet.checkpoint import load_checkpoint, save_checkpoint
 from supernet.data import load_splits
 from supernet.errors import SharenasError
 from supernet.leaf import PARAMS_KEY
-from supernet.networks import Macro
+from supernet.models import Macro
 from supernet.sharing import STRATEGIES, SharingStrategy, SplitContext
 from supernet.spaces import build_space
 from supernet.training import train

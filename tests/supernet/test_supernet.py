@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from supernet.networks import Macro, StandaloneNet, build_supernet, count_params
+from supernet.models import Macro, StandaloneNet, build_supernet, count_params
 from supernet.ops.cells import FixedCell, SuperCell
 from supernet.ops.nb201_ops import Zero
 from supernet.sharing import FewShotSharing
@@ -164,7 +164,7 @@ def test_none_edges_are_dropped(space):
 def test_param_count_matches_the_extracted_net():
     import random as _random
 
-    from supernet.networks import Macro, Supernet, count_params
+    from supernet.models import Macro, Supernet, count_params
     from supernet.spaces import build_space
 
     space = build_space("nb201")

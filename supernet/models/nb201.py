@@ -1,4 +1,4 @@
-"""Supernet and standalone networks for cell spaces (NAS-Bench-201 macro skeleton).
+"""The NB201 supernet (per-choice sharing over a cell space) in the NAS-Bench-201 macro skeleton.
 
 Skeleton: stem conv -> N cells (C) -> ResBlock -> N cells (2C) -> ResBlock -> N cells (4C)
 -> BN-ReLU -> global pool -> linear. ``Supernet.forward(x, arch)`` runs exactly the sub-path
@@ -8,29 +8,16 @@ Skeleton: stem conv -> N cells (C) -> ResBlock -> N cells (2C) -> ResBlock -> N 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 
 import torch
 from torch import nn
 
-from supernet.errors import UnknownNameError
-from supernet.ops.cells import FixedCell, SuperCell
+from supernet.models.macro import Macro, MacroNet, StandaloneNet, count_params
+from supernet.models.registry import register_supernet
+from supernet.ops.cells import SuperCell
 from supernet.ops.nb201_ops import ResBlock
 from supernet.spaces.base import Space
-
-
-@dataclass(frozen=True)
-class Macro:
-    """Macro skeleton shared by the supernet and every standalone net built from it."""
-
-    channels: int = 16  # C of the first stage; doubled at each reduction (NB201 uses 16)
-    cells_per_stage: int = 1  # N; NB201 uses 5, small values keep CPU runs fast
-    in_channels: int = 1  # image channels of the dataset
-    num_classes: int = 10
-    # learnable BN scale/shift in the cells and reduction blocks. NB201's and DARTS's search
-    # supernets turn it off: one shared gamma/beta per op is fitted to the mix of all paths
-    bn_affine: bool = True
 
 
 def _stem(m: Macro) -> nn.Module:
@@ -50,18 +37,8 @@ def _head(m: Macro) -> nn.Module:
     )
 
 
-class _CellNet(nn.Module):
-    """The macro skeleton; ``blocks`` is a list of cells and reduction blocks in order."""
-
-    def __init__(self, macro: Macro, blocks: list[nn.Module], stem: nn.Module, head: nn.Module):
-        super().__init__()
-        self.macro = macro
-        self.stem = stem
-        self.blocks = nn.ModuleList(blocks)
-        self.head = head
-
-
-class Supernet(_CellNet):
+@register_supernet("nb201")
+class Supernet(MacroNet):
     """Per-choice weight-sharing supernet over a cell space (one-shot NB201 supernet)."""
 
     def __init__(self, space: Space, macro: Macro) -> None:
@@ -103,49 +80,9 @@ class Supernet(_CellNet):
         return net
 
 
-class StandaloneNet(_CellNet):
-    """A fixed network (no arch argument): what ``extract`` returns and what ground truth trains."""
-
-    arch: str = ""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        for block in self.blocks:
-            x = block(x)
-        return self.head(x)
-
-
 def standalone_from_scratch(space: Space, macro: Macro, arch: Mapping[str, str]) -> StandaloneNet:
     """A freshly initialised standalone net for ``arch`` (for ground-truth training)."""
     return Supernet(space, macro).extract(arch)
 
 
-_BUILDERS: dict[str, Callable[[Space, Macro], nn.Module]] = {"nb201": Supernet}
-
-
-def register_supernet(space_name: str) -> Callable[[type], type]:
-    """Register the supernet class of a space (``forward(x, arch)``, ``extract(arch)``,
-    ``param_count(arch)``)."""
-
-    def deco(cls: type) -> type:
-        _BUILDERS[space_name] = cls
-        return cls
-
-    return deco
-
-
-def build_supernet(space: Space, macro: Macro) -> Supernet:
-    """Build the supernet for a registered space."""
-    if space.name not in _BUILDERS:
-        raise UnknownNameError("supernet for space", space.name, _BUILDERS)
-    return _BUILDERS[space.name](space, macro)
-
-
-__all__ = ["FixedCell", "Macro", "StandaloneNet", "Supernet", "build_supernet"]
-
-
-def count_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-from supernet import mobilenet  # noqa: E402,F401  (registers the mbv3 supernet)
+__all__ = ["Supernet", "standalone_from_scratch"]

@@ -9,12 +9,14 @@ first three stages has stride 2; ReLU in the first two stages, Hardswish after, 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 
 import torch
 from torch import nn
 
-from supernet.networks import Macro, StandaloneNet, _CellNet, count_params, register_supernet
+from supernet.models.macro import Macro, MacroNet, StandaloneNet, count_params
+from supernet.models.registry import register_supernet
 from supernet.ops.mbconv import ElasticMBConv
 from supernet.spaces.base import Space
 from supernet.spaces.mbv3 import MAX_DEPTH, STAGES, block_keys, depth_key
@@ -44,7 +46,7 @@ def _head(m: Macro, c_in: int) -> nn.Module:
 
 
 @register_supernet("mbv3")
-class MobileNetSupernet(_CellNet):
+class MobileNetSupernet(MacroNet):
     """Every arch of ``mbv3``: stage s runs its first ``depth`` blocks at their (kernel, expand)."""
 
     def __init__(self, space: Space, macro: Macro) -> None:
@@ -82,8 +84,6 @@ class MobileNetSupernet(_CellNet):
 
     def extract(self, arch: Mapping[str, str]) -> StandaloneNet:
         """A plain network holding copies of exactly the slices ``arch`` uses."""
-        import copy
-
         blocks = [block.extract(k, e) for block, k, e in self._active(arch)]
         net = StandaloneNet(self.macro, blocks, copy.deepcopy(self.stem), copy.deepcopy(self.head))
         net.arch = str(arch)
