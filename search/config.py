@@ -1,7 +1,7 @@
 """Structured-config schemas for the search-side config (evaluator, searcher, backend, results).
 
-Each option file of ``conf/searcher`` and ``conf/backend`` starts with ``defaults: [_schema_<x>,
-_self_]``, so a misspelt key or a wrong type (``searcher.n_trials=abc``) fails at compose naming
+Each option file of ``conf/searcher`` and ``conf/backend`` starts with
+``defaults: [/_schema_<group>_<x>@_here_, _self_]``, so a misspelt key or a wrong type (``searcher.n_trials=abc``) fails at compose naming
 the key, before anything is built.
 """
 
@@ -87,10 +87,10 @@ class EvolutionSearcherConf(_SearcherConf):
 
 
 SEARCHER_SCHEMAS: dict[str, type] = {
-    "_schema_optuna": OptunaSearcherConf,
-    "_schema_random": RandomSearcherConf,
-    "_schema_exhaustive": ExhaustiveSearcherConf,
-    "_schema_evolution": EvolutionSearcherConf,
+    "_schema_searcher_optuna": OptunaSearcherConf,
+    "_schema_searcher_random": RandomSearcherConf,
+    "_schema_searcher_exhaustive": ExhaustiveSearcherConf,
+    "_schema_searcher_evolution": EvolutionSearcherConf,
 }
 
 
@@ -115,10 +115,11 @@ class RayBackendConf:
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="_supernet_ref", node=SupernetRef)
-    cs.store(group="backend", name="_schema_local", node=LocalBackendConf)
-    cs.store(group="backend", name="_schema_ray", node=RayBackendConf)
+    # root configs, not group options: see supernet.config.register_configs
+    cs.store(name="_schema_backend_local", node=LocalBackendConf)
+    cs.store(name="_schema_backend_ray", node=RayBackendConf)
     for name, node in SEARCHER_SCHEMAS.items():
-        cs.store(group="searcher", name=name, node=node)
+        cs.store(name=name, node=node)
     cs.store(
         name="_search_schema",
         node={

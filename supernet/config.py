@@ -1,6 +1,7 @@
 """Structured-config schemas for the training config groups, and run-directory helpers.
 
-Each group option's YAML starts from its schema (``defaults: [_schema, _self_]``), so a misspelt key
+Each group option's YAML starts from its schema (``defaults: [/_schema_<group>@_here_, _self_]``,
+a root config, so not an option of the group), so a misspelt key
 or a wrong type fails at start-up with Hydra's message naming the key.
 """
 
@@ -136,12 +137,15 @@ def check_train_config(cfg: DictConfig) -> None:
 
 
 def register_configs() -> None:
+    """Store the schemas as root configs (not options of the groups they check, so ``--help`` and
+    tab completion list only real options); a group option extends its schema with
+    ``defaults: [/_schema_<group>@_here_, _self_]``."""
     cs = ConfigStore.instance()
-    cs.store(group="space", name="_schema", node=SpaceConf)
-    cs.store(group="data", name="_schema", node=DataConf)
-    cs.store(group="data", name="_schema_path", node=DataPathConf)
-    cs.store(group="data", name="_schema_folder", node=DataFolderConf)
-    cs.store(group="trainer", name="_schema", node=TrainerConf)
+    cs.store(name="_schema_space", node=SpaceConf)
+    cs.store(name="_schema_data", node=DataConf)
+    cs.store(name="_schema_data_path", node=DataPathConf)
+    cs.store(name="_schema_data_folder", node=DataFolderConf)
+    cs.store(name="_schema_trainer", node=TrainerConf)
 
 
 def run_dir(out_dir: str | Path | None = None) -> Path:

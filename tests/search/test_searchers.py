@@ -201,7 +201,7 @@ def test_configs_instantiate(path: Path, nb201: Space) -> None:
     text = path.read_text()
     assert text.startswith("# ")
     defaults = OmegaConf.create(text).defaults
-    assert defaults[0].startswith("_schema_") and defaults[-1] == "_self_"  # typed keys
+    assert "_schema_searcher_" in defaults[0] and defaults[-1] == "_self_"  # typed keys
     cfg = compose_config("search", [f"searcher={path.stem}"]).searcher
     searcher = hydra.utils.instantiate(cfg, space=nb201, seed=0)
     assert isinstance(searcher, Searcher)
