@@ -1,8 +1,8 @@
 """Structured-config schemas for the search-side config (evaluator, searcher, backend, results).
 
 Each option file of ``conf/searcher`` and ``conf/backend`` starts with
-``defaults: [/_schema_<group>_<x>@_here_, _self_]``, so a misspelt key or a wrong type (``searcher.n_trials=abc``) fails at compose naming
-the key, before anything is built.
+``defaults: [/_schema_<group>_<x>@_here_, _self_]``, so a misspelt key or a wrong type
+(``searcher.n_trials=abc``) fails at compose naming the key, before anything is built.
 """
 
 from __future__ import annotations

@@ -19,7 +19,12 @@ def script(name: str, *args: str, comp_line: str | None = None) -> str:
     if comp_line is not None:
         env["COMP_LINE"] = comp_line
     proc = subprocess.run(
-        [sys.executable, name, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, name, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
