@@ -174,6 +174,20 @@ def _weight_ema(tc: DictConfig, strategy: SharingStrategy, payload: dict | None,
     return ema
 
 
+def _split_context(cfg: DictConfig, probe: list, epoch: int, step: int, writer) -> SplitContext:
+    """What a strategy sees when it probes (after a step) or may split (after an epoch); every
+    process alike (same weights, batches and seed), and only the one with a writer records."""
+    return SplitContext(
+        epoch=epoch,
+        batches=probe,
+        rng_seed=int(cfg.seed) + epoch,
+        loss_fn=lambda m, xb, yb: nn.functional.cross_entropy(m(xb), yb),
+        log=tqdm.write if writer is not None else _silent,
+        step=step,
+        **({} if writer is None else {"scalar": writer.add_scalar, "text": writer.add_text}),
+    )
+
+
 def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     """Train the supernet described by ``cfg``; return final metrics. Writes ``supernet.pt`` and
     TensorBoard events (``tb/``) into the run directory. Under ``torchrun`` every process trains
@@ -307,14 +321,10 @@ def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: to
             if ema is not None:
                 ema.update(strategy)
             global_step += 1
+            if strategy.probe_every and global_step % strategy.probe_every == 0:
+                strategy.probe(_split_context(cfg, probe, epoch, global_step, writer))
         sched.step()
-        ctx = SplitContext(
-            epoch=epoch + 1,
-            batches=probe,
-            rng_seed=int(cfg.seed) + epoch,
-            loss_fn=lambda m, xb, yb: nn.functional.cross_entropy(m(xb), yb),
-            log=tqdm.write if ranks.main else _silent,
-        )
+        ctx = _split_context(cfg, probe, epoch + 1, global_step, writer)
         pairs = strategy.maybe_split(ctx)  # on every rank alike: same weights, batches and seed
         if pairs:
             strategy.to(device)

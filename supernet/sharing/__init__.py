@@ -1,8 +1,10 @@
-"""Sharing strategies: ``full`` (one-shot), ``fewshot`` (Zhao 2021), ``gm`` (Hu 2022), and
-``costsplit`` (few-shot along parameter count)."""
+"""Sharing strategies: ``full`` (one-shot), ``fewshot`` (Zhao 2021), ``gm`` (Hu 2022),
+``costsplit`` (few-shot along parameter count) and ``adaptive`` (splits triggered by gradient
+conflict measured during training)."""
 
 from __future__ import annotations
 
+from supernet.sharing.adaptive import AdaptiveSharing
 from supernet.sharing.base import SharingStrategy, SplitContext
 from supernet.sharing.costsplit import CostSplitSharing
 from supernet.sharing.fewshot import FewShotSharing
@@ -14,10 +16,12 @@ STRATEGIES: dict[str, type[SharingStrategy]] = {
     "fewshot": FewShotSharing,
     "gm": GradientMatchingSharing,
     "costsplit": CostSplitSharing,
+    "adaptive": AdaptiveSharing,
 }
 
 __all__ = [
     "STRATEGIES",
+    "AdaptiveSharing",
     "CostSplitSharing",
     "FewShotSharing",
     "FullSharing",

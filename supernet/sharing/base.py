@@ -22,15 +22,28 @@ from supernet.models import Macro, StandaloneNet, Supernet, build_supernet
 from supernet.spaces.base import Space
 
 
+def _no_scalar(tag: str, value: float, step: int) -> None:
+    """A ``scalar`` hook that records nothing (no TensorBoard writer)."""
+
+
+def _no_text(tag: str, text: str, step: int) -> None:
+    """A ``text`` hook that records nothing (no TensorBoard writer)."""
+
+
 @dataclass
 class SplitContext:
-    """What a strategy may use to decide a split: a loss on a batch for one arch, and batches."""
+    """What a strategy may use to decide a split: a loss on a batch for one arch, and batches;
+    ``scalar`` / ``text`` record signals and splits (TensorBoard's ``add_scalar`` / ``add_text``
+    on the process that writes, no-ops elsewhere)."""
 
     epoch: int
     loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
     batches: list[tuple[torch.Tensor, torch.Tensor]]
     rng_seed: int = 0
     log: Callable[[str], None] = print
+    step: int = 0  # optimizer steps done so far
+    scalar: Callable[[str, float, int], None] = _no_scalar
+    text: Callable[[str, str, int], None] = _no_text
 
 
 class SharingStrategy(nn.Module):
@@ -38,6 +51,7 @@ class SharingStrategy(nn.Module):
 
     name = "base"
     train_all_leaves = False
+    probe_every = 0  # optimizer steps between two calls of ``probe`` (0: never called)
 
     def __init__(self, space: Space, macro: Macro) -> None:
         super().__init__()
@@ -93,6 +107,11 @@ class SharingStrategy(nn.Module):
         """Epochs at which this strategy plans to split (empty for ``full``); the trainer warns
         about any that come after the last epoch."""
         return []
+
+    def probe(self, ctx: SplitContext) -> None:
+        """Called by the trainer after every ``probe_every``-th optimizer step (``ctx.step``) to
+        measure a training signal; it must change no weight, buffer or global RNG state (a split
+        it asks for happens in the next ``maybe_split``)."""
 
     def maybe_split(self, ctx: SplitContext) -> list[tuple[nn.Parameter, nn.Parameter]]:
         """Called by the trainer at the end of each epoch. Returns (new param, source param) pairs

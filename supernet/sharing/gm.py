@@ -6,49 +6,26 @@ gradient of the leaf's *shared* weights (everything except that decision's own c
 each choice, on the same probe batches and the same random rest-of-path (a paired comparison).
 Choices whose gradients point different ways fight over the shared weights. The decision whose
 choices disagree most (lowest mean cross-group cosine similarity of the best bipartition) is split
-into the two groups of the min normalised cut of the similarity graph.
+into the two groups of the min normalised cut of the similarity graph
+(``supernet.sharing.conflict``).
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 import random
 from collections.abc import Sequence
 
-import torch
 from torch import nn
 
 from supernet.errors import SharenasError, check_int
 from supernet.leaf import Leaf
 from supernet.models import Macro
 from supernet.sharing.base import SharingStrategy, SplitContext
+from supernet.sharing.conflict import choice_similarity, min_normalized_cut
 from supernet.spaces.base import Space
 
-
-def min_normalized_cut(sim: torch.Tensor) -> tuple[list[int], list[int], float]:
-    """Exact bipartition of a small similarity graph minimising the normalised cut.
-
-    Weights are ``(1 + cos) / 2`` so they are non-negative. Returns (group A, group B, mean cosine
-    similarity across the cut)."""
-    k = sim.shape[0]
-    if k > 12:
-        raise ValueError(f"exact min-cut supports up to 12 choices, got {k}")
-    w = (1 + sim) / 2
-    w.fill_diagonal_(0)
-    degree = w.sum(1)
-    best = None
-    for r in range(1, k // 2 + 1):
-        for group in itertools.combinations(range(k), r):
-            if r == k - r and 0 not in group:
-                continue  # the same bipartition seen from the other side
-            a = list(group)
-            b = [i for i in range(k) if i not in group]
-            cut = w[a][:, b].sum()
-            ncut = cut / degree[a].sum().clamp_min(1e-12) + cut / degree[b].sum().clamp_min(1e-12)
-            if best is None or ncut < best[0]:
-                best = (ncut.item(), a, b, sim[a][:, b].mean().item())
-    return best[1], best[2], best[3]
+__all__ = ["GradientMatchingSharing", "min_normalized_cut"]
 
 
 class GradientMatchingSharing(SharingStrategy):
@@ -83,24 +60,6 @@ class GradientMatchingSharing(SharingStrategy):
         self.samples_per_choice = check_int("sharing.samples_per_choice", samples_per_choice, 1)
         self.train_all_leaves = train_all_leaves
 
-    def _gradient(
-        self, module: nn.Module, decision: str, archs: list[dict], choice: str, ctx: SplitContext
-    ) -> torch.Tensor:
-        module.zero_grad(set_to_none=True)
-        for n, base in enumerate(archs):
-            arch = {**base, decision: choice}
-            x, y = ctx.batches[n % len(ctx.batches)]
-            device = next(module.parameters()).device
-            loss = ctx.loss_fn(lambda xb, a=arch: module(xb, a), x.to(device), y.to(device))
-            loss.backward()
-        grads = [
-            p.grad.flatten() if p.grad is not None else torch.zeros(p.numel(), device=p.device)
-            for name, p in module.named_parameters()
-            if not _owned_by(name, decision)
-        ]
-        module.zero_grad(set_to_none=True)
-        return torch.cat(grads)
-
     def _score(
         self, index: int, leaf: Leaf, decision: str, ctx: SplitContext, rng: random.Random
     ) -> tuple[float, list[list[str]]] | None:
@@ -109,9 +68,8 @@ class GradientMatchingSharing(SharingStrategy):
             return None
         module = self.supernets[index]
         archs = [dict(self._sample_in_leaf(leaf, rng)) for _ in range(self.samples_per_choice)]
-        vectors = torch.stack([self._gradient(module, decision, archs, c, ctx) for c in allowed])
-        vectors = nn.functional.normalize(vectors, dim=1)
-        a, b, cross = min_normalized_cut(vectors @ vectors.T)
+        sim = choice_similarity(module, decision, allowed, archs, ctx.batches, ctx.loss_fn)
+        a, b, cross = min_normalized_cut(sim)
         return cross, [[allowed[i] for i in a], [allowed[i] for i in b]]
 
     def _sample_in_leaf(self, leaf: Leaf, rng: random.Random) -> dict:
@@ -152,8 +110,3 @@ class GradientMatchingSharing(SharingStrategy):
                 f"(cross-group gradient cosine {cross:.3f}); {self.num_supernets} sub-supernets"
             )
         return pairs
-
-
-def _owned_by(param_name: str, decision: str) -> bool:
-    """Whether a parameter belongs to the candidate ops of ``decision`` (not shared across it)."""
-    return f".edges.{decision}.ops." in f".{param_name}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import random
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -27,6 +28,8 @@ KWARGS = {
     "fewshot": {"split_epoch": 1},
     "gm": {"split_epochs": [1], "samples_per_choice": 2},
     "costsplit": {"split_epoch": 1, "pool_size": 200},
+    # any conflict counts (threshold 1), after 2 probes of a pair; one probe per step
+    "adaptive": {"probe_every": 1, "samples_per_choice": 1, "threshold": 1.0, "patience": 2},
 }
 SPLIT_EPOCH = 1
 N_ARCHS = 20
@@ -37,7 +40,7 @@ def close(a: torch.Tensor, b: torch.Tensor) -> None:
 
 
 def test_every_strategy_has_test_kwargs():
-    assert set(STRATEGIES) == set(KWARGS) == {"full", "fewshot", "gm", "costsplit"}
+    assert set(STRATEGIES) == set(KWARGS) == {"full", "fewshot", "gm", "costsplit", "adaptive"}
     for name, cls in STRATEGIES.items():
         assert issubclass(cls, SharingStrategy) and cls.name == name
 
@@ -79,6 +82,13 @@ def context(digits, epoch: int = SPLIT_EPOCH, logs: list | None = None) -> Split
     )
 
 
+def observe(strategy, digits, steps: int = 12) -> None:
+    """What the trainer does between two epoch ends: a probe every ``probe_every`` steps."""
+    for step in range(1, steps + 1):
+        if strategy.probe_every and step % strategy.probe_every == 0:
+            strategy.probe(replace(context(digits), step=step))
+
+
 def outputs(strategy, archs, x) -> list[torch.Tensor]:
     with torch.no_grad():
         return [strategy(x, a) for a in archs]
@@ -95,6 +105,8 @@ def split_case(request, space, digits):
     archs = [space.largest(), space.smallest()] + [space.sample(rng) for _ in range(N_ARCHS - 2)]
     before = outputs(strategy, archs, digits.x)
     state_before = copy.deepcopy(strategy.state_dict())
+    observe(strategy, digits)
+    assert all(torch.equal(v, state_before[k]) for k, v in strategy.state_dict().items()), name
     logs: list[str] = []
     pairs = strategy.maybe_split(context(digits, logs=logs))
     modes_after = [m.training for m in strategy.modules() if isinstance(m, _BatchNorm)]
@@ -160,6 +172,30 @@ def test_no_split_off_schedule(space, digits):
         for epoch in (SPLIT_EPOCH + 1, SPLIT_EPOCH + 2):
             assert strategy.maybe_split(context(digits, epoch=epoch)) == [], name
         assert strategy.num_supernets == 1 and strategy.leaves == [{}], name
+
+
+def test_extract_equals_forward(split_case, digits):
+    """After its split, every strategy's extracted net computes exactly its forward."""
+    s = split_case.strategy
+    for arch in split_case.archs[:6]:
+        net = s.extract(arch).eval()
+        with torch.no_grad():
+            close(net(digits.x), s(digits.x, arch))
+
+
+def test_same_seed_same_strategy(split_case, space, digits):
+    """Built, probed and split twice with the same seed: the same partition, history and
+    weights (a strategy owns no hidden randomness)."""
+    twin = make(split_case.name, space)
+    warm_up(twin, space, digits.x)
+    twin.eval()
+    observe(twin, digits)
+    twin.maybe_split(context(digits))
+    s = split_case.strategy
+    assert twin.sharing_state() == s.sharing_state()
+    mine, theirs = s.state_dict(), twin.state_dict()
+    assert mine.keys() == theirs.keys()
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine), split_case.name
 
 
 # -- (b) routing ---------------------------------------------------------------------------------
