@@ -36,7 +36,7 @@ from torch import nn
 
 from supernet.errors import SharenasError, check_fraction, check_int
 from supernet.leaf import Leaf, decision_choices
-from supernet.networks import Macro
+from supernet.models import Macro
 from supernet.sharing.base import SharingStrategy, SplitContext
 from supernet.sharing.conflict import choice_similarity, min_normalized_cut
 from supernet.spaces.base import Space

@@ -13,7 +13,7 @@ from torch import nn
 from supernet.checkpoint import load_checkpoint
 from supernet.data import load_splits
 from supernet.errors import SharenasError
-from supernet.networks import Macro
+from supernet.models import Macro
 from supernet.sharing import AdaptiveSharing, SplitContext
 from supernet.spaces import build_space
 from supernet.training import train
