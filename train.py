@@ -5,7 +5,8 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from supernet.cli import guard, register_all, user_errors
+from supernet.cli import guard, user_errors
+from supernet.config import register_train_configs
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -17,5 +18,5 @@ def main(cfg: DictConfig) -> dict:
 
 
 if __name__ == "__main__":
-    register_all()
+    register_train_configs()
     guard(main, "train")

@@ -280,7 +280,7 @@ def _one(row: str, seed: int, archs: list[str], out_root: Path, rescore: bool = 
     import torch
     from hydra import compose, initialize_config_dir
 
-    from supernet.cli import register_all
+    from supernet.config import register_train_configs
     from supernet.training import train
 
     torch.set_num_threads(1)
@@ -298,7 +298,7 @@ def _one(row: str, seed: int, archs: list[str], out_root: Path, rescore: bool = 
                 payload["rescore_s"] = time.time() - tic
                 cached.write_text(json.dumps(payload))
                 return payload
-    register_all()
+    register_train_configs()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     tic = time.time()

@@ -112,10 +112,11 @@ class RayBackendConf:
     progress: bool = True  # a progress bar over finished trials
 
 
-def register_configs() -> None:
+def register_search_configs() -> None:
+    """Register the search groups' schemas (``search.cli.register_configs`` adds training's)."""
     cs = ConfigStore.instance()
     cs.store(name="_supernet_ref", node=SupernetRef)
-    # root configs, not group options: see supernet.config.register_configs
+    # root configs, not group options: see supernet.config.register_train_configs
     cs.store(name="_schema_backend_local", node=LocalBackendConf)
     cs.store(name="_schema_backend_ray", node=RayBackendConf)
     for name, node in SEARCHER_SCHEMAS.items():
@@ -141,5 +142,5 @@ __all__ = [
     "RandomSearcherConf",
     "ResultsConf",
     "SupernetRef",
-    "register_configs",
+    "register_search_configs",
 ]

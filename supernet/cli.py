@@ -89,18 +89,6 @@ def _names(override: str, key: str) -> bool:
     return key == name or (key.startswith(name + ".") and value.lstrip().startswith("{"))
 
 
-def register_all() -> None:
-    """Register every structured-config schema with Hydra's ConfigStore."""
-    from supernet.config import register_configs
-
-    register_configs()
-    try:
-        from search.config import register_configs as register_search_configs
-    except ImportError:  # training-only installs
-        return
-    register_search_configs()
-
-
 def instantiation_message(err: InstantiationException) -> str:
     """One line for a failed ``instantiate``: the config node, the class and what went wrong
     (Hydra's message puts the cause on later lines, which a one-line error would drop)."""

@@ -136,9 +136,9 @@ def check_train_config(cfg: DictConfig) -> None:
         check_int(f"space.macro.{key}", cfg.space.macro[key], 1)
 
 
-def register_configs() -> None:
-    """Store the schemas as root configs (not options of the groups they check, so ``--help`` and
-    tab completion list only real options); a group option extends its schema with
+def register_train_configs() -> None:
+    """Store the training schemas as root configs (not options of the groups they check, so
+    ``--help`` and tab completion list only real options); a group option extends its schema with
     ``defaults: [/_schema_<group>@_here_, _self_]``."""
     cs = ConfigStore.instance()
     cs.store(name="_schema_space", node=SpaceConf)

@@ -11,7 +11,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from supernet.cli import override_key, register_all
+from search.cli import register_configs
+from supernet.cli import override_key
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
@@ -38,7 +39,7 @@ TINY_SEARCH = (
 
 def compose_config(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
     """Compose ``conf/<config_name>.yaml`` with ``overrides``, exactly as the scripts do."""
-    register_all()
+    register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name=config_name, overrides=list(overrides))
 
