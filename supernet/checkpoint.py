@@ -2,7 +2,8 @@
 
 A checkpoint holds the supernet weights of every sub-supernet, the sharing strategy's partition,
 optimizer / scheduler / sampler / RNG state, the epoch, the space name, the config it was trained
-with, and a format version.
+with (names and plain values, ``supernet.file_config``), and a format version. Format 2 stores
+objects by registered name; format 1 (``_target_`` paths) still loads.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from pathlib import Path
 import torch
 
 from supernet.errors import CheckpointError
+from supernet.file_config import config_from_file
 from supernet.fileio import write_atomic
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 REQUIRED = ("format_version", "space", "config", "sharing", "model", "epoch")
 
 
@@ -40,14 +43,45 @@ def load_checkpoint(path: str | os.PathLike, space: str | None = None) -> dict:
         raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {why}") from None
     if not isinstance(payload, dict) or any(k not in payload for k in REQUIRED):
         raise CheckpointError(f"{str(path)!r} is not a sharenas checkpoint (keys: {REQUIRED})")
-    if payload["format_version"] != FORMAT_VERSION:
+    if payload["format_version"] not in READABLE_VERSIONS:
         raise CheckpointError(
-            f"{str(path)!r} has format version {payload['format_version']}; "
-            f"this sharenas reads version {FORMAT_VERSION}"
+            f"{str(path)!r} has format version {payload['format_version']!r}; "
+            f"this sharenas reads versions {', '.join(map(str, READABLE_VERSIONS))}"
         )
     if space is not None and payload["space"] != space:
         raise CheckpointError(
             f"checkpoint {str(path)!r} was trained on space {payload['space']!r}, "
             f"not on space {space!r}; pass space={payload['space']}"
         )
+    payload["config"] = config_from_file(
+        payload["config"], int(payload["format_version"]), f"checkpoint {str(path)!r}"
+    )
+    check_finite(payload, f"checkpoint {str(path)!r}")
     return payload
+
+
+def _first_non_finite(state: object, prefix: str) -> str | None:
+    if isinstance(state, torch.Tensor):
+        if state.is_floating_point() and not bool(torch.isfinite(state).all()):
+            return prefix[:-1]
+        return None
+    if isinstance(state, dict):
+        items = state.items()
+    elif isinstance(state, list | tuple):
+        items = enumerate(state)
+    else:
+        return None
+    for key, value in items:
+        if (bad := _first_non_finite(value, f"{prefix}{key}.")) is not None:
+            return bad
+    return None
+
+
+def check_finite(payload: dict, source: str) -> None:
+    """Refuse weights (and their average) holding NaN or infinity, naming the first tensor."""
+    for part in ("model", "ema"):
+        if part in payload and (bad := _first_non_finite(payload[part], "")) is not None:
+            raise CheckpointError(
+                f"{source} holds non-finite weights ({part}: {bad} has NaN or inf); "
+                "it cannot be trained on or searched"
+            )

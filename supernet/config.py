@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from supernet.ema import check_decay
 from supernet.errors import SharenasError, check_fraction, check_int
+from supernet.file_config import config_to_file
 from supernet.threads import check_threads
 
 
@@ -106,7 +107,8 @@ def checkpoint_config_diff(cfg: DictConfig, saved: Mapping[str, Any]) -> dict[st
     for group in CHECKPOINT_GROUPS:
         if group not in cfg or not isinstance(saved.get(group), Mapping):
             continue
-        ours = _flat(OmegaConf.to_container(cfg[group], resolve=True))
+        stored = config_to_file({group: OmegaConf.to_container(cfg[group], resolve=True)})
+        ours = _flat(stored[group])  # the stored form: names, not code
         theirs = _flat(saved[group])
         keys = sorted(k for k in set(ours) & set(theirs) if ours[k] != theirs[k])
         if keys:
@@ -134,6 +136,8 @@ def check_train_config(cfg: DictConfig) -> None:
         raise SharenasError(f"trainer.grad_clip must be > 0, got {tc.grad_clip}")
     for key in ("channels", "cells_per_stage"):
         check_int(f"space.macro.{key}", cfg.space.macro[key], 1)
+    groups = [g for g in ("data", "sharing", "sampler", "trainer") if g in cfg]
+    config_to_file({g: OmegaConf.to_container(cfg[g], resolve=True) for g in groups})
 
 
 def register_train_configs() -> None:

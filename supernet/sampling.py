@@ -25,6 +25,17 @@ ENUMERATE_UP_TO = 100_000  # cost leaves of spaces up to this size list every me
 COST_POOL = 20_000  # larger spaces: the members among this many seeded random archs
 
 
+#: Registered samplers by ``name`` (``@register_sampler``): the only way a sampler named in a
+#: checkpoint is rebuilt.
+SAMPLERS: dict[str, type[PathSampler]] = {}
+
+
+def register_sampler(cls: type[PathSampler]) -> type[PathSampler]:
+    """Register a ``PathSampler`` subclass under its ``name``."""
+    SAMPLERS[cls.name] = cls
+    return cls
+
+
 class PathSampler:
     """Base class: ``paths()`` returns the archs of one training step.
 
@@ -97,6 +108,7 @@ class PathSampler:
         self.rng.setstate((version, tuple(internal), gauss))
 
 
+@register_sampler
 class UniformSampler(PathSampler):
     """One uniformly random path per step."""
 
@@ -106,6 +118,7 @@ class UniformSampler(PathSampler):
         return [self._sample(leaf)]
 
 
+@register_sampler
 class SandwichSampler(PathSampler):
     """Largest + smallest + ``n_random`` random paths per step (the sandwich rule)."""
 
@@ -129,6 +142,7 @@ class SandwichSampler(PathSampler):
         return ends + [self._sample(leaf) for _ in range(self.n_random)]
 
 
+@register_sampler
 class CostBinnedSampler(PathSampler):
     """Uniform over ``bins`` equal-*width* cost bins spanning a pool of ``pool_size`` archs, then
     uniform inside the bin. Rare cheap and rare expensive paths are drawn as often as the common
@@ -181,6 +195,7 @@ class CostBinnedSampler(PathSampler):
         return [self.rng.choice(b) for b in picked]
 
 
+@register_sampler
 class FairSampler(PathSampler):
     """Strict fairness (FairNAS, Chu et al., ICCV 2021): each step trains K paths built from a
     random permutation of every decision's choices, so every choice of every decision is trained
@@ -201,6 +216,7 @@ class FairSampler(PathSampler):
         return [a if self._inside(a, leaf) else self._sample(leaf) for a in archs]
 
 
+@register_sampler
 class ProgressiveSampler(PathSampler):
     """Largest path first, then uniform (after OFA's progressive shrinking, Cai et al., ICLR 2020):
     for ``warmup_epochs`` only the largest path trains, so the shared layers first learn the
@@ -225,6 +241,7 @@ class ProgressiveSampler(PathSampler):
         return [self._sample(leaf)]
 
 
+@register_sampler
 class StratifiedSampler(PathSampler):
     """Uniform over composition strata, then uniform inside the stratum: draw a choice ``c``
     (uniform over every choice value of the space) and a count ``k`` (uniform over 0..m, m = the

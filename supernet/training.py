@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
@@ -72,7 +72,7 @@ def _resume_scheduler(cfg: DictConfig, opt, payload: dict, done_epochs: int, say
     schedule is replayed from its start for the epochs already done, so training continues at the
     learning rate the new schedule has there instead of the old schedule's final value."""
     saved = payload["config"].get("trainer", {})
-    current = OmegaConf.to_container(cfg.trainer, resolve=True)
+    current = config_to_save(cfg)["trainer"]
     same = saved.get("scheduler") == current.get("scheduler") and saved.get("epochs") == int(
         cfg.trainer.epochs
     )

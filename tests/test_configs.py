@@ -257,7 +257,9 @@ def test_checkpoint_warnings_name_only_what_the_user_set(capsys):
     from search.checks import warn_checkpoint_overrides
 
     cfg = compose_config("search", ["data=mnist5k", "sampler.bins=3"])
-    saved = OmegaConf.to_container(compose_config("search", ["sharing=gm", "sampler=fair"]))
+    from supernet.builder import config_to_save
+
+    saved = config_to_save(compose_config("search", ["sharing=gm", "sampler=fair"]))  # stored form
     warn_checkpoint_overrides(cfg, saved, overrides=["data=mnist5k"])
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "fixes data" in lines[0] and "data.name='mnist5k'" in lines[0]

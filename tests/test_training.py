@@ -86,7 +86,7 @@ def test_resume_of_a_finished_run_says_so_and_keeps_the_weights(tmp_path, capsys
 def test_resume_with_other_settings_is_refused(tmp_path):
     train(compose_tiny("train", ["sharing=fewshot", "sharing.split_epoch=2"]), out_dir=tmp_path)
     again = compose_tiny("train", ["trainer.epochs=3", "trainer.resume=true"])  # sharing=full
-    with pytest.raises(SharenasError, match=r"trained with other settings \(sharing._target_="):
+    with pytest.raises(SharenasError, match=r"trained with other settings \(sharing.name="):
         train(again, out_dir=tmp_path)
     wider = compose_tiny(
         "train",

@@ -5,19 +5,11 @@ conflict measured during training)."""
 from __future__ import annotations
 
 from supernet.sharing.adaptive import AdaptiveSharing
-from supernet.sharing.base import SharingStrategy, SplitContext
+from supernet.sharing.base import STRATEGIES, SharingStrategy, SplitContext, register_strategy
 from supernet.sharing.costsplit import CostSplitSharing
 from supernet.sharing.fewshot import FewShotSharing
 from supernet.sharing.full import FullSharing
 from supernet.sharing.gm import GradientMatchingSharing
-
-STRATEGIES: dict[str, type[SharingStrategy]] = {
-    "full": FullSharing,
-    "fewshot": FewShotSharing,
-    "gm": GradientMatchingSharing,
-    "costsplit": CostSplitSharing,
-    "adaptive": AdaptiveSharing,
-}
 
 __all__ = [
     "STRATEGIES",
@@ -28,4 +20,5 @@ __all__ = [
     "GradientMatchingSharing",
     "SharingStrategy",
     "SplitContext",
+    "register_strategy",
 ]

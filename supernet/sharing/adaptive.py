@@ -37,7 +37,7 @@ from torch import nn
 from supernet.errors import SharenasError, check_fraction, check_int
 from supernet.leaf import Leaf, decision_choices
 from supernet.models import Macro
-from supernet.sharing.base import SharingStrategy, SplitContext
+from supernet.sharing.base import SharingStrategy, SplitContext, register_strategy
 from supernet.sharing.conflict import choice_similarity, min_normalized_cut
 from supernet.spaces.base import Space
 
@@ -49,6 +49,7 @@ def leaf_label(leaf: Leaf) -> str:
     return ",".join(f"{d}={'+'.join(map(str, c))}" for d, c in sorted(leaf.items()))
 
 
+@register_strategy
 class AdaptiveSharing(SharingStrategy):
     """Splits triggered by persistent gradient conflict, measured online, within a budget."""
 

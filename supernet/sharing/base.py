@@ -21,6 +21,16 @@ from supernet.leaf import Leaf, contains
 from supernet.models import Macro, StandaloneNet, Supernet, build_supernet
 from supernet.spaces.base import Space
 
+#: Registered strategies by ``name`` (``@register_strategy``): the only way a strategy named in a
+#: checkpoint is rebuilt.
+STRATEGIES: dict[str, type[SharingStrategy]] = {}
+
+
+def register_strategy(cls: type[SharingStrategy]) -> type[SharingStrategy]:
+    """Register a ``SharingStrategy`` subclass under its ``name``."""
+    STRATEGIES[cls.name] = cls
+    return cls
+
 
 def _no_scalar(tag: str, value: float, step: int) -> None:
     """A ``scalar`` hook that records nothing (no TensorBoard writer)."""

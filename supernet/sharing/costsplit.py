@@ -21,10 +21,11 @@ from torch import nn
 from supernet.errors import check_int
 from supernet.leaf import PARAMS_KEY, Leaf
 from supernet.models import Macro
-from supernet.sharing.base import SharingStrategy, SplitContext
+from supernet.sharing.base import SharingStrategy, SplitContext, register_strategy
 from supernet.spaces.base import Space
 
 
+@register_strategy
 class CostSplitSharing(SharingStrategy):
     """Split once, at ``split_epoch``, into ``bins`` parameter-count ranges (empty ones merged)."""
 

@@ -13,10 +13,11 @@ from torch import nn
 
 from supernet.errors import SharenasError, check_int
 from supernet.models import Macro
-from supernet.sharing.base import SharingStrategy, SplitContext
+from supernet.sharing.base import SharingStrategy, SplitContext, register_strategy
 from supernet.spaces.base import Space
 
 
+@register_strategy
 class FewShotSharing(SharingStrategy):
     """Split on a fixed list of decisions at fixed epochs (one split per listed decision).
 

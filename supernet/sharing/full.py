@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from supernet.sharing.base import SharingStrategy
+from supernet.sharing.base import SharingStrategy, register_strategy
 
 
+@register_strategy
 class FullSharing(SharingStrategy):
     """Never splits: every arch routes to the single supernet."""
 

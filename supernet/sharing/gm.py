@@ -21,13 +21,14 @@ from torch import nn
 from supernet.errors import SharenasError, check_int
 from supernet.leaf import Leaf
 from supernet.models import Macro
-from supernet.sharing.base import SharingStrategy, SplitContext
+from supernet.sharing.base import SharingStrategy, SplitContext, register_strategy
 from supernet.sharing.conflict import choice_similarity, min_normalized_cut
 from supernet.spaces.base import Space
 
 __all__ = ["GradientMatchingSharing", "min_normalized_cut"]
 
 
+@register_strategy
 class GradientMatchingSharing(SharingStrategy):
     """Split where choices' gradients on the shared weights disagree most (graph min-cut)."""
 
