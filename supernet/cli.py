@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hydra.errors import InstantiationException
@@ -15,21 +15,40 @@ from supernet.errors import SharenasError, UnknownNameError
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
-def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
-    """Options of a config group (YAML files in ``conf/<group>/``)."""
-    return sorted(p.stem for p in (conf_dir / group).glob("*.yaml") if not p.stem.startswith("_"))
+def group_options(group: str, conf_dir: Path = CONF_DIR, extra: Sequence[Path] = ()) -> list[str]:
+    """Options of a config group (YAML files in ``conf/<group>/`` and in the ``extra`` folders)."""
+    files = [p for d in (conf_dir, *extra) for p in (d / group).glob("*.yaml")]
+    return sorted({p.stem for p in files if not p.stem.startswith("_")})
+
+
+def searchpath_entries(argv: Sequence[str]) -> list[str]:
+    """The entries of a ``hydra.searchpath=[file:///my/conf,...]`` override: config folders a
+    user adds to the shipped ones."""
+    entries: list[str] = []
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if key.lstrip("+~") == "hydra.searchpath":
+            entries += [e.strip() for e in value.strip().strip("[]").split(",") if e.strip()]
+    return entries
 
 
 def check_group_overrides(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
-    """Reject ``group=option`` overrides naming an option that does not exist, in one line."""
+    """Reject ``group=option`` overrides naming an option that does not exist, in one line
+    (options in the user's ``hydra.searchpath`` folders count; ``pkg://`` entries: Hydra checks)."""
+    entries = searchpath_entries(argv)
+    if any(not e.startswith("file://") for e in entries):
+        return
+    extra = [Path(e.removeprefix("file://")) for e in entries]
     for arg in argv:
         key, sep, value = arg.partition("=")
         key = key.lstrip("+~")
-        if not sep or "." in key or "/" in key or not (conf_dir / key).is_dir():
+        if not sep or "." in key or "/" in key:
+            continue
+        if not any((d / key).is_dir() for d in (conf_dir, *extra)):
             continue
         if "(" in value or "$" in value:  # sweep functions and interpolations: Hydra checks them
             continue
-        allowed = group_options(key, conf_dir)
+        allowed = group_options(key, conf_dir, extra)
         for option in value.split(","):  # a multirun sweep: sharing=full,fewshot
             if option not in allowed:
                 raise UnknownNameError(key, option, allowed)
@@ -46,6 +65,7 @@ def check_key_overrides(config_name: str, argv: list[str], conf_dir: Path = CONF
     if any(a in ("-m", "--multirun") or a.startswith("-") for a in argv):
         return  # sweeps and Hydra flags: leave them to Hydra
     overrides = [a for a in argv if "=" in a and not a.lstrip("+~").startswith("hydra")]
+    overrides += [a for a in argv if a.lstrip("+~").startswith("hydra.searchpath=")]
     try:
         with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
             compose(config_name, overrides)
@@ -126,11 +146,11 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def guard(main: Callable[[], object], name: str) -> None:
-    """Run a ``@hydra.main`` entry point after checking group overrides."""
+def guard(main: Callable[[], object], name: str, conf_dir: Path = CONF_DIR) -> None:
+    """Run a ``@hydra.main`` entry point after checking group overrides against ``conf_dir``."""
     try:
-        check_group_overrides(sys.argv[1:])
-        check_key_overrides(name, sys.argv[1:])
+        check_group_overrides(sys.argv[1:], conf_dir)
+        check_key_overrides(name, sys.argv[1:], conf_dir)
     except SharenasError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -1,0 +1,40 @@
+"""Where the configs are, and composing them from Python with the scripts' checks."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+
+def conf_dir() -> Path:
+    """The shipped configs: ``sharenas/conf`` inside an installed wheel (package data), else the
+    checkout's top-level ``conf/`` (the same files: the wheel maps that folder into the package)."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "conf"
+    return packaged if packaged.is_dir() else here.parent / "conf"
+
+
+def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
+    """``conf/<config_name>.yaml`` with command-line style overrides, as ``sharenas-train`` /
+    ``sharenas-search`` compose it: a bad option or key raises ``SharenasError`` in one line.
+    ``hydra.searchpath=[file:///my/conf]`` adds the user's own config folders."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from supernet.cli import check_group_overrides, check_key_overrides, register_all
+
+    overrides = [str(o) for o in overrides]
+    register_all()
+    check_group_overrides(overrides, conf_dir())
+    check_key_overrides(config_name, overrides, conf_dir())
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=overrides)
+
+
+def default_out_dir(cfg: DictConfig, what: str) -> Path:
+    """``outputs/<experiment>/<what>/<date_time>``: where the scripts would write this run."""
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    return Path("outputs") / str(cfg.get("experiment", "default")) / what / stamp
