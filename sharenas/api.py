@@ -89,11 +89,11 @@ def load(
     """Load a ``supernet.pt`` (``torch.load(weights_only=True)``: a checkpoint never runs code)
     with the data it was trained on, ready to rank and extract archs. ``data_path`` replaces
     the saved path of a dataset read from disk that moved."""
+    from search.cli import register_configs
     from search.evaluate import Evaluator
     from supernet.builder import load_trained
-    from supernet.cli import register_all
 
-    register_all()
+    register_configs()
     built, _ = load_trained(checkpoint, data_path=data_path, ema=ema)
     evaluator = Evaluator(
         built, calib_batches=calib_batches, count_flops=count_flops, seed=seed, device=device

@@ -8,12 +8,13 @@ from collections.abc import Callable
 import hydra
 from omegaconf import DictConfig
 
+from search.cli import register_configs, search_main
 from sharenas.config import conf_dir
-from supernet.cli import guard, register_all, user_errors
+from supernet.cli import guard, user_errors
 
 
 def _entry(config_name: str, task: Callable[[DictConfig], object]) -> None:
-    register_all()
+    register_configs()  # the training and the search schemas
     conf = conf_dir()
     main = hydra.main(version_base="1.3", config_path=str(conf), config_name=config_name)
     guard(main(user_errors(task)), config_name, conf_dir=conf)
@@ -25,19 +26,6 @@ def _train(cfg: DictConfig) -> dict:
     return train_supernet(cfg)
 
 
-def _search(cfg: DictConfig) -> None:
-    import search
-    from supernet.distributed import launched_by_torchrun
-    from supernet.errors import SharenasError
-
-    if launched_by_torchrun():
-        raise SharenasError(
-            "sharenas-search runs in one process (use backend=ray to spread a search); train under "
-            "torchrun with sharenas-train, then pass its supernet.checkpoint to sharenas-search"
-        )
-    search.run(cfg)
-
-
 def train() -> None:
     """``sharenas-train [group=option ...] [key=value ...]``"""
     _entry("train", _train)
@@ -45,4 +33,4 @@ def train() -> None:
 
 def search() -> None:
     """``sharenas-search [supernet.checkpoint=PATH] [group=option ...] [key=value ...]``"""
-    _entry("search", _search)
+    _entry("search", search_main)

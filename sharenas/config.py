@@ -24,10 +24,11 @@ def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    from supernet.cli import check_group_overrides, check_key_overrides, register_all
+    from search.cli import register_configs
+    from supernet.cli import check_group_overrides, check_key_overrides
 
     overrides = [str(o) for o in overrides]
-    register_all()
+    register_configs()
     check_group_overrides(overrides, conf_dir())
     check_key_overrides(config_name, overrides, conf_dir())
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
