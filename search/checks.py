@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from search.export import check_onnx_available
 from search.objective import RECORD_KEYS, Objective, direction
-from search.ranking import human
+from search.tables import human
 from supernet.cli import override_key
 from supernet.config import checkpoint_config_diff
 from supernet.errors import SharenasError, check_int

@@ -14,16 +14,11 @@ from search.checks import check_search_config, feasibility_note, warn_checkpoint
 from search.evaluate import Evaluator
 from search.export import export_subnet, normalization
 from search.objective import SEARCHER_DIRECTIONS, Objective
-from search.ranking import (
-    DEFAULT_COLUMNS,
-    Objectives,
-    format_table,
-    leaderboard,
-    log_to_tensorboard,
-    pareto_front,
-    write_results,
-)
+from search.ranking import Objectives, leaderboard, pareto_front
+from search.result_files import write_results
 from search.searchers.base import Searcher
+from search.tables import format_table, table_columns, top_of
+from search.tensorboard_log import log_to_tensorboard
 from supernet.builder import load_trained
 from supernet.config import run_dir
 from supernet.errors import SharenasError
@@ -185,15 +180,14 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     better = "higher" if objective.descending else "lower"
     resumed = f", {len(earlier)} of them from earlier runs of the study" if earlier else ""
     print(
-        f"\ntop {k} of {len(records)} evaluated archs{resumed} (ranked by {key}, {better} is "
+        f"\n{top_of(k, len(records))} evaluated archs{resumed} (ranked by {key}, {better} is "
         f"better; inherited weights, no retraining):"
     )
     if note and not note.startswith("warning:"):
         print(note)
     some_infeasible = not all(r["feasible"] for r in records)
-    shown = list(DEFAULT_COLUMNS[:-1])
-    shown += [key] if key not in shown else []  # the ranking key is always a column
-    columns = [*shown, *(["feasible"] if some_infeasible else []), "arch"]
+    # the ranking key, every objective and every constrained cost are columns
+    columns = table_columns([key, *searcher.objectives, *objective.limits], some_infeasible)
     print(format_table(ranked, k=k, columns=columns))
     front = []
     if objs is not None:

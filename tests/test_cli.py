@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from search.ranking import DEFAULT_COLUMNS
+from search.tables import DEFAULT_COLUMNS
 from supernet.cli import check_group_overrides, group_options
 from supernet.spaces import build_space
 from tests.conftest import REPO

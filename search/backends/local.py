@@ -8,8 +8,8 @@ from collections.abc import Callable
 from tqdm import tqdm
 
 from search.objective import Objective
-from search.ranking import human
 from search.searchers.base import Searcher
+from search.tables import human
 from supernet.arch import Arch
 
 

@@ -166,6 +166,18 @@ def test_multi_objective_prints_the_pareto_front(checkpoint, tmp_path, capsys) -
     assert front == {r["arch"] for r in json.loads((tmp_path / "pareto.json").read_text())}
 
 
+def test_tables_show_every_objective_and_how_many_rows(checkpoint, tmp_path, capsys) -> None:
+    objectives = ("searcher.objectives=[val_acc,latency_ms]", "evaluator.measure_latency=true")
+    search_run(checkpoint, tmp_path, "searcher=nsga2", *objectives, "results.top_k=10")
+    out = capsys.readouterr().out
+    assert "all 6 evaluated archs" in out and "top 10 of 6" not in out
+    headers = [line.split() for line in out.splitlines() if line.startswith("rank")]
+    assert len(headers) == 2  # the leaderboard and the Pareto front
+    assert all(h[-2:] == ["latency_ms", "arch"] for h in headers), headers
+    search_run(checkpoint, tmp_path / "k", "results.top_k=4")
+    assert "top 4 of 6 evaluated archs" in capsys.readouterr().out
+
+
 def test_checkpoint_overrides_are_named(checkpoint, tmp_path, capsys) -> None:
     search_run(checkpoint, tmp_path / "a")
     assert "warning" not in capsys.readouterr().err
