@@ -15,16 +15,27 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from supernet.ema import check_decay
-from supernet.errors import SharenasError, check_fraction, check_int
 from supernet.file_config import config_to_file
+from supernet.schema import at_least, check_config, checked, fraction, greater_than, optional
 from supernet.threads import check_threads
+
+
+def _threads(key: str, value: Any) -> int | None:
+    return check_threads(value)  # names trainer.num_threads itself
+
+
+@dataclass
+class RunConf:
+    """The root keys of ``train.yaml`` and ``search.yaml`` that no group holds."""
+
+    seed: int = checked(0, at_least(0))  # every source of randomness derives from this
+    experiment: str = "default"  # names the output folder
 
 
 @dataclass
 class MacroConf:
-    channels: int = 16  # C of the first stage; doubled at each reduction
-    cells_per_stage: int = 1  # N cells per stage (NB201 uses 5; 1 keeps CPU runs fast)
+    channels: int = checked(16, at_least(1))  # C of the first stage; doubled at each reduction
+    cells_per_stage: int = checked(1, at_least(1))  # N cells per stage (NB201 uses 5)
     bn_affine: bool = True  # learnable BN scale/shift in cells and reduction blocks
 
 
@@ -58,27 +69,33 @@ class DataFolderConf(DataPathConf):
 
 @dataclass
 class AugmentConf:
-    crop_pad: int = 0  # random shift: pad by this many pixels and crop back (0: off)
+    # random shift: pad by this many pixels and crop back (0: off)
+    crop_pad: int = checked(0, at_least(0))
     hflip: bool = False  # mirror each image with probability 1/2 (not for digits)
 
 
 @dataclass
 class TrainerConf:
-    epochs: int = 5
-    batch_size: int = 64
-    steps_per_epoch: Any = None  # fixed optimizer steps per epoch (fair budgets); None = one pass
+    epochs: int = checked(5, at_least(1))
+    batch_size: int = checked(64, at_least(1))
+    # fixed optimizer steps per epoch (fair budgets); None = one pass
+    steps_per_epoch: Any = checked(None, optional(at_least(1)))
     device: str = "cpu"  # cpu | cuda | auto
     amp: bool = False  # bfloat16/float16 autocast on CUDA only
     channels_last: bool = False  # CUDA memory format
-    grad_clip: float = 5.0
+    grad_clip: float = checked(5.0, greater_than(0))
     resume: bool = False  # continue from <run dir>/<checkpoint> if it exists
-    stop_after: Any = None  # run at most this many epochs in this invocation (time slices)
+    # run at most this many epochs in this invocation (time slices)
+    stop_after: Any = checked(None, optional(at_least(1)))
     checkpoint: str = "supernet.pt"  # file name inside the run directory
-    num_threads: Any = "auto"  # CPU threads of train, search, verify; auto: supernet.threads
+    # CPU threads of train, search, verify; auto: supernet.threads
+    num_threads: Any = checked("auto", _threads)
     progress: bool = True  # tqdm progress bar
-    calib_batches: int = 4  # BN recalibration batches for the per-epoch val accuracy
-    ema_decay: Any = None  # e.g. 0.998: score archs with an EMA of the weights (supernet.ema)
-    label_smoothing: float = 0.0  # of the training loss, in [0, 1); scoring uses plain CE
+    calib_batches: int = checked(4, at_least(1))  # BN recalibration batches for val accuracy
+    # e.g. 0.998: score archs with an EMA of the weights (supernet.ema)
+    ema_decay: Any = checked(None, optional(fraction("e.g. 0.998, or null for no EMA")))
+    # of the training loss, in [0, 1); scoring uses plain CE
+    label_smoothing: float = checked(0.0, fraction("e.g. 0.1, or 0 for none", zero_is_off=True))
     augment: AugmentConf = field(default_factory=AugmentConf)  # supernet.augment
     optimizer: Any = None  # _target_ + _partial_: true (called with the parameters)
     scheduler: Any = (
@@ -117,27 +134,16 @@ def checkpoint_config_diff(cfg: DictConfig, saved: Mapping[str, Any]) -> dict[st
 
 
 def check_train_config(cfg: DictConfig) -> None:
-    """The ranges the schema's types cannot express (and ``seed``, which has no schema): one
-    line naming the key and value, before anything is built or trained."""
-    check_int("seed", cfg.seed, 0)
-    tc = cfg.trainer
-    for key in ("epochs", "batch_size", "calib_batches"):
-        check_int(f"trainer.{key}", tc[key], 1)
-    for key in ("steps_per_epoch", "stop_after"):
-        if tc[key] is not None:
-            check_int(f"trainer.{key}", tc[key], 1)
-    check_threads(tc.num_threads)
-    if tc.ema_decay is not None:
-        check_decay(tc.ema_decay)
-    if tc.label_smoothing:  # 0 is off; else like a decay, strictly between 0 and 1
-        check_fraction("trainer.label_smoothing", tc.label_smoothing, "e.g. 0.1, or 0 for none")
-    check_int("trainer.augment.crop_pad", tc.augment.crop_pad, 0)
-    if not float(tc.grad_clip) > 0:
-        raise SharenasError(f"trainer.grad_clip must be > 0, got {tc.grad_clip}")
-    for key in ("channels", "cells_per_stage"):
-        check_int(f"space.macro.{key}", cfg.space.macro[key], 1)
+    """Every check of the training schemas (``supernet.schema``: each names its key and value),
+    before anything is built or trained."""
+    for prefix, schema in TRAIN_SCHEMAS.items():
+        check_config(cfg[prefix] if prefix else cfg, schema, prefix)
     groups = [g for g in ("data", "sharing", "sampler", "trainer") if g in cfg]
     config_to_file({g: OmegaConf.to_container(cfg[g], resolve=True) for g in groups})
+
+
+#: Where each training schema sits in a composed config ("" for the root).
+TRAIN_SCHEMAS: dict[str, type] = {"": RunConf, "space": SpaceConf, "trainer": TrainerConf}
 
 
 def register_train_configs() -> None:

@@ -183,7 +183,7 @@ def test_tiny_cfg_fixture_applies_overrides(tiny_cfg):
         ("trainer.batch_size=0", "trainer.batch_size must be an integer >= 1, got 0"),
         ("trainer.calib_batches=0", "trainer.calib_batches"),
         ("trainer.steps_per_epoch=0", "trainer.steps_per_epoch"),
-        ("trainer.grad_clip=0", "trainer.grad_clip must be > 0"),
+        ("trainer.grad_clip=0", "trainer.grad_clip must be a number > 0, got 0.0"),
         ("trainer.augment.crop_pad=-1", "trainer.augment.crop_pad must be an integer >= 0, got -1"),
         ("trainer.label_smoothing=1.0", "trainer.label_smoothing must be in (0, 1) (e.g. 0.1, or"),
         ("trainer.label_smoothing=-0.1", "got -0.1"),
