@@ -8,7 +8,7 @@ import io
 import json
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -56,8 +56,10 @@ def export_subnet(
     ``(x - mean) / std``, as during search. ``net`` should already have recalibrated BN.
 
     ``model.onnx`` (``results.onnx=true``; needs ``pip install 'sharenas[onnx]'``) is the same
-    program through ``torch.onnx.export(dynamo=True)``, with the same dynamic batch dimension,
-    for ONNX Runtime and other ONNX tools; its input is named ``x``.
+    network through ``torch.onnx.export(dynamo=True)`` for ONNX Runtime and other ONNX tools:
+    input ``x`` (batch, C, H, W), output ``logits`` (batch, classes), the batch dimension named
+    ``batch`` and dynamic; its metadata (``metadata_props``) holds ``arch``, ``input_shape`` and
+    ``normalize_mean`` / ``normalize_std`` (absent when unknown) as strings.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -83,23 +85,73 @@ def export_subnet(
     torch.export.save(program, paths["exported"])
     if onnx:
         paths["onnx"] = out / "model.onnx"
-        _export_onnx(program, paths["onnx"])
+        meta = {"arch": arch, "input_shape": json.dumps(full["input_shape"])}
+        if full["normalize"] is not None:
+            meta |= {f"normalize_{k}": repr(v) for k, v in full["normalize"].items()}
+        _export_onnx(net, example, paths["onnx"], meta)
     return paths
 
 
-def _export_onnx(program: torch.export.ExportedProgram, path: Path) -> None:
-    """The torch.export program as ONNX (quietly: the exporter logs each of its steps)."""
+def _export_onnx(net: nn.Module, example: torch.Tensor, path: Path, meta: dict[str, str]) -> None:
+    """``net`` as ONNX with named input, output and batch dimension, ``meta`` as the model's
+    metadata (quietly: the exporter logs each of its steps); written atomically."""
     check_onnx_available()
+    import onnx
+
+    from supernet.fileio import write_atomic
+
     logger = logging.getLogger("torch.onnx")
     level = logger.level
     logger.setLevel(logging.ERROR)  # e.g. "torchvision is not installed. Skipping ..."
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
-            onnx_program = torch.onnx.export(program, dynamo=True, input_names=["x"], verbose=False)
+            onnx_program = torch.onnx.export(
+                net,
+                (example,),
+                dynamo=True,
+                input_names=["x"],
+                output_names=["logits"],
+                dynamic_shapes=({0: "batch"},),
+                verbose=False,
+            )
     finally:
         logger.setLevel(level)
-    onnx_program.save(str(path))
+    model = onnx_program.model_proto
+    onnx.helper.set_model_props(model, meta)
+    data = model.SerializeToString()
+    write_atomic(path, lambda f: f.write(data))
+
+
+def export_top(
+    ranked: Sequence[dict],
+    calibrated: Callable[[str], nn.Module],
+    input_shape: tuple[int, ...],
+    out_dir: str | Path,
+    k: int,
+    normalize: Mapping[str, float] | None = None,
+    onnx: bool = False,
+) -> dict[str, Path]:
+    """Export the ``k`` best of a leaderboard (``results.top_k``): rank 1 into ``best/``, ranks
+    2..k into ``top/rank_2/`` ... ``top/rank_<k>/``, each folder as ``export_subnet`` writes it.
+    Only feasible archs join ``top/``; ``best/`` holds rank 1 even when no arch is feasible (the
+    leaderboard puts feasible archs first). ``calibrated(arch)`` builds an arch's network.
+    Returns ``best/``'s paths plus ``"top"`` (the folder) when ranks below 1 were exported."""
+    out = Path(out_dir)
+    paths: dict[str, Path] = {}
+    for row in ranked[: max(k, 1)]:
+        n = int(row["rank"])
+        if n > 1 and row.get("feasible") is False:
+            break
+        folder = out / "best" if n == 1 else out / "top" / f"rank_{n}"
+        written = export_subnet(
+            calibrated(row["arch"]), row["arch"], row, input_shape, folder, normalize, onnx=onnx
+        )
+        if n == 1:
+            paths.update(written)
+        else:
+            paths["top"] = out / "top"
+    return paths
 
 
 def normalization(splits: object) -> dict[str, float] | None:
@@ -110,4 +162,4 @@ def normalization(splits: object) -> dict[str, float] | None:
     return {"mean": float(mean), "std": float(std)}
 
 
-__all__ = ["check_onnx_available", "export_subnet", "normalization"]
+__all__ = ["check_onnx_available", "export_subnet", "export_top", "normalization"]

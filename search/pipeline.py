@@ -12,7 +12,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from search.checks import check_search_config, feasibility_note, warn_checkpoint_overrides
 from search.evaluate import Evaluator
-from search.export import export_subnet, normalization
+from search.export import export_top, normalization
 from search.objective import SEARCHER_DIRECTIONS, Objective
 from search.ranking import Objectives, leaderboard, pareto_front
 from search.result_files import write_results
@@ -160,21 +160,15 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     writer = SummaryWriter(str(out / "tb"))
     log_to_tensorboard(writer, records, top_k=int(cfg.results.top_k), **rank)
     writer.close()
-    if export:
-        best = ranked[0]  # feasible if any arch is
-        arch = built.space.parse(best["arch"])
-        net = evaluator.calibrated(arch)
-        norm = normalization(built.splits)
-        paths.update(
-            export_subnet(
-                net,
-                best["arch"],
-                best,
-                evaluator.input_shape,
-                out / "best",
-                norm,
-                onnx=bool(cfg.results.onnx),
-            )
+    if export:  # best/ and top/rank_2 .. top/rank_<top_k> (search.export.export_top)
+        paths |= export_top(
+            ranked,
+            lambda arch: evaluator.calibrated(built.space.parse(arch)),
+            evaluator.input_shape,
+            out,
+            int(cfg.results.top_k),
+            normalization(built.splits),
+            onnx=bool(cfg.results.onnx),
         )
     k = int(cfg.results.top_k)
     better = "higher" if objective.descending else "lower"

@@ -213,11 +213,34 @@ def test_onnx_export_matches_the_torch_export_program(checkpoint, tmp_path) -> N
     module = torch.export.load(tmp_path / "best" / "model.pt2").module()
     session = ort.InferenceSession(str(tmp_path / "best" / "model.onnx"))
     assert [i.name for i in session.get_inputs()] == ["x"]
+    assert [o.name for o in session.get_outputs()] == ["logits"]
+    assert session.get_inputs()[0].shape == ["batch", *shape]
+    assert session.get_outputs()[0].shape[0] == "batch"
+    meta = session.get_modelmeta().custom_metadata_map
+    record = json.loads((tmp_path / "best" / "record.json").read_text())
+    assert meta["arch"] == record["arch"] and json.loads(meta["input_shape"]) == list(shape)
+    norm = record["normalize"]
+    assert norm is not None  # digits: mean and std of the training pixels
+    assert float(meta["normalize_mean"]) == norm["mean"]
+    assert float(meta["normalize_std"]) == norm["std"]
     for batch in (1, 5):  # the batch dimension stays dynamic
         x = torch.randn(batch, *shape)
         (onnx_out,) = session.run(None, {"x": x.numpy()})
         with torch.no_grad():
             torch.testing.assert_close(torch.from_numpy(onnx_out), module(x), rtol=1e-4, atol=1e-5)
+
+
+def test_top_k_best_archs_are_exported_in_rank_order(checkpoint, tmp_path) -> None:
+    out = search_run(checkpoint, tmp_path, "results.top_k=3")
+    ranked = out["leaderboard"]
+    assert (tmp_path / "best" / "arch.txt").read_text().strip() == ranked[0]["arch"]
+    folders = sorted(p.name for p in (tmp_path / "top").iterdir())
+    assert folders == ["rank_2", "rank_3"]
+    for n in (2, 3):
+        folder = tmp_path / "top" / f"rank_{n}"
+        assert (folder / "arch.txt").read_text().strip() == ranked[n - 1]["arch"]
+        assert json.loads((folder / "record.json").read_text())["rank"] == n
+        assert (folder / "model.pt2").is_file()
 
 
 def test_onnx_without_its_packages_fails_before_searching(tmp_path, monkeypatch) -> None:
