@@ -48,6 +48,10 @@ def _list(*items: str) -> Any:
     return field(default_factory=lambda: list(items))
 
 
+def _list_int(*items: int) -> Any:
+    return field(default_factory=lambda: list(items))
+
+
 @dataclass
 class _SearcherConf:
     """Keys every searcher takes (``space`` and ``seed`` are passed by the pipeline)."""
@@ -112,6 +116,36 @@ class RayBackendConf:
     progress: bool = True  # a progress bar over finished trials
 
 
+@dataclass
+class RecipeConf:
+    """The standalone training recipe (``supernet.standalone.StandaloneRecipe``'s fields; the
+    defaults are the benchmark ground truth's): SGD nesterov, cosine schedule."""
+
+    epochs: int = 6
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+
+
+@dataclass
+class VerifyConf:
+    """The verify stage (``search.verify``): retrain the top archs and a control sample."""
+
+    enabled: bool = True  # false (verify=off): rank and export the supernet's pick only
+    top_k: int = 3  # the leaderboard's best archs trained standalone
+    control: int = 2  # archs drawn at random (seeded) from all evaluated, besides the top_k
+    mode: str = "scratch"  # scratch: fresh init | finetune: start from the inherited weights
+    seeds: list[int] = _list_int(0)  # one training per seed; standalone_acc is their mean
+    recipe: RecipeConf = field(default_factory=RecipeConf)
+    backend: str = "auto"  # auto: as the search ran (ray or local) | local | ray
+    workers: int = 2  # trainings at once (local worker processes, or Ray tasks in flight)
+    cpus_per_task: float = 1.0  # Ray: CPUs of each training task
+    gpus_per_task: Any = None  # Ray: None = 1 GPU each when the cluster has GPUs, else 0
+    max_retries: int = 2  # Ray: a failed training task is run again this many times
+    bootstrap: int = 1000  # resamples of the verified archs for the tau / rho intervals
+
+
 def register_search_configs() -> None:
     """Register the search groups' schemas (``search.cli.register_configs`` adds training's)."""
     cs = ConfigStore.instance()
@@ -119,6 +153,7 @@ def register_search_configs() -> None:
     # root configs, not group options: see supernet.config.register_train_configs
     cs.store(name="_schema_backend_local", node=LocalBackendConf)
     cs.store(name="_schema_backend_ray", node=RayBackendConf)
+    cs.store(name="_schema_verify", node=VerifyConf)
     for name, node in SEARCHER_SCHEMAS.items():
         cs.store(name=name, node=node)
     cs.store(
@@ -140,7 +175,9 @@ __all__ = [
     "ExhaustiveSearcherConf",
     "OptunaSearcherConf",
     "RandomSearcherConf",
+    "RecipeConf",
     "ResultsConf",
     "SupernetRef",
+    "VerifyConf",
     "register_search_configs",
 ]

@@ -19,6 +19,9 @@ from search.result_files import write_results
 from search.searchers.base import Searcher
 from search.tables import format_table, table_columns, top_of
 from search.tensorboard_log import log_to_tensorboard
+from search.verify import annotate, check_verify, export_winner
+from search.verify import run as verify
+from search.verify_report import log_verify_to_tensorboard
 from supernet.builder import load_trained
 from supernet.config import run_dir
 from supernet.errors import SharenasError
@@ -105,6 +108,7 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     objective = Objective(searcher.objectives, dict(cfg.constraints), key=key)
     backend = instantiate(cfg.backend)
     _check_storage(searcher, backend)
+    check_verify(cfg.verify, _n_trials(searcher, space))
     checkpoint = cfg.supernet.checkpoint
     threads = cfg.trainer.num_threads
     check_threads(threads)
@@ -142,6 +146,21 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     if note and note.startswith("warning:"):
         print(note, file=sys.stderr)
     ranked = leaderboard(records, key=key, descending=objective.descending)
+    on_ray = type(backend).__name__ == "RayBackend"
+    verified = verify(
+        cfg.verify,
+        built,
+        ranked,
+        out,
+        key=key,
+        descending=objective.descending,
+        seed=int(cfg.seed),
+        checkpoint=str(checkpoint),
+        on_ray=on_ray,
+        ray_address=getattr(backend, "address", None),
+    )
+    if verified is not None:
+        annotate(records, ranked, verified)
     meta = {
         "checkpoint": str(checkpoint),
         "space": built.space.name,
@@ -159,7 +178,10 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     paths = write_results(out, records, meta, **rank)
     writer = SummaryWriter(str(out / "tb"))
     log_to_tensorboard(writer, records, top_k=int(cfg.results.top_k), **rank)
+    if verified is not None:
+        log_verify_to_tensorboard(writer, verified.rows, verified.report)
     writer.close()
+    onnx = bool(cfg.results.onnx)
     if export:  # best/ and top/rank_2 .. top/rank_<top_k> (search.export.export_top)
         paths |= export_top(
             ranked,
@@ -168,8 +190,10 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
             out,
             int(cfg.results.top_k),
             normalization(built.splits),
-            onnx=bool(cfg.results.onnx),
+            onnx=onnx,
         )
+        if verified is not None:  # best/: the best verified arch; the pick -> best_supernet/
+            paths |= export_winner(verified, built, evaluator.input_shape, out, onnx)
     k = int(cfg.results.top_k)
     better = "higher" if objective.descending else "lower"
     resumed = f", {len(earlier)} of them from earlier runs of the study" if earlier else ""
@@ -181,7 +205,9 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         print(note)
     some_infeasible = not all(r["feasible"] for r in records)
     # the ranking key, every objective and every constrained cost are columns
-    columns = table_columns([key, *searcher.objectives, *objective.limits], some_infeasible)
+    shown = [key, *searcher.objectives, *objective.limits]
+    shown += ["standalone_acc"] if verified is not None else []
+    columns = table_columns(shown, some_infeasible)
     print(format_table(ranked, k=k, columns=columns))
     front = []
     if objs is not None:
@@ -191,6 +217,8 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         which = "feasible archs" if objective.limits and pool[0]["feasible"] else "archs"
         print(f"\nPareto front of the {len(pool)} {which} ({names}): {len(front)} archs")
         print(format_table(front, k=len(front), columns=columns))
+    if verified is not None:
+        print(f"\n{verified.block}")
     print(f"\nresults in {out}")
     return {
         "records": records,
@@ -198,4 +226,5 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         "pareto": front,
         "paths": paths,
         "checkpoint": checkpoint,
+        "verify": verified.report if verified is not None else None,
     }

@@ -34,6 +34,7 @@ TINY_SEARCH = (
     "backend.progress=false",
     "evaluator.count_flops=false",
     "evaluator.calib_batches=2",
+    "verify=off",  # tests of the verify stage turn it on (tests/search/test_verify.py)
 )
 
 

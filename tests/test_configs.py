@@ -124,6 +124,12 @@ def test_compose_and_instantiate(root, group, option, tmp_path):
     elif group == "backend":
         backend = instantiate(cfg.backend)
         assert callable(getattr(backend, "run", None))
+    elif group == "verify":
+        from search.verify import check_verify, recipe
+
+        check_verify(cfg.verify, planned=cfg.verify.top_k + cfg.verify.control)
+        assert cfg.verify.enabled is (option != "off")
+        assert recipe(cfg.verify).epochs == cfg.verify.recipe.epochs > 0
     else:
         pytest.fail(f"no instantiation check for config group {group!r}")
 

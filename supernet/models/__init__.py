@@ -7,8 +7,13 @@ from __future__ import annotations
 
 from supernet.models.macro import Macro, MacroNet, StandaloneNet, count_params
 from supernet.models.mobilenet import MobileNetSupernet  # registers the mbv3 supernet
-from supernet.models.nb201 import Supernet, standalone_from_scratch  # registers the nb201 supernet
-from supernet.models.registry import build_supernet, list_supernets, register_supernet
+from supernet.models.nb201 import Supernet  # registers the nb201 supernet
+from supernet.models.registry import (
+    build_supernet,
+    list_supernets,
+    register_supernet,
+    standalone_from_scratch,
+)
 
 __all__ = [
     "Macro",

@@ -80,9 +80,4 @@ class Supernet(MacroNet):
         return net
 
 
-def standalone_from_scratch(space: Space, macro: Macro, arch: Mapping[str, str]) -> StandaloneNet:
-    """A freshly initialised standalone net for ``arch`` (for ground-truth training)."""
-    return Supernet(space, macro).extract(arch)
-
-
-__all__ = ["Supernet", "standalone_from_scratch"]
+__all__ = ["Supernet"]

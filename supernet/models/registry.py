@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from torch import nn
 
@@ -36,4 +36,10 @@ def build_supernet(space: Space, macro: Macro) -> nn.Module:
     return _BUILDERS[space.name](space, macro)
 
 
-__all__ = ["build_supernet", "list_supernets", "register_supernet"]
+def standalone_from_scratch(space: Space, macro: Macro, arch: Mapping[str, str]) -> nn.Module:
+    """A freshly initialised standalone net for ``arch`` of any registered space (ground truth and
+    the verify stage train it): the space's supernet, built from the torch seed, then extracted."""
+    return build_supernet(space, macro).extract(arch)
+
+
+__all__ = ["build_supernet", "list_supernets", "register_supernet", "standalone_from_scratch"]

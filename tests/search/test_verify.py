@@ -1,0 +1,159 @@
+"""The verify stage end to end on a tiny trained supernet: resume after a kill, the exported
+winner and its weights, the report files, bad values, and the Ray path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import search
+from search.verify import KILL_AFTER_ENV
+from supernet.cli import check_key_overrides
+from supernet.data import load_splits
+from supernet.errors import SharenasError
+from supernet.models import Macro, standalone_from_scratch
+from supernet.spaces import build_space
+from supernet.standalone import accuracy
+from supernet.training import train
+from tests.conftest import REPO, compose_tiny, tiny_overrides
+
+VERIFY = (
+    "verify=default",
+    "searcher=random",
+    "searcher.n_trials=6",
+    "verify.top_k=2",
+    "verify.control=2",
+    "verify.recipe.epochs=1",
+    "verify.recipe.batch_size=64",
+    "verify.bootstrap=200",
+    "verify.workers=2",
+)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("verify") / "train"
+    return Path(train(compose_tiny("train"), out_dir=out)["checkpoint"])
+
+
+def overrides(checkpoint: Path, *extra: str) -> list[str]:
+    return tiny_overrides("search", [*VERIFY, f"supernet.checkpoint={checkpoint}", *extra])
+
+
+def strict_json(path: Path) -> dict:
+    def refuse(name: str) -> None:
+        raise ValueError(f"{path} holds {name}")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_killed_verify_resumes_without_retraining(checkpoint: Path, tmp_path: Path) -> None:
+    command = [sys.executable, "search.py", *overrides(checkpoint), f"hydra.run.dir={tmp_path}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", KILL_AFTER_ENV: "2"}
+    killed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    stored = strict_json(tmp_path / "verify" / "standalone.json")["results"]
+    assert len(stored) == 2
+    weights = {p.name: p.read_bytes() for p in (tmp_path / "verify" / "weights").glob("*.pt")}
+    assert len(weights) == 2 and not (tmp_path / "verify.json").exists()
+    env.pop(KILL_AFTER_ENV)
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "verify: 2 of 4 archs already trained" in done.stderr
+    trained_now = [ln for ln in done.stderr.splitlines() if ln.startswith("verify [")]
+    assert len(trained_now) == 2 and all(a not in "".join(trained_now) for a in stored)
+    after = strict_json(tmp_path / "verify" / "standalone.json")["results"]
+    assert len(after) == 4 and all(after[a] == r for a, r in stored.items())
+    for name, data in weights.items():
+        assert (tmp_path / "verify" / "weights" / name).read_bytes() == data
+    report = strict_json(tmp_path / "verify.json")
+    assert (report["trained_now"], report["reused"], report["n"]) == (2, 2, 4)
+
+
+def test_best_is_the_best_verified_arch_with_its_trained_weights(checkpoint, tmp_path, capsys):
+    out = search.run(compose_tiny("search", overrides(checkpoint)), out_dir=tmp_path)
+    printed = capsys.readouterr().out
+    report = strict_json(tmp_path / "verify.json")
+    rows = report["archs"]
+    assert [r["role"] for r in rows] == ["top", "top", "control", "control"]
+    best = max(rows, key=lambda r: (r["standalone_acc"], r["arch"][::-1]))
+    top = max(r["standalone_acc"] for r in rows)
+    assert report["best"]["standalone_acc"] == top == best["standalone_acc"]
+    arch = (tmp_path / "best" / "arch.txt").read_text().strip()
+    assert arch == report["best"]["arch"]
+    assert (tmp_path / "best_supernet" / "arch.txt").read_text().strip() == out["leaderboard"][0][
+        "arch"
+    ]
+    record = strict_json(tmp_path / "best" / "record.json")
+    assert record["standalone_acc"] == top and "test split" in record["test_acc_note"]
+    built_cfg = torch.load(checkpoint, weights_only=True)["config"]
+    splits = load_splits(**{k: v for k, v in built_cfg["data"].items() if k != "_target_"})
+    space = build_space("nb201")
+    macro = Macro(4, 1, splits.in_channels, splits.num_classes)
+    net = standalone_from_scratch(space, macro, space.parse(arch))
+    net.load_state_dict(torch.load(tmp_path / "best" / "model.pt", weights_only=True))
+    assert accuracy(net, splits.val) == pytest.approx(record["standalone_acc_these_weights"])
+    assert accuracy(net, splits.test) == pytest.approx(record["test_acc"])
+    exported = torch.export.load(tmp_path / "best" / "model.pt2").module()
+    x, y = splits.val.tensors
+    exported_acc = 100.0 * (exported(x).argmax(1) == y).float().mean().item()
+    assert exported_acc == pytest.approx(record["standalone_acc_these_weights"])
+    header = (tmp_path / "leaderboard.csv").read_text().splitlines()[0].split(",")
+    assert "standalone_acc" in header
+    assert "Kendall tau" in printed and "parameter count" in printed
+    for part in ("supernet", "params"):
+        low, high = report[part]["kendall_tau_interval"]
+        assert -1 <= low <= high <= 1
+    assert 1 <= report["supernet_pick"]["standalone_rank"] <= 4
+    assert report["supernet_pick"]["regret_points"] >= 0
+    assert list((tmp_path / "tb").glob("verify_rank_*"))
+
+
+def test_verify_off_exports_the_supernet_pick(checkpoint, tmp_path) -> None:
+    out = search.run(compose_tiny("search", overrides(checkpoint, "verify=off")), tmp_path)
+    assert out["verify"] is None and not (tmp_path / "verify.json").exists()
+    assert (tmp_path / "best" / "arch.txt").read_text().strip() == out["leaderboard"][0]["arch"]
+    assert not (tmp_path / "best_supernet").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["verify.top_k=7"], ["verify.top_k=7 is larger than the leaderboard (6 archs"]),
+        (["verify.control=-1"], ["verify.control must be an integer >= 0, got -1"]),
+        (["verify.mode=retrain"], ["unknown verify.mode 'retrain'; allowed: scratch, finetune"]),
+        (["verify.recipe.lr=0"], ["verify.recipe.lr must be a number > 0"]),
+    ],
+)
+def test_bad_values_fail_in_one_line_before_training(tmp_path, extra, words) -> None:
+    cfg = compose_tiny("search", [*VERIFY, *extra])
+    with pytest.raises(SharenasError) as err:
+        search.run(cfg, out_dir=tmp_path)
+    message = str(err.value)
+    assert "\n" not in message and all(w in message for w in words), message
+    assert not (tmp_path / "supernet.pt").exists()  # refused before training
+
+
+def test_unknown_recipe_key_is_one_line() -> None:
+    with pytest.raises(SharenasError) as err:
+        check_key_overrides("search", ["verify.recipe.epoch=3"])
+    message = str(err.value)
+    assert "\n" not in message and "'verify.recipe.epoch'" in message
+    assert "batch_size, epochs, lr, momentum, weight_decay" in message
+
+
+@pytest.mark.ray
+def test_ray_path_trains_as_ray_tasks(checkpoint, tmp_path) -> None:
+    cfg = compose_tiny("search", overrides(checkpoint, "verify.backend=ray"))
+    out = search.run(cfg, out_dir=tmp_path)
+    report = out["verify"]
+    assert report["backend"] == "ray" and report["trained_now"] == 4
+    stored = strict_json(tmp_path / "verify" / "standalone.json")["results"]
+    assert sorted(stored) == sorted(r["arch"] for r in report["archs"])
+    assert all(r["device"] == "cpu" for r in stored.values())
