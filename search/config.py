@@ -25,7 +25,8 @@ class EvaluatorConf:
     calib_batch_size: int = 64
     batch_size: int = 500  # validation batch size
     count_flops: bool = True  # FLOPs via torch.utils.flop_counter
-    measure_latency: bool = False  # median forward time of one sample, ms
+    measure_latency: bool = False  # median forward time of one sample, ms, on this host
+    latency_table: Any = None  # path of a sharenas-latency JSON table: latency_ms is predicted
     train_loss: bool = False  # also the loss on the whole training split (lower-noise ranking key)
     device: str = "cpu"
 
@@ -34,6 +35,7 @@ class EvaluatorConf:
 class ConstraintsConf:
     params: float | None = None  # maximum parameter count of a path (None = off)
     flops: float | None = None  # maximum FLOPs of a path
+    latency_ms: float | None = None  # maximum latency (measured, or predicted from a table)
 
 
 @dataclass

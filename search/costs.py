@@ -5,10 +5,11 @@ Parameters are ``supernet.models.count_params``.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.utils import benchmark
 from torch.utils.flop_counter import FlopCounterMode
 
 
@@ -25,22 +26,22 @@ def flops(net: nn.Module, input_shape: tuple[int, ...]) -> int:
     return int(counter.get_total_flops())
 
 
-@torch.no_grad()
-def latency_ms(
-    net: nn.Module, input_shape: tuple[int, ...], batch: int = 1, repeats: int = 20
+def time_ms(
+    fn: Callable[[], object], threads: int | None = None, min_run_time: float = 0.2
 ) -> float:
-    """Median wall time (ms) of a forward pass of ``batch`` samples, after 3 warm-up passes."""
+    """Median time (ms) of ``fn()`` from ``torch.utils.benchmark.Timer.blocked_autorange``, which
+    warms up, sizes its blocks of runs and synchronises CUDA; gradients off. ``threads``: torch's
+    intra-op threads while timing (default: the current setting)."""
+    threads = torch.get_num_threads() if threads is None else threads
+    timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
+    with torch.no_grad():
+        return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
+
+
+@torch.no_grad()
+def latency_ms(net: nn.Module, input_shape: tuple[int, ...], batch: int = 1) -> float:
+    """Median forward time (ms) of ``batch`` samples on the net's device (``time_ms``)."""
     device = next((p.device for p in net.parameters()), torch.device("cpu"))
     x = torch.zeros((batch, *input_shape), device=device)
     net.eval()
-    times = []
-    for i in range(repeats + 3):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        tic = time.perf_counter()
-        net(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i >= 3:
-            times.append((time.perf_counter() - tic) * 1000)
-    return sorted(times)[len(times) // 2]
+    return time_ms(lambda: net(x))

@@ -20,7 +20,7 @@ from torch import nn
 from search.costs import flops, latency_ms
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built
-from supernet.errors import check_int
+from supernet.errors import SharenasError, check_int
 from supernet.models import count_params
 
 
@@ -34,6 +34,7 @@ class Evaluator:
         calib_batch_size: int = 64,
         batch_size: int = 500,
         measure_latency: bool = False,
+        latency_table: str | None = None,
         count_flops: bool = True,
         train_loss: bool = False,
         seed: int = 0,
@@ -60,6 +61,17 @@ class Evaluator:
         )
         self.input_shape = tuple(val.tensors[0].shape[1:])
         self.measure_latency = measure_latency
+        self.latency_table = None  # predicted latency_ms: search.latency.LatencyTable
+        if latency_table is not None:
+            if measure_latency:
+                raise SharenasError(
+                    "evaluator.measure_latency=true and evaluator.latency_table are both set; "
+                    "latency_ms is either measured here or predicted from the table: pick one"
+                )
+            from search.latency import LatencyTable
+
+            supernet = built.strategy.supernets[0]
+            self.latency_table = LatencyTable.load(latency_table, supernet, self.input_shape)
         self.count_flops = count_flops
         self.memo: dict[str, dict] = {}
         self.threads = threads  # trainer.num_threads, applied by Ray workers (supernet.threads)
@@ -75,6 +87,7 @@ class Evaluator:
             batch_size=ev["batch_size"],
             count_flops=ev["count_flops"],
             measure_latency=ev["measure_latency"],
+            latency_table=ev.get("latency_table"),
             train_loss=ev["train_loss"],
             seed=seed,
             device=ev["device"],
@@ -101,11 +114,17 @@ class Evaluator:
             "train_loss": self._score(net, self.train_batches)[1] if self.train_batches else None,
             "params": count_params(net),
             "flops": flops(net, self.input_shape) if self.count_flops else None,
-            "latency_ms": latency_ms(net, self.input_shape) if self.measure_latency else None,
+            "latency_ms": self._latency(arch, net),
             "supernet": self.built.strategy.route(arch),
         }
         self.memo[key] = record
         return dict(record)
+
+    def _latency(self, arch: Mapping[str, str], net: nn.Module) -> float | None:
+        """latency_ms: predicted from the table, measured on this host, or None (both off)."""
+        if self.latency_table is not None:
+            return self.latency_table.predict(self.built.strategy.supernet_for(arch), arch)
+        return latency_ms(net, self.input_shape) if self.measure_latency else None
 
     def _score(self, net: nn.Module, batches: list) -> tuple[float, float]:
         """(accuracy %, mean cross-entropy) of ``net`` over ``batches``."""

@@ -1,0 +1,97 @@
+"""How well a latency lookup table predicts measured latency: Kendall tau and mean error (%).
+
+Measures the table (``search.latency``) for a run's layout on this device, then times the whole
+extracted network of ``--archs`` distinct archs drawn uniformly (seeded) and compares the table's
+sums with those times. Both use ``torch.utils.benchmark.Timer.blocked_autorange`` (median).
+
+    python -m bench.latency_lut [--archs 50] [--seed 0] [--threads 1] [--device cpu]
+        [--json out.json] [train overrides ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+
+import torch
+from scipy.stats import kendalltau, spearmanr
+
+from search.costs import time_ms
+from search.latency import LatencyTable
+from sharenas.latency import built_for
+
+
+def compare(args: argparse.Namespace) -> dict:
+    built = built_for(args.checkpoint, args.overrides)
+    supernet = built.strategy.supernets[0]
+    shape = tuple(built.splits.val.tensors[0].shape[1:])
+    timing = {"threads": args.threads, "min_run_time": args.min_run_time}
+    table = LatencyTable.measure(supernet, shape, batch=args.batch, device=args.device, **timing)
+    rng = random.Random(args.seed)
+    archs = list(dict.fromkeys(supernet.space.sample(rng) for _ in range(50 * args.archs)))
+    archs = archs[: args.archs]
+    x = torch.zeros((args.batch, *shape), device=args.device)
+    rows = []
+    for arch in archs:
+        net = supernet.extract(arch).to(args.device).eval()
+        measured = time_ms(lambda n=net: n(x), **timing)
+        rows.append(
+            {
+                "arch": str(arch),
+                "measured_ms": measured,
+                "predicted_ms": table.predict(supernet, arch),
+            }
+        )
+    meas = [r["measured_ms"] for r in rows]
+    pred = [r["predicted_ms"] for r in rows]
+    errors = [abs(p - m) / m * 100 for p, m in zip(pred, meas, strict=True)]
+    return {
+        **table.meta,
+        "archs": len(rows),
+        "seed": args.seed,
+        "kendall_tau": float(kendalltau(pred, meas).statistic),
+        "spearman_rho": float(spearmanr(pred, meas).statistic),
+        "mean_abs_error_pct": statistics.fmean(errors),
+        "median_abs_error_pct": statistics.median(errors),
+        "mean_signed_error_pct": statistics.fmean(
+            (p - m) / m * 100 for p, m in zip(pred, meas, strict=True)
+        ),
+        "measured_ms_range": [min(meas), max(meas)],
+        "rows": rows,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("overrides", nargs="*", help="train config overrides, e.g. space=mbv3")
+    parser.add_argument("--checkpoint")
+    parser.add_argument("--archs", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--min-run-time", type=float, default=0.2)
+    parser.add_argument("--json", help="also write the figures and every row here")
+    args = parser.parse_args(argv)
+    out = compare(args)
+    print(
+        f"{out['space']} {out['layout']} input {out['input_shape']} batch {out['batch']} on "
+        f"{out['device']}, {out['threads']} thread(s): {out['archs']} archs (seed {out['seed']}), "
+        f"measured {out['measured_ms_range'][0]:.3f}-{out['measured_ms_range'][1]:.3f} ms"
+    )
+    print(
+        f"kendall tau {out['kendall_tau']:.3f}  spearman rho {out['spearman_rho']:.3f}  "
+        f"mean |error| {out['mean_abs_error_pct']:.1f}%  median |error| "
+        f"{out['median_abs_error_pct']:.1f}%  "
+        f"mean signed error {out['mean_signed_error_pct']:+.1f}%"
+    )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+    return out
+
+
+if __name__ == "__main__":
+    main()

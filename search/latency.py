@@ -1,0 +1,213 @@
+"""Latency lookup table (LUT): each op or block choice of a space timed once on one device at
+the run's input size, then any arch's latency predicted as the sum of the parts it runs
+(Once-for-All's latency tables, Cai et al. ICLR 2020). A search can rank and constrain by it on a
+machine other than the one that measured it (``evaluator.latency_table=lut.json``).
+
+The parts are keyed by where they sit: ``stem``, ``head``, ``block<i>`` (a fixed block, e.g. an
+NB201 reduction), ``block<i>/<op>`` (an NB201 cell's edge op; one per edge that runs), with
+``block<i>/add`` for each sum of two node inputs and ``block<i>/zeros`` for a node no edge feeds,
+and ``block<i>/k<kernel>e<expand>`` (an mbv3 block that runs). The table is data: a JSON object of
+plain values, checked on load against the supernet it is used with; nothing in it is executed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import torch
+
+from search.costs import time_ms
+from supernet.errors import SharenasError
+from supernet.fileio import write_atomic
+from supernet.models.macro import MacroNet
+from supernet.ops.cells import SuperCell
+from supernet.ops.mbconv import ElasticMBConv
+from supernet.spaces.mbv3 import MAX_DEPTH, block_keys, depth_key
+from supernet.spaces.nb201 import NB201_OPS, NUM_NODES, edge_name
+
+FORMAT = 1
+
+
+def part_keys(supernet: MacroNet, arch: Mapping[str, str]) -> list[str]:
+    """The LUT keys of the parts ``arch`` runs, once per run (a key may repeat)."""
+    keys = ["stem"]
+    for i, block in enumerate(supernet.blocks):
+        if isinstance(block, SuperCell):
+            keys += _cell_keys(i, arch)
+        elif isinstance(block, ElasticMBConv):
+            stage, b = divmod(i, MAX_DEPTH)
+            if b < int(arch[depth_key(stage + 1)]):
+                kernel, expand = block_keys(stage + 1, b + 1)
+                keys.append(f"block{i}/k{arch[kernel]}e{arch[expand]}")
+        else:
+            keys.append(f"block{i}")
+    return [*keys, "head"]
+
+
+def _cell_keys(i: int, arch: Mapping[str, str]) -> list[str]:
+    """An NB201 cell as ``FixedCell`` runs it: one op per kept edge, the sums, zero nodes."""
+    keys = []
+    for j in range(1, NUM_NODES):
+        ops = [arch[edge_name(j, s)] for s in range(j) if arch[edge_name(j, s)] != "none"]
+        keys += [f"block{i}/{op}" for op in ops]
+        keys += [f"block{i}/add"] * (len(ops) - 1) if ops else [f"block{i}/zeros"]
+    return keys
+
+
+@torch.no_grad()
+def measure_parts(
+    supernet: MacroNet,
+    input_shape: tuple[int, ...],
+    batch: int = 1,
+    device: str = "cpu",
+    threads: int = 1,
+    min_run_time: float = 0.2,
+) -> dict[str, float]:
+    """Time every part any arch of the supernet's space can run, at its place in the network."""
+    net = supernet.to(device).eval()
+    x = torch.zeros((batch, *input_shape), device=device)
+    ms: dict[str, float] = {}
+
+    def timed(key: str, module: Callable, inp: torch.Tensor) -> torch.Tensor:
+        ms[key] = time_ms(lambda: module(inp), threads, min_run_time)
+        return module(inp)
+
+    x = timed("stem", net.stem, x)
+    for i, block in enumerate(net.blocks):
+        if isinstance(block, SuperCell):
+            edge = block.edges[edge_name(1, 0)]
+            for op in NB201_OPS[1:]:
+                timed(f"block{i}/{op}", edge.active(op), x)
+            y = x.clone()
+            ms[f"block{i}/add"] = time_ms(lambda a=x, b=y: a + b, threads, min_run_time)
+            ms[f"block{i}/zeros"] = time_ms(lambda a=x: torch.zeros_like(a), threads, min_run_time)
+        elif isinstance(block, ElasticMBConv):
+            out = x
+            for k, e in _kernel_expands(block):
+                out = timed(f"block{i}/k{k}e{e}", block.extract(k, e).to(device).eval(), x)
+            x = out
+        else:
+            x = timed(f"block{i}", block, x)
+    timed("head", net.head, x)
+    return ms
+
+
+def _kernel_expands(block: ElasticMBConv) -> list[tuple[int, int]]:
+    from supernet.spaces.mbv3 import EXPANDS, KERNELS
+
+    return [(int(k), int(e)) for k in KERNELS for e in EXPANDS]
+
+
+class LatencyTable:
+    """Measured part latencies of one supernet layout on one device; ``predict(arch)`` sums the
+    parts ``arch`` runs. Built by ``measure`` or read (and checked) by ``load``."""
+
+    def __init__(self, parts: Mapping[str, float], meta: Mapping[str, object]) -> None:
+        self.parts = dict(parts)
+        self.meta = dict(meta)
+
+    @classmethod
+    def measure(
+        cls, supernet: MacroNet, input_shape: tuple[int, ...], **kw: object
+    ) -> LatencyTable:
+        parts = measure_parts(supernet, input_shape, **kw)
+        meta = {
+            "format": FORMAT,
+            "space": supernet.space.name,
+            "layout": layout(supernet),
+            "input_shape": [int(d) for d in input_shape],
+            "batch": int(kw.get("batch", 1)),
+            "device": device_name(str(kw.get("device", "cpu"))),
+            "threads": int(kw.get("threads", 1)),
+            "timer": "torch.utils.benchmark.Timer.blocked_autorange, median",
+        }
+        return cls(parts, meta)
+
+    def predict(self, supernet: MacroNet, arch: Mapping[str, str]) -> float:
+        """Predicted latency (ms) of ``arch``: the sum of its parts' measured times."""
+        return sum(self.parts[k] for k in part_keys(supernet, arch))
+
+    def save(self, path: str | Path) -> Path:
+        data = {**self.meta, "parts_ms": dict(sorted(self.parts.items()))}
+        text = json.dumps(data, indent=1, allow_nan=False) + "\n"
+        return write_atomic(path, lambda f: f.write(text.encode()))
+
+    @classmethod
+    def load(
+        cls, path: str | Path, supernet: MacroNet, input_shape: tuple[int, ...]
+    ) -> LatencyTable:
+        """Read a table and check it fits ``supernet`` at ``input_shape``: one line naming what
+        does not (a table measured for another layout would predict nonsense)."""
+        where = f"evaluator.latency_table={path}"
+        try:
+            data = json.loads(Path(path).read_text(), parse_constant=_reject_constant)
+        except (OSError, ValueError) as err:
+            raise SharenasError(f"{where}: cannot read a JSON table ({err})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise SharenasError(f"{where}: not a latency table of format {FORMAT}")
+        expected = {
+            "space": supernet.space.name,
+            "layout": layout(supernet),
+            "input_shape": [int(d) for d in input_shape],
+        }
+        for key, want in expected.items():
+            if data.get(key) != want:
+                raise SharenasError(
+                    f"{where}: measured for {key} {data.get(key)!r}, this run has {want!r}; "
+                    "measure one for this run with sharenas-latency"
+                )
+        parts = data.get("parts_ms")
+        if not isinstance(parts, dict):
+            raise SharenasError(f"{where}: 'parts_ms' must map part names to milliseconds")
+        for name, value in parts.items():
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if not ok or not math.isfinite(value) or value < 0:
+                raise SharenasError(f"{where}: part {name!r} has {value!r}; need a number >= 0 ms")
+        needed = set(measure_keys(supernet))
+        if missing := sorted(needed - set(parts)):
+            raise SharenasError(
+                f"{where}: no time for part {missing[0]!r} ({len(missing)} missing)"
+            )
+        meta = {k: v for k, v in data.items() if k != "parts_ms"}
+        return cls({k: float(parts[k]) for k in needed}, meta)
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a time")
+
+
+def measure_keys(supernet: MacroNet) -> list[str]:
+    """Every part key of the supernet (what ``measure_parts`` times)."""
+    keys = ["stem", "head"]
+    for i, block in enumerate(supernet.blocks):
+        if isinstance(block, SuperCell):
+            keys += [f"block{i}/{op}" for op in (*NB201_OPS[1:], "add", "zeros")]
+        elif isinstance(block, ElasticMBConv):
+            keys += [f"block{i}/k{k}e{e}" for k, e in _kernel_expands(block)]
+        else:
+            keys.append(f"block{i}")
+    return keys
+
+
+def layout(supernet: MacroNet) -> dict[str, int]:
+    """What fixes the shapes of the parts besides the input: the macro sizes."""
+    m = supernet.macro
+    return {
+        "channels": m.channels,
+        "cells_per_stage": m.cells_per_stage,
+        "num_classes": m.num_classes,
+    }
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    import platform
+
+    return f"{device} ({platform.processor() or platform.machine()}, torch {torch.__version__})"
+
+
+__all__ = ["LatencyTable", "measure_parts", "part_keys", "time_ms"]
