@@ -18,6 +18,7 @@ from collections.abc import Callable
 from supernet.arch import Arch
 from supernet.errors import SharenasError, check_int
 from supernet.leaf import PARAMS_KEY, Leaf, contains, decision_choices
+from supernet.registry import Registry
 from supernet.spaces.base import Space
 
 CostFn = Callable[[Arch], float]
@@ -27,13 +28,8 @@ COST_POOL = 20_000  # larger spaces: the members among this many seeded random a
 
 #: Registered samplers by ``name`` (``@register_sampler``): the only way a sampler named in a
 #: checkpoint is rebuilt.
-SAMPLERS: dict[str, type[PathSampler]] = {}
-
-
-def register_sampler(cls: type[PathSampler]) -> type[PathSampler]:
-    """Register a ``PathSampler`` subclass under its ``name``."""
-    SAMPLERS[cls.name] = cls
-    return cls
+SAMPLERS: Registry[type[PathSampler]] = Registry("sampler")
+register_sampler = SAMPLERS.register
 
 
 class PathSampler:
@@ -269,13 +265,3 @@ class StratifiedSampler(PathSampler):
             for d, opts in choices.items()
         }
         return [self.space.make(arch)]
-
-
-SAMPLERS = {
-    "uniform": UniformSampler,
-    "sandwich": SandwichSampler,
-    "cost_binned": CostBinnedSampler,
-    "fair": FairSampler,
-    "progressive": ProgressiveSampler,
-    "stratified": StratifiedSampler,
-}

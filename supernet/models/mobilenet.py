@@ -45,9 +45,11 @@ def _head(m: Macro, c_in: int) -> nn.Module:
     )
 
 
-@register_supernet("mbv3")
+@register_supernet
 class MobileNetSupernet(MacroNet):
     """Every arch of ``mbv3``: stage s runs its first ``depth`` blocks at their (kernel, expand)."""
+
+    space_name = "mbv3"
 
     def __init__(self, space: Space, macro: Macro) -> None:
         blocks: list[nn.Module] = []

@@ -37,9 +37,11 @@ def _head(m: Macro) -> nn.Module:
     )
 
 
-@register_supernet("nb201")
+@register_supernet
 class Supernet(MacroNet):
     """Per-choice weight-sharing supernet over a cell space (one-shot NB201 supernet)."""
+
+    space_name = "nb201"
 
     def __init__(self, space: Space, macro: Macro) -> None:
         blocks: list[nn.Module] = []

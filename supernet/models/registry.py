@@ -1,39 +1,29 @@
-"""Supernet registry: ``@register_supernet(space_name)`` and ``build_supernet(space, macro)``."""
+"""Supernet registry: ``@register_supernet`` (by ``space_name``) and ``build_supernet``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from torch import nn
 
-from supernet.errors import UnknownNameError
 from supernet.models.macro import Macro
+from supernet.registry import Registry
 from supernet.spaces.base import Space
 
-_BUILDERS: dict[str, Callable[[Space, Macro], nn.Module]] = {}
-
-
-def register_supernet(space_name: str) -> Callable[[type], type]:
-    """Register the supernet class of a space (``forward(x, arch)``, ``extract(arch)``,
-    ``param_count(arch)``)."""
-
-    def deco(cls: type) -> type:
-        _BUILDERS[space_name] = cls
-        return cls
-
-    return deco
+#: The supernet class of each space, by the space's name (its ``space_name`` attribute): classes
+#: with ``forward(x, arch)``, ``extract(arch)`` and ``param_count(arch)``.
+SUPERNETS: Registry[type[nn.Module]] = Registry("supernet for space", key="space_name")
+register_supernet = SUPERNETS.register
 
 
 def list_supernets() -> list[str]:
     """Names of the spaces that have a supernet."""
-    return sorted(_BUILDERS)
+    return SUPERNETS.names()
 
 
 def build_supernet(space: Space, macro: Macro) -> nn.Module:
     """Build the supernet for a registered space."""
-    if space.name not in _BUILDERS:
-        raise UnknownNameError("supernet for space", space.name, _BUILDERS)
-    return _BUILDERS[space.name](space, macro)
+    return SUPERNETS[space.name](space, macro)
 
 
 def standalone_from_scratch(space: Space, macro: Macro, arch: Mapping[str, str]) -> nn.Module:
@@ -42,4 +32,10 @@ def standalone_from_scratch(space: Space, macro: Macro, arch: Mapping[str, str])
     return build_supernet(space, macro).extract(arch)
 
 
-__all__ = ["build_supernet", "list_supernets", "register_supernet", "standalone_from_scratch"]
+__all__ = [
+    "SUPERNETS",
+    "build_supernet",
+    "list_supernets",
+    "register_supernet",
+    "standalone_from_scratch",
+]

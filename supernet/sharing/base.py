@@ -19,17 +19,13 @@ from torch import nn
 
 from supernet.leaf import Leaf, contains
 from supernet.models import Macro, StandaloneNet, Supernet, build_supernet
+from supernet.registry import Registry
 from supernet.spaces.base import Space
 
 #: Registered strategies by ``name`` (``@register_strategy``): the only way a strategy named in a
 #: checkpoint is rebuilt.
-STRATEGIES: dict[str, type[SharingStrategy]] = {}
-
-
-def register_strategy(cls: type[SharingStrategy]) -> type[SharingStrategy]:
-    """Register a ``SharingStrategy`` subclass under its ``name``."""
-    STRATEGIES[cls.name] = cls
-    return cls
+STRATEGIES: Registry[type[SharingStrategy]] = Registry("sharing strategy")
+register_strategy = STRATEGIES.register
 
 
 def _no_scalar(tag: str, value: float, step: int) -> None:

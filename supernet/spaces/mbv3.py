@@ -37,10 +37,12 @@ def block_keys(stage: int, block: int) -> tuple[str, str]:
     return f"stage{stage}_block{block}_kernel", f"stage{stage}_block{block}_expand"
 
 
-@register_space("mbv3")
+@register_space
 class MobileNetV3Space(Space):
     """OFA's MobileNetV3 space (without squeeze-and-excitation): 3^4 depth settings x 9 block
     settings per running block."""
+
+    name = "mbv3"
 
     def choices(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}

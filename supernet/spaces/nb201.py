@@ -74,10 +74,12 @@ def ops_in_edge_order(arch: Mapping[str, str]) -> Sequence[str]:
     return tuple(arch[edge_name(j, i)] for j, i in EDGES)
 
 
-@register_space("nb201")
+@register_space
 class NB201Space(Space):
     """The NB201 cell space; the string form is exactly NAS-Bench-201's
     (``|nor_conv_3x3~0|+|none~0|skip_connect~1|+|...~0|...~1|...~2|``)."""
+
+    name = "nb201"
 
     def choices(self) -> dict[str, list[str]]:
         return {edge_name(j, i): list(NB201_OPS) for j, i in EDGES}

@@ -1,36 +1,23 @@
-"""Search-space registry: ``@register_space``, ``build_space(name, **kw)``, ``list_spaces()``."""
+"""Search-space registry: ``@register_space`` (by ``name``), ``build_space(name, **kw)``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from supernet.errors import UnknownNameError
+from supernet.registry import Registry
 from supernet.spaces.base import Space
 
-_SPACES: dict[str, Callable[..., Space]] = {}
-
-
-def register_space(name: str) -> Callable[[type[Space]], type[Space]]:
-    """Register a ``Space`` subclass under ``name`` (also its ``name`` attribute)."""
-
-    def deco(cls: type[Space]) -> type[Space]:
-        cls.name = name
-        _SPACES[name] = cls
-        return cls
-
-    return deco
+#: Registered spaces by ``name`` (``@register_space``).
+SPACES: Registry[type[Space]] = Registry("space")
+register_space = SPACES.register
 
 
 def list_spaces() -> list[str]:
     """Names of the registered spaces."""
-    return sorted(_SPACES)
+    return SPACES.names()
 
 
 def build_space(name: str, **kwargs: object) -> Space:
     """Build a registered space by name; an unknown name lists the registered ones."""
-    if name not in _SPACES:
-        raise UnknownNameError("space", name, _SPACES)
-    return _SPACES[name](**kwargs)
+    return SPACES[name](**kwargs)
 
 
-__all__ = ["build_space", "list_spaces", "register_space"]
+__all__ = ["SPACES", "build_space", "list_spaces", "register_space"]
