@@ -68,6 +68,43 @@ DATASETS = ("digits", "mnist5k", "imagefolder", "cifar10")
 FROM_DISK = ("imagefolder", "cifar10")  # the datasets that read data.path
 
 
+def _check_source(name: str, path: str | None, val_fraction: float, test_fraction: float) -> None:
+    """A known dataset, a path only for the datasets read from disk, and fractions that leave
+    room for a training split."""
+    if name not in DATASETS:
+        raise UnknownNameError("dataset", name, DATASETS)
+    if path is not None and name not in FROM_DISK:
+        raise SharenasError(
+            f"data.path is read by {' and '.join(FROM_DISK)} only; {name} is embedded"
+        )
+    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise SharenasError(
+            f"data fractions must be in (0, 1) and sum below 1; got val_fraction={val_fraction}, "
+            f"test_fraction={test_fraction}"
+        )
+
+
+def _split_indices(
+    n: int, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(train, val, test) indices of ``n`` images: one seeded permutation, test first, then val,
+    the rest train. Never changed: a checkpoint is ranked on the validation images it had."""
+    perm = torch.from_numpy(np.random.default_rng(seed).permutation(n))
+    n_test, n_val = int(n * test_fraction), int(n * val_fraction)
+    test_idx, val_idx, train_idx = (
+        perm[:n_test],
+        perm[n_test : n_test + n_val],
+        perm[n_test + n_val :],
+    )
+    if min(len(test_idx), len(val_idx), len(train_idx)) == 0:
+        raise SharenasError(
+            f"{n} images split by val_fraction={val_fraction}, test_fraction="
+            f"{test_fraction} leave a split empty (train {len(train_idx)}, val {len(val_idx)}, "
+            f"test {len(test_idx)}); use more images (data.limit) or other fractions"
+        )
+    return train_idx, val_idx, test_idx
+
+
 def load_splits(
     name: str = "digits",
     val_fraction: float = 0.2,
@@ -82,17 +119,7 @@ def load_splits(
     """Load a dataset and split it by ``seed`` (independent of the training seed). ``limit``
     keeps a seeded random subset of that many images before splitting; ``path``, ``image_size``
     and ``channels`` are read by the datasets of ``FROM_DISK`` only."""
-    if name not in DATASETS:
-        raise UnknownNameError("dataset", name, DATASETS)
-    if path is not None and name not in FROM_DISK:
-        raise SharenasError(
-            f"data.path is read by {' and '.join(FROM_DISK)} only; {name} is embedded"
-        )
-    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise SharenasError(
-            f"data fractions must be in (0, 1) and sum below 1; got val_fraction={val_fraction}, "
-            f"test_fraction={test_fraction}"
-        )
+    _check_source(name, path, val_fraction, test_fraction)
     pool = check_int("data.pool", pool, 1)
     image_size = check_int("data.image_size", image_size, 1)
     x, y = _load_raw(name, path, image_size, channels)
@@ -105,19 +132,7 @@ def load_splits(
     images = torch.from_numpy(x)
     if pool > 1:
         images = torch.nn.functional.avg_pool2d(images, pool)
-    perm = torch.from_numpy(np.random.default_rng(seed).permutation(len(y)))
-    n_test, n_val = int(len(y) * test_fraction), int(len(y) * val_fraction)
-    test_idx, val_idx, train_idx = (
-        perm[:n_test],
-        perm[n_test : n_test + n_val],
-        perm[n_test + n_val :],
-    )
-    if min(len(test_idx), len(val_idx), len(train_idx)) == 0:
-        raise SharenasError(
-            f"{len(y)} images split by val_fraction={val_fraction}, test_fraction="
-            f"{test_fraction} leave a split empty (train {len(train_idx)}, val {len(val_idx)}, "
-            f"test {len(test_idx)}); use more images (data.limit) or other fractions"
-        )
+    train_idx, val_idx, test_idx = _split_indices(len(y), val_fraction, test_fraction, seed)
     train_images = images[train_idx]  # one copy for both statistics (CIFAR-10: 440 MB)
     mean, std = train_images.mean(), train_images.std()
     del train_images
