@@ -141,6 +141,7 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         raise SharenasError("the search evaluated no arch: nothing to rank or write")
     for record in records:
         record["feasible"] = objective.feasible(record)
+        record["canonical"] = built.space.canonical(built.space.parse(record["arch"]))
     export = bool(cfg.results.export_best)
     note = feasibility_note(records, objective, export=export)
     if note and note.startswith("warning:"):
@@ -207,6 +208,7 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     # the ranking key, every objective and every constrained cost are columns
     shown = [key, *searcher.objectives, *objective.limits]
     shown += ["standalone_acc"] if verified is not None else []
+    shown += ["same_as"] if any(r.get("same_as") for r in ranked[:k]) else []  # equal networks
     columns = table_columns(shown, some_infeasible)
     print(format_table(ranked, k=k, columns=columns))
     front = []

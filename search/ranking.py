@@ -39,6 +39,8 @@ def leaderboard(records: Records, key: str = "val_acc", descending: bool = True)
     Records marked ``"feasible": False`` (they break a constraint) come after all the others.
     Ties on ``key`` are broken by lower ``val_loss`` rounded to 4 decimals, then by fewer
     ``params`` (so of functionally identical archs the smallest comes first), then by arch string.
+    Records with a ``canonical`` form (``space.canonical``) also get "same_as": the rank of the
+    first row computing the same network, or None for that first row.
     Returns new dicts; the input records are not modified.
     """
     rows = [dict(r) for r in records]
@@ -51,7 +53,13 @@ def leaderboard(records: Records, key: str = "val_acc", descending: bool = True)
         return (r.get("feasible") is False, sign * value(r, key), *ties)
 
     rows.sort(key=order)
-    return [{**r, "rank": i} for i, r in enumerate(rows, start=1)]
+    first: dict[str, int] = {}
+    for i, r in enumerate(rows, start=1):
+        r["rank"] = i
+        if "canonical" in r:
+            r["same_as"] = first.setdefault(r["canonical"], i)
+            r["same_as"] = None if r["same_as"] == i else r["same_as"]
+    return rows
 
 
 def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from search.ranking import leaderboard, pareto_front
+from supernet.spaces import build_space
 from tests.search.records import (
     A_BEST,
     A_CHEAP,
@@ -82,3 +83,18 @@ def test_infeasible_records_rank_last(records: list[dict]) -> None:
     board = leaderboard(marked)
     assert board[-1]["arch"] == A_BEST and board[0]["arch"] == A_TIE1
     assert [r["arch"] for r in leaderboard(records)][1:] == [r["arch"] for r in board][:-1]
+
+
+def test_rows_computing_the_same_network_name_the_first_of_them():
+    nb201 = build_space("nb201")
+    conv = "|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"
+    conv_dead_pool = "|avg_pool_3x3~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"
+    pool = "|none~0|+|none~0|none~1|+|avg_pool_3x3~0|none~1|none~2|"
+    records = [
+        {"arch": a, "val_acc": acc, "canonical": nb201.canonical(nb201.parse(a))}
+        for a, acc in ((conv_dead_pool, 80.0), (pool, 90.0), (conv, 85.0))
+    ]
+    ranked = leaderboard(records)
+    assert [r["arch"] for r in ranked] == [pool, conv, conv_dead_pool]
+    assert [r["same_as"] for r in ranked] == [None, None, 2]
+    assert "same_as" not in leaderboard([{"arch": "a", "val_acc": 1.0}])[0]
