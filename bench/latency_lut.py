@@ -27,7 +27,7 @@ def compare(args: argparse.Namespace) -> dict:
     built = built_for(args.checkpoint, args.overrides)
     supernet = built.strategy.supernets[0]
     shape = tuple(built.splits.val.tensors[0].shape[1:])
-    timing = {"threads": args.threads, "min_run_time": args.min_run_time}
+    timing = {"threads": args.threads, "min_run_time": args.min_run_time, "statistic": args.stat}
     table = LatencyTable.measure(supernet, shape, batch=args.batch, device=args.device, **timing)
     rng = random.Random(args.seed)
     archs = list(dict.fromkeys(supernet.space.sample(rng) for _ in range(50 * args.archs)))
@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--min-run-time", type=float, default=0.2)
+    parser.add_argument("--stat", choices=["median", "min"], default="median")
     parser.add_argument("--json", help="also write the figures and every row here")
     args = parser.parse_args(argv)
     out = compare(args)

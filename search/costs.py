@@ -27,15 +27,22 @@ def flops(net: nn.Module, input_shape: tuple[int, ...]) -> int:
 
 
 def time_ms(
-    fn: Callable[[], object], threads: int | None = None, min_run_time: float = 0.2
+    fn: Callable[[], object],
+    threads: int | None = None,
+    min_run_time: float = 0.2,
+    statistic: str = "median",
 ) -> float:
-    """Median time (ms) of ``fn()`` from ``torch.utils.benchmark.Timer.blocked_autorange``, which
-    warms up, sizes its blocks of runs and synchronises CUDA; gradients off. ``threads``: torch's
-    intra-op threads while timing (default: the current setting)."""
+    """Time (ms) of one ``fn()`` from ``torch.utils.benchmark.Timer.blocked_autorange``, which
+    warms up, sizes its blocks of runs and synchronises CUDA; gradients off. ``statistic``:
+    "median" of the blocks' per-run times, or "min" (the least disturbed block, for a busy
+    host). ``threads``: torch's intra-op threads while timing (default: the current setting)."""
     threads = torch.get_num_threads() if threads is None else threads
     timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
     with torch.no_grad():
-        return timer.blocked_autorange(min_run_time=min_run_time).median * 1e3
+        measurement = timer.blocked_autorange(min_run_time=min_run_time)
+    if statistic not in ("median", "min"):
+        raise ValueError(f"statistic must be 'median' or 'min', got {statistic!r}")
+    return (measurement.median if statistic == "median" else min(measurement.times)) * 1e3
 
 
 @torch.no_grad()

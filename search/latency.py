@@ -65,6 +65,7 @@ def measure_parts(
     device: str = "cpu",
     threads: int = 1,
     min_run_time: float = 0.2,
+    statistic: str = "median",
 ) -> dict[str, float]:
     """Time every part any arch of the supernet's space can run, at its place in the network."""
     net = supernet.to(device).eval()
@@ -72,7 +73,7 @@ def measure_parts(
     ms: dict[str, float] = {}
 
     def timed(key: str, module: Callable, inp: torch.Tensor) -> torch.Tensor:
-        ms[key] = time_ms(lambda: module(inp), threads, min_run_time)
+        ms[key] = time_ms(lambda: module(inp), threads, min_run_time, statistic)
         return module(inp)
 
     x = timed("stem", net.stem, x)
@@ -82,8 +83,10 @@ def measure_parts(
             for op in NB201_OPS[1:]:
                 timed(f"block{i}/{op}", edge.active(op), x)
             y = x.clone()
-            ms[f"block{i}/add"] = time_ms(lambda a=x, b=y: a + b, threads, min_run_time)
-            ms[f"block{i}/zeros"] = time_ms(lambda a=x: torch.zeros_like(a), threads, min_run_time)
+            ms[f"block{i}/add"] = time_ms(lambda a=x, b=y: a + b, threads, min_run_time, statistic)
+            ms[f"block{i}/zeros"] = time_ms(
+                lambda a=x: torch.zeros_like(a), threads, min_run_time, statistic
+            )
         elif isinstance(block, ElasticMBConv):
             out = x
             for k, e in _kernel_expands(block):
@@ -122,7 +125,8 @@ class LatencyTable:
             "batch": int(kw.get("batch", 1)),
             "device": device_name(str(kw.get("device", "cpu"))),
             "threads": int(kw.get("threads", 1)),
-            "timer": "torch.utils.benchmark.Timer.blocked_autorange, median",
+            "timer": "torch.utils.benchmark.Timer.blocked_autorange, "
+            + str(kw.get("statistic", "median")),
         }
         return cls(parts, meta)
 

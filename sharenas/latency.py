@@ -41,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=1, help="samples per forward pass")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--min-run-time", type=float, default=0.2, help="seconds per part")
+    parser.add_argument(
+        "--stat", choices=["median", "min"], default="median", help="min: for a busy host"
+    )
     args = parser.parse_args(argv)
     try:
         if args.batch < 1 or args.threads < 1 or not args.min_run_time > 0:
@@ -55,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             device=args.device,
             threads=args.threads,
             min_run_time=args.min_run_time,
+            statistic=args.stat,
         )
         path = table.save(args.out)
     except SharenasError as err:

@@ -157,3 +157,11 @@ def test_bench_reports_agreement_figures(tmp_path):
     assert out["archs"] == 4 and len(out["rows"]) == 4
     assert -1.0 <= out["kendall_tau"] <= 1.0 and out["mean_abs_error_pct"] >= 0
     assert json.loads((tmp_path / "b.json").read_text())["kendall_tau"] == out["kendall_tau"]
+
+
+def test_timing_statistic_is_checked():
+    from search.costs import time_ms
+
+    assert time_ms(lambda: None, 1, 0.01, "min") >= 0
+    with pytest.raises(ValueError, match="'median' or 'min'"):
+        time_ms(lambda: None, 1, 0.01, "mean")
