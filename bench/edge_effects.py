@@ -6,47 +6,54 @@ standalone ground truth and once on the mean estimate of a row's supernet seeds.
 how many accuracy points an op on an edge adds over ``none`` on that edge. Where the two tables
 disagree, the supernet misjudges that edge.
 
-    python bench/edge_effects.py fewshot-cost_binned-balanced [--estimator val_acc]
+    python -m bench.edge_effects fewshot-cost_binned-balanced [--estimator val_acc]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.ground_truth import CACHE, CUT_OFF  # noqa: E402
-from supernet.spaces import build_space  # noqa: E402
+from bench.ground_truth import CUT_OFF, SAMPLES
+from supernet.spaces import build_space
 
 PROTOCOL_SEEDS = (0, 1, 2)  # the fidelity protocol's supernet seeds (bench/fidelity.py)
+RUNS = Path(__file__).resolve().with_name("runs")
 
 
 def add_run_args(parser: argparse.ArgumentParser, estimator: str = "val_acc") -> None:
-    """The options every reader of cached fidelity runs takes: ``--estimator``, ``--runs``,
-    ``--seeds`` (the protocol's by default)."""
-    parser.add_argument("--estimator", default=estimator, help="a key of estimates.json")
-    parser.add_argument("--runs", type=Path, default=ROOT / "bench" / "runs")
+    """The options every reader of cached fidelity runs takes: ``--sample``, ``--estimator``,
+    ``--runs``, ``--seeds`` (the protocol's by default)."""
+    parser.add_argument("--sample", choices=list(SAMPLES), default="stratified")
+    parser.add_argument("--estimator", default=estimator, help="a key of the estimates file")
+    parser.add_argument("--runs", type=Path, default=RUNS)
     parser.add_argument(
         "--seeds", nargs="+", type=int, default=list(PROTOCOL_SEEDS), help="cached seeds to read"
     )
 
 
 def load_row(
-    runs: Path, row: str, estimator: str, seeds: tuple[int, ...] = PROTOCOL_SEEDS
+    runs: Path,
+    row: str,
+    estimator: str,
+    seeds: tuple[int, ...] = PROTOCOL_SEEDS,
+    sample: str = "stratified",
 ) -> list[dict[str, float]]:
-    """The ``estimator`` scores (arch -> score) of a fidelity row's cached runs, one per seed in
-    ``seeds`` (extra seeds trained outside the protocol are left out unless asked for). The runs
-    live in the gitignored ``bench/runs``: a fresh clone must run ``bench/fidelity.py`` first."""
-    files = [runs / row / f"seed{k}" / "estimates.json" for k in seeds]
+    """The ``estimator`` scores (arch -> score) of a fidelity row's cached runs on ``sample``, one
+    per seed in ``seeds`` (extra seeds trained outside the protocol are left out unless asked
+    for). The runs live in the gitignored ``bench/runs``: a fresh clone must run
+    ``python -m bench.fidelity`` first."""
+    name = SAMPLES[sample].estimates
+    files = [runs / row / f"seed{k}" / name for k in seeds]
     absent = [str(f) for f in files if not f.exists()]
     if absent:
-        raise LookupError(f"no cached run {', '.join(absent)}; run bench/fidelity.py first")
+        raise LookupError(
+            f"no cached run {', '.join(absent)}; run python -m bench.fidelity --sample {sample} "
+            f"--rows {row} first"
+        )
     payloads = [json.loads(f.read_text()) for f in files]
     missing = [str(f) for f, p in zip(files, payloads, strict=True) if estimator not in p]
     if missing:
@@ -79,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("row", help="a row of bench/fidelity.py with cached runs")
     add_run_args(parser)
     args = parser.parse_args(argv)
-    truth = json.loads(CACHE.read_text())["mean"]
+    truth = SAMPLES[args.sample].load()["mean"]
     archs = sorted(a for a, v in truth.items() if v > CUT_OFF)
     try:
-        runs = load_row(args.runs, args.row, args.estimator, tuple(args.seeds))
+        runs = load_row(args.runs, args.row, args.estimator, tuple(args.seeds), args.sample)
     except LookupError as err:
         print(f"error: {err}")
         return 2

@@ -3,27 +3,23 @@ bf16 + channels_last, and the supernet path vs its extracted standalone net, on 
 
 Needs a CUDA device (it exits with a message otherwise). Every figure is measured in this run:
 
-    python bench/gpu.py [--channels 16] [--cells 5] [--batch 256] [--size 32] [--archs 8]
+    python -m bench.gpu [--channels 16] [--cells 5] [--batch 256] [--size 32] [--archs 8]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import sys
 from collections.abc import Callable
 from contextlib import nullcontext
-from pathlib import Path
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from supernet.arch import Arch  # noqa: E402
-from supernet.models import Macro, Supernet  # noqa: E402
-from supernet.spaces import build_space  # noqa: E402
-from supernet.spaces.base import Space  # noqa: E402
+from supernet.arch import Arch
+from supernet.models import Macro, Supernet
+from supernet.spaces import build_space
+from supernet.spaces.base import Space
 
 MODES = {  # name -> (autocast bf16, channels_last)
     "fp32": (False, False),

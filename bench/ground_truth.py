@@ -2,11 +2,15 @@
 
 Recipe (fixed before any strategy was tuned; stored in the output JSON with the results):
 mnist5k pooled to 14x14, split seed 0 (3000 train / 1000 val / 1000 test), macro C=8, N=1,
-SGD nesterov lr 0.05 momentum 0.9 wd 5e-4, cosine, batch 128, 6 epochs, seeds 0 1 2.
+SGD nesterov lr 0.05 momentum 0.9 wd 5e-4, cosine, batch 128, 6 epochs.
 Ground truth = mean *test* accuracy over seeds (the supernet and the ranking never see test).
+Two samples of cells, each cached in its own file (``SAMPLES``):
+- ``stratified``: 215 cells, every op at every count 0..6 (``bench/sample.py``), seeds 0 1 2;
+- ``uniform``: 300 cells drawn uniformly at random (draw seed 1), seeds 0-4, because uniform
+  cells differ less and 3 seeds are too noisy to rank them.
 
-    python bench/ground_truth.py            # stratified sample (215 cells), 3 seeds
-    python bench/ground_truth.py --sample uniform   # 300 cells drawn uniformly (seed 1), 5 seeds
+    python -m bench.ground_truth                    # the stratified sample
+    python -m bench.ground_truth --sample uniform   # the uniform sample
 Both resume: archs already in the cache are skipped.
 """
 
@@ -15,31 +19,66 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.sample import stratified_sample, uniform_sample
+from supernet.arch import Arch
+from supernet.data import Splits, load_splits
+from supernet.models import Macro, standalone_from_scratch
+from supernet.spaces import build_space
+from supernet.standalone import StandaloneRecipe, accuracy, train_standalone
 
-from bench.sample import stratified_sample, uniform_sample  # noqa: E402
-from supernet.data import load_splits  # noqa: E402
-from supernet.models import Macro, standalone_from_scratch  # noqa: E402
-from supernet.spaces import build_space  # noqa: E402
-from supernet.standalone import StandaloneRecipe, accuracy, train_standalone  # noqa: E402
-
-CACHE = Path(__file__).with_name("ground_truth") / "nb201_mnist5k14.json"
-CACHE_UNIFORM = Path(__file__).with_name("ground_truth") / "nb201_mnist5k14_uniform.json"
+HERE = Path(__file__).resolve().parent
 DATA = dict(name="mnist5k", pool=2, val_fraction=0.2, test_fraction=0.2, seed=0)
 MACRO = dict(channels=8, cells_per_stage=1)
 #: accuracy below which a sampled cell is cut off (no path from input to output: ~8-10%)
 CUT_OFF = 20.0
-SEEDS = (0, 1, 2)
-SAMPLE = dict(per_stratum=7, seed=2026)
-#: the uniform sample: more cells and more seeds, because uniform cells differ less
-UNIFORM = dict(n=300, seed=1)
-UNIFORM_SEEDS = (0, 1, 2, 3, 4)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A fixed, seeded set of NB201 cells, the standalone seeds that grade it, and its cache."""
+
+    name: str
+    cache: Path
+    seeds: tuple[int, ...]
+    draw: Callable[..., list[Arch]]
+    params: dict = field(default_factory=dict)  # keyword arguments of ``draw``
+    estimates: str = "estimates.json"  # a fidelity run's scores of this sample (bench/runs/...)
+
+    def load(self) -> dict:
+        """The cached ground truth (per_seed, mean, params, recipe, ...)."""
+        if not self.cache.exists():
+            raise FileNotFoundError(
+                f"no ground truth for the {self.name} sample at {self.cache}; "
+                f"run python -m bench.ground_truth --sample {self.name}"
+            )
+        return json.loads(self.cache.read_text())
+
+
+SAMPLES = {
+    "stratified": Sample(
+        "stratified",
+        HERE / "ground_truth" / "nb201_mnist5k14.json",
+        (0, 1, 2),
+        stratified_sample,
+        dict(per_stratum=7, seed=2026),
+    ),
+    "uniform": Sample(
+        "uniform",
+        HERE / "ground_truth" / "nb201_mnist5k14_uniform.json",
+        (0, 1, 2, 3, 4),
+        uniform_sample,
+        dict(n=300, seed=1),
+        "estimates_uniform.json",
+    ),
+}
+CACHE = SAMPLES["stratified"].cache  # the protocol's sample
 
 
 def _write(path: Path, payload: dict) -> None:
@@ -48,43 +87,37 @@ def _write(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--limit", type=int, default=None, help="only the first N archs (a dry run)"
-    )
-    parser.add_argument("--sample", choices=("stratified", "uniform"), default="stratified")
-    args = parser.parse_args()
-    uniform = args.sample == "uniform"
-    cache, seeds = (CACHE_UNIFORM, UNIFORM_SEEDS) if uniform else (CACHE, SEEDS)
-    sample = UNIFORM if uniform else SAMPLE
-    torch.set_num_threads(1)
+def measure(
+    archs: list[Arch],
+    sample: Sample,
+    splits: Splits,
+    recipe: StandaloneRecipe,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Train every arch of ``archs`` not yet in ``sample.cache`` once per seed, writing the cache
+    (atomically) after each arch; returns the cache's payload."""
     space = build_space("nb201")
-    splits = load_splits(**DATA)
     macro = Macro(**MACRO, in_channels=splits.in_channels, num_classes=splits.num_classes)
-    recipe = StandaloneRecipe()
-    draw = uniform_sample if uniform else stratified_sample
-    archs = draw(space, **sample)[: args.limit]
-    cache.parent.mkdir(exist_ok=True)
-    payload = json.loads(cache.read_text()) if cache.exists() else {}
+    sample.cache.parent.mkdir(parents=True, exist_ok=True)
+    payload = json.loads(sample.cache.read_text()) if sample.cache.exists() else {}
     payload.update(
         recipe=recipe.to_dict(),
         data=DATA,
         macro=MACRO,
-        seeds=list(seeds),
-        sample={"kind": args.sample, **sample},
+        seeds=list(sample.seeds),
+        sample={"kind": sample.name, **sample.params},
         n_archs=len(archs),
-        command=f"python bench/ground_truth.py --sample {args.sample}",
+        command=f"python -m bench.ground_truth --sample {sample.name}",
     )
     per_seed = payload.setdefault("per_seed", {})
     params = payload.setdefault("params", {})
     start = time.time()
     for n, arch in enumerate(archs):
         key = str(arch)
-        if key in per_seed and len(per_seed[key]) == len(seeds):
+        if key in per_seed and len(per_seed[key]) == len(sample.seeds):
             continue
         accs = []
-        for seed in seeds:
+        for seed in sample.seeds:
             torch.manual_seed(seed)
             net = standalone_from_scratch(space, macro, arch)
             train_standalone(net, splits.train, recipe, seed)
@@ -92,8 +125,22 @@ def main() -> None:
         per_seed[key] = accs
         params[key] = sum(p.numel() for p in net.parameters())
         payload["mean"] = {k: sum(v) / len(v) for k, v in per_seed.items()}
-        _write(cache, payload)
-        print(f"[{n + 1}/{len(archs)}] {time.time() - start:7.0f}s {key} {accs}", flush=True)
+        _write(sample.cache, payload)
+        log(f"[{n + 1}/{len(archs)}] {time.time() - start:7.0f}s {key} {accs}")
+    return payload
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--limit", type=int, default=None, help="only the first N archs (a dry run)"
+    )
+    parser.add_argument("--sample", choices=list(SAMPLES), default="stratified")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    sample = SAMPLES[args.sample]
+    archs = sample.draw(build_space("nb201"), **sample.params)[: args.limit]
+    measure(archs, sample, load_splits(**DATA), StandaloneRecipe(), lambda s: print(s, flush=True))
 
 
 if __name__ == "__main__":

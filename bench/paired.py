@@ -5,33 +5,28 @@ of the weights but trains bit-identical raw weights) are best compared per seed:
 training noise cancels in the difference. Prints Kendall tau of each row per seed, the difference,
 and how many seeds the second row wins; then P@top-10% and top-1 regret of both rows per seed.
 
-``--bootstrap N`` adds the other source of doubt: the 215 sampled cells. It resamples the cells
+``--bootstrap N`` adds the other source of doubt: the sampled cells. It resamples the cells
 with replacement N times (seeded), keeping the seeds fixed, and prints the 5th-95th percentile of
 the mean tau difference and how often it is > 0. A gain that holds on most resamples is not
 carried by a few cells; it says nothing about cells outside NB201 or about other seeds.
 
-    python bench/paired.py full-cost_binned-lr0.02 full-cost_binned-lr0.02-ema0.998
-    python bench/paired.py ROW_A ROW_B --estimator neg_train_loss --seeds 0 1 2 3 4 5
-    python bench/paired.py ROW_A ROW_B --bootstrap 1000
+    python -m bench.paired full-cost_binned-lr0.02 full-cost_binned-lr0.02-ema0.998
+    python -m bench.paired ROW_A ROW_B --estimator neg_train_loss --seeds 0 1 2 3 4 5
+    python -m bench.paired ROW_A ROW_B --bootstrap 1000 [--sample uniform]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
-from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.edge_effects import add_run_args, load_row  # noqa: E402
-from bench.ground_truth import CACHE  # noqa: E402
-from search.fidelity import fidelity_report, kendall_tau  # noqa: E402
+from bench.edge_effects import add_run_args, load_row
+from bench.ground_truth import SAMPLES
+from search.fidelity import fidelity_report, kendall_tau
 
 
 def bootstrap_tau_gain(
@@ -68,11 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.bootstrap < 0:
         parser.error(f"--bootstrap must be >= 0 (0: none), got {args.bootstrap}")
-    truth = json.loads(CACHE.read_text())["mean"]
+    truth = SAMPLES[args.sample].load()["mean"]
     seeds = tuple(args.seeds)
     try:
         first, second = (
-            load_row(args.runs, r, args.estimator, seeds) for r in (args.first, args.second)
+            load_row(args.runs, r, args.estimator, seeds, args.sample)
+            for r in (args.first, args.second)
         )
     except LookupError as err:
         print(f"error: {err}", file=sys.stderr)

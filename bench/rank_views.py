@@ -1,9 +1,9 @@
 """Where a fidelity row's ranking is lost: the same estimates seen several ways (no training).
 
-For each cached seed of a row, against the ground truth (all 215 cells), mean over seeds:
+For each cached seed of a row, against the ground truth (every cell of the sample), mean over seeds:
 - ``tau``: Kendall tau of the estimates as they are (the benchmark's figure);
 - ``tau|e30 none`` / ``tau|e30 op``: inside the two groups of ``edge_3_0`` (none / an op), the
-  edge the supernet misjudges most (bench/README.md, session 3), next to the parameter count's;
+  edge the supernet misjudges most (``bench/edge_effects.py``), next to the parameter count's;
 - ``oracle offset``: the best tau over 40 shifts of the ``edge_3_0 = none`` group by one
   constant (-20% to +58% of the estimates' range), chosen *with the ground truth*: about the
   most that fixing that bias alone could give;
@@ -18,34 +18,28 @@ regret), next to how many cells lie within the regret target (0.5 points) of the
 With ``--by-count``, a second table: for each op and each count of it on the 6 edges, the mean
 rank error (estimate's rank minus the ground truth's, both scaled to 0..1; > 0: ranked too high).
 
-    python bench/rank_views.py fewshot-cost_binned-balanced [--estimator neg_train_loss]
-    python bench/rank_views.py ROWS... --by-count
+    python -m bench.rank_views fewshot-cost_binned-balanced [--estimator neg_train_loss]
+    python -m bench.rank_views ROWS... --by-count [--sample uniform]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import sys
-from pathlib import Path
 
 from scipy.stats import rankdata
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.edge_effects import add_run_args, edge_effects, load_row  # noqa: E402
-from bench.ground_truth import CACHE, CUT_OFF  # noqa: E402
-from search.fidelity import kendall_tau  # noqa: E402
-from supernet.spaces import build_space  # noqa: E402
+from bench.edge_effects import add_run_args, edge_effects, load_row
+from bench.ground_truth import CUT_OFF, SAMPLES
+from search.fidelity import kendall_tau
+from supernet.spaces import build_space
 
 SPACE = build_space("nb201")
 
 
 def _rank(scores: dict[str, float]) -> dict[str, float]:
     """0-based ranks, ties sharing their average rank (scipy's ``rankdata``; the parameter count
-    ties a lot, and breaking ties by arch name, as before session 5, ordered them by op name)."""
+    ties a lot, and breaking ties by arch name would order them by op name)."""
     keys = list(scores)
     return dict(zip(keys, (rankdata([scores[a] for a in keys]) - 1.0).tolist(), strict=True))
 
@@ -129,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--by-count", action="store_true", help="rank error by op count too")
     parser.add_argument("--top-picks", action="store_true", help="where each top pick lands")
     args = parser.parse_args(argv)
-    payload = json.loads(CACHE.read_text())
+    payload = SAMPLES[args.sample].load()
     truth = payload["mean"]
     params = {a: float(payload["params"][a]) for a in truth}
     names = list(views(truth, truth, params))
@@ -138,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     loaded = {}
     for row in args.rows:
         try:
-            runs = loaded[row] = load_row(args.runs, row, args.estimator, tuple(args.seeds))
+            runs = loaded[row] = load_row(
+                args.runs, row, args.estimator, tuple(args.seeds), args.sample
+            )
         except LookupError as err:
             print(f"error: {err}")
             return 2

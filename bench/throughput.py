@@ -3,7 +3,7 @@
 The evaluator scores the *extracted* path (``strategy.extract``), which must give the same output
 as the supernet path; this prints how much faster it is, and the training-step rate, side by side.
 
-    python bench/throughput.py [--archs 20] [--batch 256] [--channels 16] [--threads 1]
+    python -m bench.throughput [--archs 20] [--batch 256] [--channels 16] [--threads 1]
 """
 
 from __future__ import annotations
@@ -11,16 +11,12 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from supernet.models import Macro, Supernet  # noqa: E402
-from supernet.spaces import build_space  # noqa: E402
+from supernet.models import Macro, Supernet
+from supernet.spaces import build_space
 
 
 def _time(fn, repeats: int) -> float:

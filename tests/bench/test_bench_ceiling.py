@@ -37,3 +37,11 @@ def test_main_prints_each_metric_for_both_noise_models(capsys):
     assert "noise by level" in out and "noise pooled" in out
     with pytest.raises(SystemExit):
         main(["--draws", "0"])
+
+
+def test_main_reads_the_uniform_sample_with_its_own_targets(fake_uniform, capsys):
+    main(["--sample", "uniform", "--draws", "3"])
+    out = capsys.readouterr().out
+    assert out.startswith("uniform sample, 40 cells x 5 seeds")
+    assert ">= param count + 0.15 (param count" in out and "<= param count (param count" in out
+    assert "38 connected" in out  # the two cut-off cells are left out of the noise model

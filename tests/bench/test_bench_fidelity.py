@@ -1,0 +1,139 @@
+"""bench/fidelity.py, bench/rows.py and bench/fidelity_tables.py: the rows file, a tiny real
+train-and-score job with its cache, and the report on runs the test writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import fidelity
+from bench.ground_truth import SAMPLES
+from bench.rows import load_rows
+from bench.sample import uniform_sample
+from search.fidelity import kendall_tau
+from supernet.spaces import build_space
+from tests.bench.conftest import write_run
+from tests.conftest import TINY_TRAIN
+
+RESULTS = Path(fidelity.__file__).with_name("results") / "fidelity.json"
+
+
+def test_every_row_with_committed_results_is_still_a_row():
+    """Cached runs and bench/results are keyed by row name: renaming a row orphans them."""
+    book = load_rows()
+    labels = json.loads(RESULTS.read_text())["rows"]
+    suffixes = [s for s, _ in fidelity.ESTIMATORS.values() if s]
+    names = {next((k[: -len(s)] for s in suffixes if k.endswith(s)), k) for k in labels}
+    assert names <= set(book.rows)
+    assert all(row.why for row in book.rows.values())
+
+
+def test_rows_extend_their_parent_and_may_replace_a_base_key():
+    book = load_rows()
+    assert book.rows["fewshot-cost_binned-balanced-lr0.02-ema0.998-shift2"].overrides == (
+        "sharing=fewshot",
+        "sharing.split_epoch=15",
+        "sharing.train_all_leaves=true",
+        "sampler=cost_binned",
+        "trainer.optimizer.lr=0.02",
+        "trainer.ema_decay=0.998",
+        "trainer.augment.crop_pad=2",
+    )
+    assert book.base()[:2] == ["data=mnist5k", "data.pool=2"]
+    assert "trainer.epochs=30" in book.base() and book.epochs_of("full-uniform") == 30
+    longer = book.overrides("full-uniform-x3")
+    assert [o for o in longer if o.startswith("trainer.epochs=")] == ["trainer.epochs=90"]
+    assert book.epochs_of("full-uniform-x3") == 90
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("a: {why: x, overrides: [k=v], colour: red}", "unknown key 'colour'; allowed: why"),
+        ("a: {overrides: [k=v]}", "row 'a' needs a short reason"),
+        ("a: {why: x, overrides: [sharing]}", "overrides must be a list of key=value"),
+        ("a: {why: x, extends: b, overrides: []}", "extends 'b', which is not a row above it"),
+        ("a: {why: x, overrides: []}\n  a: {why: y, overrides: []}", "'a' is given twice"),
+    ],
+)
+def test_a_bad_rows_file_fails_in_one_line(tmp_path, rows, message):
+    path = tmp_path / "rows.yaml"
+    path.write_text(f"budget: {{epochs: 2, steps_per_epoch: 3}}\nrows:\n  {rows}\n")
+    with pytest.raises(ValueError, match=message) as err:
+        load_rows(path)
+    assert "\n" not in str(err.value)
+
+
+def _no_training(*args):
+    raise AssertionError("trained again")
+
+
+def test_a_job_trains_once_and_scores_each_sample_from_the_saved_supernet(tmp_path, monkeypatch):
+    space = build_space("nb201")
+    archs = tuple(str(a) for a in uniform_sample(space, n=6, seed=0))
+    overrides = (*TINY_TRAIN, "seed=0")
+    job = fidelity.Job("tiny", overrides, 0, archs[:3], tmp_path, "estimates.json")
+    first = fidelity.run_job(job)
+    assert first["overrides"] == list(overrides) and sorted(first["val_acc"]) == sorted(archs[:3])
+    assert set(fidelity.ESTIMATORS) <= set(first)
+    assert all(v <= 0 for v in first["neg_train_loss"].values())
+    assert (tmp_path / "supernet.pt").exists()
+
+    monkeypatch.setattr(fidelity, "_train", _no_training)
+    assert fidelity.run_job(job) == first  # the cache answers
+    other = fidelity.Job("tiny", overrides, 0, archs[3:], tmp_path, "estimates_uniform.json")
+    second = fidelity.run_job(other)  # another sample: scored from the saved supernet
+    assert sorted(second["val_acc"]) == sorted(archs[3:]) and second["train_s"] == first["train_s"]
+    assert fidelity.trained_before(tmp_path, [*overrides[:-1], "seed=1"]) is None
+
+
+def test_main_reports_cached_runs_on_the_uniform_sample(
+    fake_uniform, tmp_path, capsys, monkeypatch
+):
+    sample, truth = fake_uniform
+    monkeypatch.setattr(fidelity, "_train", _no_training)
+    rows = tmp_path / "rows.yaml"
+    rows.write_text(
+        "budget: {epochs: 2, steps_per_epoch: 3}\n"
+        "rows:\n"
+        "  perfect: {why: knows the truth, overrides: [sharing=full]}\n"
+        "  counted: {why: counts parameters, extends: perfect, overrides: [sampler=uniform]}\n"
+    )
+    book = load_rows(rows)
+    params = {a: float(p) for a, p in truth["params"].items()}
+    runs = tmp_path / "runs"
+    for row, scores in (("perfect", truth["mean"]), ("counted", params)):
+        for seed in (0, 1):
+            write_run(
+                runs,
+                sample,
+                row,
+                seed,
+                scores,
+                overrides=[*book.overrides(row), f"seed={seed}"],
+                total_s=1.0,
+                param_bytes=4e5,
+                num_supernets=1,
+            )
+    args = ["--sample", "uniform", "--rows-file", str(rows), "--seeds", "0", "1", "--jobs", "1"]
+    assert fidelity.main([*args, "--out", str(runs), "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "ground truth: 40 archs x 5 seeds" in out and "6 optimizer steps" in out
+    perfect = next(line for line in out.splitlines() if line.startswith("perfect "))
+    assert perfect.split()[1:4] == ["1.000", "+-", "0.000"]
+    summary = json.loads((tmp_path / "fidelity_uniform.json").read_text())
+    base = kendall_tau(params, truth["mean"])
+    assert summary["baseline_params"]["kendall_tau"] == pytest.approx(base)
+    assert summary["rows"]["counted (-train loss)"]["kendall_tau"] == pytest.approx([base, base])
+    assert summary["rows"]["perfect"]["top1_regret"] == [0.0, 0.0]
+    assert len(summary["noise_tau"]) == 10  # every pair of the 5 standalone seeds
+    with pytest.raises(SystemExit):
+        fidelity.main([*args, "--rows", "absent"])
+    assert "unknown row 'absent'; allowed: perfect, counted" in capsys.readouterr().err
+
+
+def test_the_summary_file_is_named_by_sample(tmp_path):
+    assert fidelity.summary_path(tmp_path, SAMPLES["stratified"]).name == "fidelity.json"
+    assert fidelity.summary_path(tmp_path, SAMPLES["uniform"]).name == "fidelity_uniform.json"

@@ -1,0 +1,53 @@
+"""bench/ground_truth.py: standalone training of a few cells on a tiny split, cached and resumed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from bench import ground_truth
+from bench.sample import uniform_sample
+from supernet.data import load_splits
+from supernet.spaces import build_space
+from supernet.standalone import StandaloneRecipe
+
+
+def test_measure_trains_each_seed_writes_the_cache_and_resumes(tmp_path):
+    sample = dataclasses.replace(
+        ground_truth.SAMPLES["uniform"], cache=tmp_path / "gt" / "cells.json", seeds=(0, 1)
+    )
+    splits = load_splits("digits", limit=200, seed=0)
+    recipe = StandaloneRecipe(epochs=1, batch_size=64)
+    archs = uniform_sample(build_space("nb201"), n=2, seed=0)
+    logged: list[str] = []
+    payload = ground_truth.measure(archs[:1], sample, splits, recipe, logged.append)
+    assert len(logged) == 1 and json.loads(sample.cache.read_text()) == payload
+    for arch in map(str, archs[:1]):
+        accs = payload["per_seed"][arch]
+        assert len(accs) == 2 and all(0.0 <= a <= 100.0 for a in accs)
+        assert payload["mean"][arch] == pytest.approx(sum(accs) / 2)
+        assert payload["params"][arch] > 0
+    assert payload["seeds"] == [0, 1] and payload["recipe"]["epochs"] == 1
+    assert payload["sample"] == {"kind": "uniform", "n": 300, "seed": 1}
+    assert payload["command"] == "python -m bench.ground_truth --sample uniform"
+    logged.clear()
+    again = ground_truth.measure(archs, sample, splits, recipe, logged.append)
+    assert len(logged) == 1 and str(archs[1]) in logged[0]  # only the new cell was trained
+    assert {a: again["per_seed"][a] for a in payload["per_seed"]} == payload["per_seed"]
+
+
+def test_a_missing_cache_names_the_command_that_makes_it(tmp_path):
+    sample = dataclasses.replace(ground_truth.SAMPLES["uniform"], cache=tmp_path / "absent.json")
+    with pytest.raises(FileNotFoundError, match="python -m bench.ground_truth --sample uniform"):
+        sample.load()
+
+
+def test_the_samples_keep_their_caches_and_seeds():
+    strat, uni = ground_truth.SAMPLES["stratified"], ground_truth.SAMPLES["uniform"]
+    assert ground_truth.CACHE == strat.cache and strat.cache.name == "nb201_mnist5k14.json"
+    assert uni.cache.name == "nb201_mnist5k14_uniform.json" and uni.seeds == (0, 1, 2, 3, 4)
+    assert strat.estimates == "estimates.json" and uni.estimates != strat.estimates
+    with pytest.raises(SystemExit):
+        ground_truth.main(["--sample", "random"])
