@@ -71,21 +71,22 @@ def oracle_draws(
     means = per_seed.mean(1)
     connected = means > CUT_OFF
     k = per_seed.shape[1]
-    s2, fifths = noise_variances(per_seed[connected], pooled)
+    noise_var, fifths = noise_variances(per_seed[connected], pooled)
     m, v = means[connected].mean(), means[connected].var(ddof=1)
-    t2 = max(v - s2.mean() / k, 1e-12)
-    shrink = t2 / (t2 + s2 / k)
+    spread_var = max(v - noise_var.mean() / k, 1e-12)
+    shrink = spread_var / (spread_var + noise_var / k)
     rng = np.random.default_rng(seed)
     out = np.tile(means, (draws, 1))
     centre = m + shrink * (means[connected] - m)
     out[:, connected] = centre + rng.normal(0.0, 1.0, (draws, connected.sum())) * np.sqrt(
-        shrink * s2 / k
+        shrink * noise_var / k
     )
     sds = " ".join(f"{np.sqrt(x):.2f}" for x in fifths)
     text = (
-        f"per-seed sd {np.sqrt(s2.mean()):.3f} points"
+        f"per-seed sd {np.sqrt(noise_var.mean()):.3f} points"
         + (" (pooled)" if pooled else f" (by fifth, least to most accurate cells: {sds})")
-        + f"; spread of the expected accuracies {np.sqrt(t2):.3f}; {connected.sum()} connected"
+        + f"; spread of the expected accuracies {np.sqrt(spread_var):.3f}"
+        + f"; {connected.sum()} connected"
     )
     return out, text
 

@@ -248,8 +248,9 @@ class StratifiedSampler(PathSampler):
     draws and ~6% here. ``cost_binned`` flattens one cost; this flattens every choice's count.
     Inside a leaf, decisions the leaf fixes to ``c`` alone keep it whatever ``k`` is.
 
-    On the ranking-fidelity benchmark it ranks *worse* than uniform (bench/README.md, session 5):
-    its many all-skip, all-pool and all-``none`` paths shape the shared weights."""
+    On the ranking-fidelity benchmark it ranks *worse* than uniform (rows ``full-stratified`` and
+    ``fewshot-stratified-balanced``, ``bench/logs/fidelity_run11.log``): its many all-skip,
+    all-pool and all-``none`` paths shape the shared weights."""
 
     name = "stratified"
 

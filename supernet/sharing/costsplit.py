@@ -1,12 +1,12 @@
 """``costsplit``: few-shot along cost. One sub-supernet per equal-width parameter-count bin.
 
-Few-shot NAS splits on one decision, so every child still mixes cheap and expensive paths, and on
-NB201 the shared weights end up rewarding any extra non-``none`` edge about as much as an extra
-3x3 convolution (``bench/README.md``, "Reading"). Here, at ``split_epoch``, the supernet is split
-into ``bins`` children by the parameter count of the path, in equal-width ranges between the
-smallest and the largest path. Children start as exact copies of the parent (with its optimizer
-state); afterwards each only trains, and only scores, paths of similar size, so weights are shared
-among comparable paths. With ``train_all_leaves`` every child trains a path at every step.
+Few-shot NAS splits on one decision, so every child still mixes cheap and expensive paths. Here,
+at ``split_epoch``, the supernet is split into ``bins`` children by the parameter count of the
+path, in equal-width ranges between the smallest and the largest path. Children start as exact
+copies of the parent (with its optimizer state); afterwards each only trains, and only scores,
+paths of similar size, so weights are shared among comparable paths. With ``train_all_leaves``
+every child trains a path at every step. On the fidelity benchmark it does not beat one-shot
+``cost_binned`` (``bench/README.md``).
 
 Leaves are cost ranges (``supernet.leaf.PARAMS_KEY``); routing uses the strategy's memoised
 parameter count, so the evaluator and every searcher get the right weight set for any arch.
