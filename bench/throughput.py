@@ -1,79 +1,232 @@
-"""Throughput: supernet(x, arch) vs the extracted standalone net on the same batches.
+"""Throughput on CPU: ranking at the cost of its forward passes, the supernet's training step
+against the standalone net's, and archs ranked per second by a 500-trial Optuna TPE search.
 
-The evaluator scores the *extracted* path (``strategy.extract``), which must give the same output
-as the supernet path; this prints how much faster it is, and the training-step rate, side by side.
+    python -m bench.throughput [--archs 20] [--trials 500] [--spaces nb201 mbv3] [--threads 1]
 
-    python -m bench.throughput [--archs 20] [--batch 256] [--channels 16] [--threads 1]
+Per space (digits, the default search's data and evaluator settings, fresh weights: timings do
+not depend on the weights' values), for each of ``--archs`` random archs, milliseconds of:
+- ``evaluator``: ``Evaluator(built)(arch)``, a whole record (extract, BN recalibration on the
+  cached calibration batches, validation accuracy and loss, params, FLOPs);
+- ``floor``: the same forward passes through the already extracted net over the same cached
+  tensors (calibration batches in train mode, validation batches in eval mode), nothing else;
+- ``naive``: a deepcopy of the supernet, the path extracted from it, its BN statistics
+  recalibrated through a ``DataLoader`` over the same images, validation through a
+  ``DataLoader``, params and FLOPs.
+Each figure is the median CPU time of ``--repeats`` runs (one thread); the ratios are of the
+sums over archs. The search's figures are wall time and CPU time. The
+training step (fwd + bwd + SGD) is timed on the same batches for the supernet path and for the
+path's extracted net. Lines starting ``evaluator/floor``, ``naive/evaluator`` and
+``supernet/standalone`` are for scripts to read.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import random
 import statistics
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
+from hydra import compose, initialize_config_dir
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
-from supernet.models import Macro, Supernet
-from supernet.spaces import build_space
+from search.cli import register_configs
+from search.costs import flops
+from search.evaluate import Evaluator
+from supernet.builder import Built, build
+from supernet.models import count_params
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
-def _time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    tic = time.perf_counter()
+def compose_search(overrides: list[str]):
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="search", overrides=overrides)
+
+
+def median_ms(fn: Callable[[], object], repeats: int) -> float:
+    """Median CPU milliseconds of this process in ``fn()`` over ``repeats`` calls, after one
+    warm-up call. CPU time, not wall time: on one thread it is the work done, and other programs
+    on a shared machine do not add to it (they still slow it through caches and clocks)."""
+    fn()
+    times = []
     for _ in range(repeats):
+        tic = time.process_time()
         fn()
-    return (time.perf_counter() - tic) / repeats
+        times.append(time.process_time() - tic)
+    return 1000 * statistics.median(times)
+
+
+def floor_fn(ev: Evaluator, net: nn.Module) -> Callable[[], None]:
+    """The forward passes a record needs, through an already extracted net, nothing else."""
+
+    @torch.inference_mode()
+    def run() -> None:
+        net.train()
+        for x in ev.calibrator.batches:
+            net(x)
+        net.eval()
+        for x, _ in ev.val_batches:
+            net(x)
+
+    return run
+
+
+def naive_fn(built: Built, ev: Evaluator, arch) -> Callable[[], dict]:
+    """Score ``arch`` the obvious way: a private copy of the supernet, DataLoaders, the path."""
+    calib = TensorDataset(torch.cat(ev.calibrator.batches))
+    val = TensorDataset(*built.splits.val.tensors)
+
+    def run() -> dict:
+        net = copy.deepcopy(built.strategy).extract(arch)
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.reset_running_stats()
+                m.momentum = None
+        net.train()
+        with torch.no_grad():
+            for (x,) in DataLoader(calib, batch_size=ev.calibrator.batches[0].shape[0]):
+                net(x)
+            net.eval()
+            correct, loss = 0, 0.0
+            for x, y in DataLoader(val, batch_size=len(ev.val_batches[0][1])):
+                logits = net(x)
+                loss += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+                correct += (logits.argmax(1) == y).sum().item()
+        return {
+            "acc": correct,
+            "loss": loss,
+            "params": count_params(net),
+            "flops": flops(net, ev.input_shape),
+        }
+
+    return run
+
+
+def rank_costs(built: Built, archs: list, repeats: int) -> list[tuple[str, float, float, float]]:
+    """(arch, evaluator ms, floor ms, naive ms) per arch."""
+    ev = Evaluator(built)
+    rows = []
+    for arch in archs:
+
+        def evaluate(a=arch) -> dict:
+            ev.memo.clear()
+            return ev(a)
+
+        t_ev = median_ms(evaluate, repeats)
+        t_floor = median_ms(floor_fn(ev, ev.calibrated(arch)), repeats)
+        t_naive = median_ms(naive_fn(built, ev, arch), repeats)
+        rows.append((str(arch), t_ev, t_floor, t_naive))
+    return rows
+
+
+def train_steps(built: Built, archs: list, repeats: int) -> tuple[float, float]:
+    """(supernet ms, standalone ms) per training step, summed over ``archs``, same batches."""
+    x, y = built.splits.train.tensors[0][:64], built.splits.train.tensors[1][:64]
+
+    def stepper(model: nn.Module, forward: Callable[[], torch.Tensor]) -> Callable[[], None]:
+        opt = torch.optim.SGD(
+            model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=4e-5
+        )
+
+        def step() -> None:
+            opt.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(forward(), y).backward()
+            opt.step()
+
+        return step
+
+    sup, alone = 0.0, 0.0
+    strategy = copy.deepcopy(built.strategy).train()
+    for arch in archs:
+        net = strategy.extract(arch).train()
+        sup += median_ms(stepper(strategy, lambda a=arch: strategy(x, a)), repeats)
+        alone += median_ms(stepper(net, lambda n=net: n(x)), repeats)
+    return sup, alone
+
+
+def search_rate(space: str, trials: int) -> tuple[float, float, float, float]:
+    """(wall s, CPU s, archs ranked per wall second, searcher's share of the CPU time: all but
+    the evaluator's) of a ``trials``-trial
+    Optuna TPE search through the local backend, end to end from a built supernet."""
+    from hydra.utils import instantiate
+
+    from search.backends.local import LocalBackend
+    from search.objective import Objective
+
+    cfg = compose_search([f"space={space}", f"searcher.n_trials={trials}"])
+    built = build(cfg)
+    searcher = instantiate(cfg.searcher, space=built.space, seed=0)
+    objective = Objective(searcher.objectives, dict(cfg.constraints), key="val_acc")
+    evaluator = Evaluator.from_config(built, cfg.evaluator, seed=0)
+    spent = [0.0]
+
+    def timed(arch) -> dict:
+        tic = time.process_time()
+        record = evaluator(arch)
+        spent[0] += time.process_time() - tic
+        return record
+
+    tic, cpu = time.perf_counter(), time.process_time()
+    records = LocalBackend(progress=False).run(searcher, timed, objective, trials)
+    total, cpu = time.perf_counter() - tic, time.process_time() - cpu
+    return total, cpu, len(records) / total, 1 - spent[0] / cpu
+
+
+def report_space(space: str, args: argparse.Namespace) -> None:
+    torch.manual_seed(0)
+    built = build(compose_search([f"space={space}"]))
+    rng = random.Random(0)
+    archs = [built.space.sample(rng) for _ in range(args.archs)]
+    rows = rank_costs(built, archs, args.repeats)
+    print(
+        f"\n{space}: digits ({len(built.splits.val)} val images, "
+        f"{sum(len(b) for b in Evaluator(built).calibrator.batches)} calibration images), "
+        f"{len(archs)} random archs, ms per arch (median of {args.repeats})"
+    )
+    print(f"{'evaluator':>10} {'floor':>8} {'naive':>8} {'ev/floor':>9} {'naive/ev':>9}  arch")
+    for arch, t_ev, t_floor, t_naive in rows:
+        print(
+            f"{t_ev:10.2f} {t_floor:8.2f} {t_naive:8.2f} {t_ev / t_floor:9.3f} "
+            f"{t_naive / t_ev:9.2f}  {arch}"
+        )
+    ev, fl, nv = (sum(r[i] for r in rows) for i in (1, 2, 3))
+    print(f"evaluator/floor {ev / fl:.3f} ({space}; target <= 1.10)")
+    print(f"naive/evaluator {nv / ev:.2f} ({space}; target >= 3)")
+    sup, alone = train_steps(built, archs[: args.train_archs], args.repeats)
+    print(
+        f"training step, batch 64, {args.train_archs} archs: supernet {sup:.1f} ms, "
+        f"standalone {alone:.1f} ms (sums)"
+    )
+    print(f"supernet/standalone {sup / alone:.3f} ({space}; target <= 1.15)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spaces", nargs="+", default=["nb201", "mbv3"])
     parser.add_argument("--archs", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--channels", type=int, default=16)
-    parser.add_argument("--size", type=int, default=14, help="input height = width")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--train-archs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=500, help="Optuna TPE search; 0: skip")
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    space = build_space("nb201")
-    net = Supernet(space, Macro(channels=args.channels)).eval()
-    x = torch.randn(args.batch, 1, args.size, args.size)
-    rng = random.Random(0)
-    archs = [space.sample(rng) for _ in range(args.archs)]
-    sup, ext, train = [], [], []
-    with torch.no_grad():
-        for arch in archs:
-            sub = net.extract(arch).eval()
-            assert torch.equal(net(x, arch), sub(x)), f"extract differs from supernet for {arch}"
-            sup.append(_time(lambda a=arch: net(x, a), args.repeats))
-            ext.append(_time(lambda s=sub: s(x), args.repeats))
-    net.train()
-    opt = torch.optim.SGD(net.parameters(), lr=0.01)
-    y = torch.randint(0, 10, (args.batch,))
-    for arch in archs[:5]:
-
-        def step(a=arch):
-            opt.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(net(x, a), y).backward()
-            opt.step()
-
-        train.append(_time(step, args.repeats))
-    ips = lambda t: args.batch / statistics.median(t)  # noqa: E731
-    print(
-        f"NB201 C={args.channels}, {args.size}x{args.size}, batch {args.batch}, "
-        f"{args.threads} thread(s), {len(archs)} random archs (median over archs)"
-    )
-    print(f"{'what':36s} {'images/s':>10s} {'ratio':>7s}")
-    print(f"{'supernet(x, arch), eval':36s} {ips(sup):10.0f} {1.0:7.2f}")
-    print(
-        f"{'extract(arch)(x), eval (same output)':36s} {ips(ext):10.0f} {ips(ext) / ips(sup):7.2f}"
-    )
-    print(
-        f"{'supernet train step (fwd+bwd+SGD)':36s} {ips(train):10.0f} {ips(train) / ips(sup):7.2f}"
-    )
+    print(f"torch {torch.__version__}, {args.threads} thread(s)")
+    for space in args.spaces:
+        report_space(space, args)
+    if args.trials:
+        total, cpu, rate, share = search_rate("nb201", args.trials)
+        print(
+            f"\nOptuna TPE search, nb201 digits, {args.trials} trials, local backend: "
+            f"{total:.1f} s wall, {cpu:.1f} s CPU, {rate:.2f} archs ranked/s (wall), "
+            f"{args.trials / cpu:.2f} per CPU second"
+        )
+        print(f"searcher share {share:.3f} (CPU time outside the evaluator; target < 0.10)")
     return 0
 
 

@@ -16,12 +16,13 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from search.costs import flops, latency_ms
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built
 from supernet.errors import SharenasError, check_int
-from supernet.models import count_params
+from supernet.models import StandaloneNet, count_params
 
 
 class Evaluator:
@@ -74,6 +75,8 @@ class Evaluator:
             self.latency_table = LatencyTable.load(latency_table, supernet, self.input_shape)
         self.count_flops = count_flops
         self.memo: dict[str, dict] = {}
+        self._parts: dict[int, dict] = {}  # sub-supernet -> its scratch part copies (compute)
+        self._part_flops: dict[tuple, tuple[int, tuple[int, ...]]] = {}  # see _flops
         self.threads = threads  # trainer.num_threads, applied by Ray workers (supernet.threads)
         built.strategy.eval()
 
@@ -98,27 +101,35 @@ class Evaluator:
         """The standalone net of ``arch``: inherited weights, recalibrated BN, eval mode."""
         return self.calibrator(self.built.strategy.extract(arch).to(self.device))
 
-    @torch.no_grad()
     def __call__(self, arch: Mapping[str, str]) -> dict:
         """A record: arch, val_acc (%), val_loss, train_loss (None unless on), params, flops,
         latency_ms, supernet index."""
         key = str(arch)
-        if key in self.memo:
-            return dict(self.memo[key])
-        net = self.calibrated(arch)
+        if key not in self.memo:
+            self.memo[key] = self.compute(arch)
+        return dict(self.memo[key])
+
+    @torch.inference_mode()
+    def compute(self, arch: Mapping[str, str]) -> dict:
+        """The record of ``arch``, computed (no memo). The net is assembled from scratch copies of
+        the supernet's parts made on first use and shared by every arch (``supernet.ops.parts``),
+        so no weight is copied per arch; its BN statistics are recalibrated before it scores, so
+        the numbers are those of ``calibrated(arch)``."""
+        route = self.built.strategy.route(arch)
+        parts = self._parts.setdefault(route, {})
+        net = self.built.strategy.supernets[route].extract(arch, parts)
+        net = self.calibrator(net.to(self.device))
         val_acc, val_loss = self._score(net, self.val_batches)
-        record = {
-            "arch": key,
+        return {
+            "arch": str(arch),
             "val_acc": val_acc,
             "val_loss": val_loss,
             "train_loss": self._score(net, self.train_batches)[1] if self.train_batches else None,
             "params": count_params(net),
-            "flops": flops(net, self.input_shape) if self.count_flops else None,
+            "flops": self._flops(net) if self.count_flops else None,
             "latency_ms": self._latency(arch, net),
-            "supernet": self.built.strategy.route(arch),
+            "supernet": route,
         }
-        self.memo[key] = record
-        return dict(record)
 
     def _latency(self, arch: Mapping[str, str], net: nn.Module) -> float | None:
         """latency_ms: predicted from the table, measured on this host, or None (both off)."""
@@ -136,3 +147,29 @@ class Evaluator:
             correct += (logits.argmax(1) == y).sum().item()
             n += len(y)
         return 100.0 * correct / n, loss / n
+
+    def _flops(self, net: nn.Module) -> int:
+        """``search.costs.flops(net)``, summed over the stem, blocks and head of a standalone net
+        (it runs them in sequence, and FLOPs add up), each counted once per (structure, input
+        shape) and then looked up."""
+        if not isinstance(net, StandaloneNet):
+            return flops(net, self.input_shape)
+        shape, total = (1, *self.input_shape), 0
+        for part in (net.stem, *net.blocks, net.head):
+            key = (repr(part), shape)
+            if key not in self._part_flops:
+                self._part_flops[key] = _count(part, shape)
+            count, shape = self._part_flops[key]
+            total += count
+        return total
+
+
+def _count(part: nn.Module, shape: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+    """(FLOPs, output shape) of ``part`` in eval mode on zeros of ``shape``."""
+    was_training = part.training
+    part.eval()
+    device = next((p.device for p in part.parameters()), torch.device("cpu"))
+    with FlopCounterMode(display=False) as counter:
+        out = part(torch.zeros(shape, device=device))
+    part.train(was_training)
+    return int(counter.get_total_flops()), tuple(out.shape)

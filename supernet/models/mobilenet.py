@@ -9,7 +9,6 @@ first three stages has stride 2; ReLU in the first two stages, Hardswish after, 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 
 import torch
@@ -18,6 +17,7 @@ from torch import nn
 from supernet.models.macro import Macro, MacroNet, StandaloneNet, count_params
 from supernet.models.registry import register_supernet
 from supernet.ops.mbconv import ElasticMBConv
+from supernet.ops.parts import copy_part
 from supernet.spaces.base import Space
 from supernet.spaces.mbv3 import MAX_DEPTH, STAGES, block_keys, depth_key
 
@@ -84,10 +84,15 @@ class MobileNetSupernet(MacroNet):
         blocks = sum(block.param_count(k, e) for block, k, e in self._active(arch))
         return count_params(self.stem) + count_params(self.head) + blocks
 
-    def extract(self, arch: Mapping[str, str]) -> StandaloneNet:
-        """A plain network holding copies of exactly the slices ``arch`` uses."""
-        blocks = [block.extract(k, e) for block, k, e in self._active(arch)]
-        net = StandaloneNet(self.macro, blocks, copy.deepcopy(self.stem), copy.deepcopy(self.head))
+    def extract(self, arch: Mapping[str, str], parts: dict | None = None) -> StandaloneNet:
+        """A plain network holding copies of exactly the slices ``arch`` uses. With a ``parts``
+        memo (``supernet.ops.parts``), nets extracted with it share their copies."""
+        blocks = [
+            copy_part(parts, (id(block), k, e), make=lambda b=block, k=k, e=e: b.extract(k, e))
+            for block, k, e in self._active(arch)
+        ]
+        stem, head = copy_part(parts, "stem", self.stem), copy_part(parts, "head", self.head)
+        net = StandaloneNet(self.macro, blocks, stem, head)
         net.arch = str(arch)
         net.train(self.training)
         return net

@@ -7,7 +7,6 @@ Skeleton: stem conv -> N cells (C) -> ResBlock -> N cells (2C) -> ResBlock -> N 
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 
 import torch
@@ -17,6 +16,7 @@ from supernet.models.macro import Macro, MacroNet, StandaloneNet, count_params
 from supernet.models.registry import register_supernet
 from supernet.ops.cells import SuperCell
 from supernet.ops.nb201_ops import ResBlock
+from supernet.ops.parts import copy_part
 from supernet.spaces.base import Space
 
 
@@ -71,12 +71,17 @@ class Supernet(MacroNet):
                 total += count_params(block)
         return total
 
-    def extract(self, arch: Mapping[str, str]) -> StandaloneNet:
-        """A plain network holding copies of exactly the weights ``arch`` inherits."""
+    def extract(self, arch: Mapping[str, str], parts: dict | None = None) -> StandaloneNet:
+        """A plain network holding copies of exactly the weights ``arch`` inherits. With a
+        ``parts`` memo (``supernet.ops.parts``), nets extracted with it share their copies."""
         blocks = [
-            b.extract(arch) if isinstance(b, SuperCell) else copy.deepcopy(b) for b in self.blocks
+            b.extract(arch, parts if parts is None else parts.setdefault(i, {}))
+            if isinstance(b, SuperCell)
+            else copy_part(parts, i, b)
+            for i, b in enumerate(self.blocks)
         ]
-        net = StandaloneNet(self.macro, blocks, copy.deepcopy(self.stem), copy.deepcopy(self.head))
+        stem, head = copy_part(parts, "stem", self.stem), copy_part(parts, "head", self.head)
+        net = StandaloneNet(self.macro, blocks, stem, head)
         net.arch = str(arch)
         net.train(self.training)
         return net

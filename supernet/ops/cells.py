@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from supernet.ops.nb201_ops import make_op
+from supernet.ops.parts import copy_part
 from supernet.spaces.nb201 import EDGES, NB201_OPS, NUM_NODES, edge_name
 
 
@@ -37,22 +38,29 @@ class SuperCell(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, arch: Mapping[str, str]) -> torch.Tensor:
+        """Without autograd, ``none`` edges are skipped instead of multiplied by zero: the same
+        sums (adding a zero changes no bit), without their work. With autograd they stay, so the
+        ops of a path's dead ends keep getting zero gradients (and weight decay) as they always
+        did in training."""
+        skip = "none" if not torch.is_grad_enabled() else None
         nodes = [x]
         for j in range(1, NUM_NODES):
-            nodes.append(
-                sum(self.edges[edge_name(j, i)](nodes[i], arch[edge_name(j, i)]) for i in range(j))
-            )
+            terms = [
+                self.edges[edge_name(j, i)](nodes[i], arch[edge_name(j, i)])
+                for i in range(j)
+                if arch[edge_name(j, i)] != skip
+            ]
+            nodes.append(sum(terms) if terms else torch.zeros_like(x))
         return nodes[-1]
 
-    def extract(self, arch: Mapping[str, str]) -> FixedCell:
-        """A standalone cell holding copies of the chosen ops (``none`` edges are dropped)."""
-        import copy
-
-        kept = {
-            name: copy.deepcopy(edge.active(arch[name]))
-            for name, edge in self.edges.items()
-            if arch[name] != "none"
-        }
+    def extract(self, arch: Mapping[str, str], parts: dict | None = None) -> FixedCell:
+        """A standalone cell holding copies of the chosen ops (``none`` edges are dropped).
+        ``parts``: a memo (edge, op) -> copy, so that cells extracted with it share their op
+        copies instead of copying the weights again (the evaluator's scratch nets)."""
+        kept = {}
+        for name, edge in self.edges.items():
+            if arch[name] != "none":
+                kept[name] = copy_part(parts, (name, arch[name]), edge.active(arch[name]))
         return FixedCell(kept)
 
 

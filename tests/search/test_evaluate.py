@@ -1,0 +1,62 @@
+"""The evaluator's fast path gives the records of the plain one, bit for bit."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from search.costs import flops
+from search.evaluate import Evaluator
+from supernet.builder import build
+from supernet.models import count_params
+
+
+def reference(ev: Evaluator, arch) -> dict:
+    """The record computed the obvious way: a fresh extracted copy, recalibrated, scored."""
+    with torch.no_grad():
+        net = ev.calibrated(arch)
+        acc, loss = ev._score(net, ev.val_batches)
+        train = ev._score(net, ev.train_batches)[1] if ev.train_batches else None
+    return {
+        "arch": str(arch),
+        "val_acc": acc,
+        "val_loss": loss,
+        "train_loss": train,
+        "params": count_params(net),
+        "flops": flops(net, ev.input_shape),
+        "latency_ms": None,
+        "supernet": ev.built.strategy.route(arch),
+    }
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["space=nb201", "space.macro.cells_per_stage=2"],
+        ["space=mbv3", "space.macro.channels=4"],
+        ["space=nb201", "evaluator.train_loss=true", "data.limit=300"],
+    ],
+)
+def test_records_equal_the_plain_path(tiny_cfg, overrides):
+    cfg = tiny_cfg("search", overrides)
+    torch.manual_seed(0)
+    built = build(cfg)
+    strategy = built.strategy
+    x = built.splits.train.tensors[0][:32]
+    rng = random.Random(0)
+    strategy.train()
+    with torch.no_grad():  # BN statistics that are not the calibrated ones
+        for _ in range(3):
+            strategy(x, built.space.sample(rng))
+    ev = Evaluator.from_config(built, {**cfg.evaluator, "count_flops": True}, seed=0)
+    archs = [built.space.sample(rng) for _ in range(8)]
+    for arch in archs + archs[:2]:  # the second visit reuses the scratch parts
+        ev.memo.clear()
+        assert ev(arch) == reference(ev, arch)
+    before = {k: v.clone() for k, v in strategy.state_dict().items()}
+    ev.memo.clear()
+    ev(archs[0])
+    after = strategy.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "the supernet was changed"
