@@ -19,7 +19,7 @@ import torch
 from scipy.stats import kendalltau, spearmanr
 
 from search.costs import time_ms
-from search.latency import LatencyTable
+from search.latency import LatencyTable, combine
 from sharenas.latency import built_for
 
 
@@ -28,22 +28,26 @@ def compare(args: argparse.Namespace) -> dict:
     supernet = built.strategy.supernets[0]
     shape = tuple(built.splits.val.tensors[0].shape[1:])
     timing = {"threads": args.threads, "min_run_time": args.min_run_time, "statistic": args.stat}
-    table = LatencyTable.measure(supernet, shape, batch=args.batch, device=args.device, **timing)
+    table = LatencyTable.measure(
+        supernet, shape, batch=args.batch, device=args.device, rounds=args.rounds, **timing
+    )
     rng = random.Random(args.seed)
     archs = list(dict.fromkeys(supernet.space.sample(rng) for _ in range(50 * args.archs)))
     archs = archs[: args.archs]
     x = torch.zeros((args.batch, *shape), device=args.device)
-    rows = []
-    for arch in archs:
-        net = supernet.extract(arch).to(args.device).eval()
-        measured = time_ms(lambda n=net: n(x), **timing)
-        rows.append(
-            {
-                "arch": str(arch),
-                "measured_ms": measured,
-                "predicted_ms": table.predict(supernet, arch),
-            }
-        )
+    nets = [supernet.extract(arch).to(args.device).eval() for arch in archs]
+    times = [[] for _ in archs]  # rounds over all archs, as the table's parts are measured
+    for _ in range(args.rounds):
+        for net, seen in zip(nets, times, strict=True):
+            seen.append(time_ms(lambda n=net: n(x), **timing))
+    rows = [
+        {
+            "arch": str(arch),
+            "measured_ms": combine(seen, args.stat),
+            "predicted_ms": table.predict(supernet, arch),
+        }
+        for arch, seen in zip(archs, times, strict=True)
+    ]
     meas = [r["measured_ms"] for r in rows]
     pred = [r["predicted_ms"] for r in rows]
     errors = [abs(p - m) / m * 100 for p, m in zip(pred, meas, strict=True)]
@@ -74,6 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--min-run-time", type=float, default=0.2)
     parser.add_argument("--stat", choices=["median", "min"], default="median")
+    parser.add_argument("--rounds", type=int, default=1, help="sweeps over all parts / archs")
     parser.add_argument("--json", help="also write the figures and every row here")
     args = parser.parse_args(argv)
     out = compare(args)

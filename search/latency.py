@@ -5,7 +5,9 @@ machine other than the one that measured it (``evaluator.latency_table=lut.json`
 
 The parts are keyed by where they sit: ``stem``, ``head``, ``block<i>`` (a fixed block, e.g. an
 NB201 reduction), ``block<i>/<op>`` (an NB201 cell's edge op; one per edge that runs), with
-``block<i>/add`` for each sum of two node inputs and ``block<i>/zeros`` for a node no edge feeds,
+``block<i>/add`` for each term of a node's sum (``sum()`` starts from 0, so a node of k terms adds
+k times), ``block<i>/zeros`` for a node no edge feeds and ``block<i>/cell`` for the cell's own
+Python work (an empty cell's time less its three zero nodes),
 and ``block<i>/k<kernel>e<expand>`` (an mbv3 block that runs). The table is data: a JSON object of
 plain values, checked on load against the supernet it is used with; nothing in it is executed.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from search.costs import time_ms
 from supernet.errors import SharenasError
 from supernet.fileio import write_atomic
 from supernet.models.macro import MacroNet
-from supernet.ops.cells import SuperCell
+from supernet.ops.cells import FixedCell, SuperCell
 from supernet.ops.mbconv import ElasticMBConv
 from supernet.spaces.mbv3 import MAX_DEPTH, block_keys, depth_key
 from supernet.spaces.nb201 import NB201_OPS, NUM_NODES, edge_name
@@ -53,7 +56,8 @@ def _cell_keys(i: int, arch: Mapping[str, str]) -> list[str]:
     for j in range(1, NUM_NODES):
         ops = [arch[edge_name(j, s)] for s in range(j) if arch[edge_name(j, s)] != "none"]
         keys += [f"block{i}/{op}" for op in ops]
-        keys += [f"block{i}/add"] * (len(ops) - 1) if ops else [f"block{i}/zeros"]
+        keys += [f"block{i}/add"] * len(ops) if ops else [f"block{i}/zeros"]
+    keys.append(f"block{i}/cell")
     return keys
 
 
@@ -66,8 +70,32 @@ def measure_parts(
     threads: int = 1,
     min_run_time: float = 0.2,
     statistic: str = "median",
+    rounds: int = 1,
 ) -> dict[str, float]:
-    """Time every part any arch of the supernet's space can run, at its place in the network."""
+    """Time every part any arch of the supernet's space can run, at its place in the network.
+    With ``rounds`` > 1 every part is timed once per sweep over all parts, and its times are
+    combined by ``statistic`` (a busy moment then spoils one round of a part, not all of them)."""
+    sweeps = [
+        _sweep(supernet, input_shape, batch, device, threads, min_run_time, statistic)
+        for _ in range(rounds)
+    ]
+    return {k: combine([s[k] for s in sweeps], statistic) for k in sweeps[0]}
+
+
+def combine(times: list[float], statistic: str) -> float:
+    """Several rounds' times of one thing, combined by ``statistic`` ("median" or "min")."""
+    return min(times) if statistic == "min" else statistics.median(times)
+
+
+def _sweep(
+    supernet: MacroNet,
+    input_shape: tuple[int, ...],
+    batch: int,
+    device: str,
+    threads: int,
+    min_run_time: float,
+    statistic: str,
+) -> dict[str, float]:
     net = supernet.to(device).eval()
     x = torch.zeros((batch, *input_shape), device=device)
     ms: dict[str, float] = {}
@@ -87,6 +115,8 @@ def measure_parts(
             ms[f"block{i}/zeros"] = time_ms(
                 lambda a=x: torch.zeros_like(a), threads, min_run_time, statistic
             )
+            empty = time_ms(lambda a=x: FixedCell({})(a), threads, min_run_time, statistic)
+            ms[f"block{i}/cell"] = max(empty - 3 * ms[f"block{i}/zeros"], 0.0)
         elif isinstance(block, ElasticMBConv):
             out = x
             for k, e in _kernel_expands(block):
@@ -125,6 +155,7 @@ class LatencyTable:
             "batch": int(kw.get("batch", 1)),
             "device": device_name(str(kw.get("device", "cpu"))),
             "threads": int(kw.get("threads", 1)),
+            "rounds": int(kw.get("rounds", 1)),
             "timer": "torch.utils.benchmark.Timer.blocked_autorange, "
             + str(kw.get("statistic", "median")),
         }
@@ -188,7 +219,7 @@ def measure_keys(supernet: MacroNet) -> list[str]:
     keys = ["stem", "head"]
     for i, block in enumerate(supernet.blocks):
         if isinstance(block, SuperCell):
-            keys += [f"block{i}/{op}" for op in (*NB201_OPS[1:], "add", "zeros")]
+            keys += [f"block{i}/{op}" for op in (*NB201_OPS[1:], "add", "zeros", "cell")]
         elif isinstance(block, ElasticMBConv):
             keys += [f"block{i}/k{k}e{e}" for k, e in _kernel_expands(block)]
         else:

@@ -41,13 +41,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=1, help="samples per forward pass")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--min-run-time", type=float, default=0.2, help="seconds per part")
+    parser.add_argument("--rounds", type=int, default=1, help="sweeps over all parts")
     parser.add_argument(
         "--stat", choices=["median", "min"], default="median", help="min: for a busy host"
     )
     args = parser.parse_args(argv)
     try:
-        if args.batch < 1 or args.threads < 1 or not args.min_run_time > 0:
-            raise SharenasError("--batch and --threads must be >= 1, --min-run-time > 0")
+        if min(args.batch, args.threads, args.rounds) < 1 or not args.min_run_time > 0:
+            raise SharenasError("--batch, --threads and --rounds must be >= 1, --min-run-time > 0")
         built = built_for(args.checkpoint, args.overrides)
         supernet = built.strategy.supernets[0]
         shape = tuple(built.splits.val.tensors[0].shape[1:])
@@ -59,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             threads=args.threads,
             min_run_time=args.min_run_time,
             statistic=args.stat,
+            rounds=args.rounds,
         )
         path = table.save(args.out)
     except SharenasError as err:
