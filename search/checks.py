@@ -10,12 +10,14 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from search.config import SEARCH_SCHEMAS
 from search.export import check_onnx_available
 from search.objective import RECORD_KEYS, Objective, direction
 from search.tables import human
 from supernet.cli import override_key
 from supernet.config import checkpoint_config_diff
 from supernet.errors import SharenasError, check_int
+from supernet.schema import check_config
 
 #: Record keys that exist only when an evaluator setting is on: key -> setting.
 NEEDS_SETTING = {
@@ -58,6 +60,8 @@ def check_search_config(cfg: DictConfig) -> None:
                     f"{where} uses {k!r} but {setting}=false, so no arch has it; "
                     f"turn it on with {setting}=true"
                 )
+    for prefix, schema in SEARCH_SCHEMAS.items():  # the checks on the schemas' fields
+        check_config(cfg[prefix], schema, prefix)
 
 
 def check_device(device: str) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
+from supernet.schema import at_least, checked
+
 
 @dataclass
 class SupernetRef:
@@ -21,9 +23,9 @@ class SupernetRef:
 
 @dataclass
 class EvaluatorConf:
-    calib_batches: int = 4  # BN recalibration batches (fixed, cached subset of train)
-    calib_batch_size: int = 64
-    batch_size: int = 500  # validation batch size
+    calib_batches: int = checked(4, at_least(1))  # BN recalibration batches (cached subset)
+    calib_batch_size: int = checked(64, at_least(1))
+    batch_size: int = checked(500, at_least(1))  # validation batch size
     count_flops: bool = True  # FLOPs via torch.utils.flop_counter
     measure_latency: bool = False  # median forward time of one sample, ms, on this host
     latency_table: Any = None  # path of a sharenas-latency JSON table: latency_ms is predicted
@@ -148,6 +150,10 @@ class VerifyConf:
     bootstrap: int = 1000  # resamples of the verified archs for the tau / rho intervals
 
 
+#: Where each search schema with field checks sits in a composed search config.
+SEARCH_SCHEMAS: dict[str, type] = {"evaluator": EvaluatorConf}
+
+
 def register_search_configs() -> None:
     """Register the search groups' schemas (``search.cli.register_configs`` adds training's)."""
     cs = ConfigStore.instance()
@@ -171,6 +177,7 @@ def register_search_configs() -> None:
 
 __all__ = [
     "SEARCHER_SCHEMAS",
+    "SEARCH_SCHEMAS",
     "ConstraintsConf",
     "EvaluatorConf",
     "EvolutionSearcherConf",

@@ -74,6 +74,7 @@ def test_train_loss_is_scored_on_the_training_split_and_ranks(checkpoint, tmp_pa
         (["constraints.flops=1e6", "evaluator.count_flops=false"], ["evaluator.count_flops=true"]),
         (["evaluator.device=gpu"], ["'gpu'", "allowed: cpu, cuda"]),
         (["evaluator.device=cuda"], ["torch.cuda.is_available() is False"]),
+        (["evaluator.calib_batches=0"], ["evaluator.calib_batches must be an integer >= 1, got 0"]),
     ],
 )
 def test_bad_settings_fail_before_training(tmp_path, monkeypatch, overrides, words) -> None:
