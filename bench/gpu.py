@@ -4,7 +4,7 @@ and SGD step), optionally ``torch.compile``d, and the extracted standalone net, 
 the same device-resident batches; achieved TFLOP/s (``torch.utils.flop_counter``) against the
 card's peak computed from the device's SM count and clock.
 
-    python -m bench.gpu [--batches 256 2048] [--channels 16] [--cells 5] [--size 32] [--compile]
+    python -m bench.gpu [--batches 256 1024] [--channels 16] [--cells 5] [--size 32] [--compile]
     python -m bench.gpu --smoke        # on CPU: every path runs (no CUDA graph), tiny sizes
 
 Each training step trains the next arch of a fixed random list (the supernet rows change path
@@ -153,31 +153,33 @@ def rows_for(args, batch: int, device: torch.device) -> list[tuple[str, float, i
         f"FLOPs per step (fwd + bwd): static supernet {executed / 1e9:.3f} G (every candidate), "
         f"standalone {useful / 1e9:.3f} G (arch 0; 'useful' for every row)"
     )
-    rows = []
-    timed: list[tuple[str, Callable[[], None], int]] = [
-        ("eager supernet", eager_step(net, x, y, lambda k: (archs[k % len(archs)],)), useful),
-        (
-            "static supernet, eager",
-            eager_step(static, x, y, lambda k: (codes[k % len(codes)],)),
-            executed,
-        ),
-        ("standalone net, eager", eager_step(sub, x, y, lambda k: ()), useful),
+    arch_of, code_of = (lambda k: (archs[k % len(archs)],)), (lambda k: (codes[k % len(codes)],))
+    timed: list[tuple[str, Callable[[], Callable[[], None]], int]] = [
+        ("eager supernet", lambda: eager_step(net, x, y, arch_of), useful),
+        ("static supernet, eager", lambda: eager_step(static, x, y, code_of), executed),
+        ("standalone net, eager", lambda: eager_step(sub, x, y, lambda k: ()), useful),
     ]
     if device.type == "cuda":
-        timed.append(("static supernet, CUDA graph", graph_step(static, x, y, codes), executed))
-        timed.append(("standalone net, CUDA graph", standalone_graph(sub, x, y), useful))
+        timed.append(
+            ("static supernet, CUDA graph", lambda: graph_step(static, x, y, codes), executed)
+        )
+        timed.append(("standalone net, CUDA graph", lambda: standalone_graph(sub, x, y), useful))
     if args.compile:
         mode = "max-autotune" if device.type == "cuda" else "default"
         compiled = torch.compile(static, mode=mode, fullgraph=True, dynamic=False)
         timed.append(
             (
                 "static supernet, torch.compile",
-                eager_step(compiled, x, y, lambda k: (codes[k % len(codes)],)),
+                lambda: eager_step(compiled, x, y, code_of),
                 executed,
             )
         )
-    for what, fn, flops in timed:
-        rows.append((what, seconds_per_call(fn, args.steps, device), flops, useful))
+    rows = []
+    for what, make, flops in timed:
+        try:  # a failing row (a capture, a compile) is reported and the others still run
+            rows.append((what, seconds_per_call(make(), args.steps, device), flops, useful))
+        except Exception as err:
+            print(f"{what}: failed: {type(err).__name__}: {str(err).strip().splitlines()[0]}")
     return rows
 
 
@@ -199,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--channels", type=int, default=16)
     parser.add_argument("--cells", type=int, default=5, help="cells per stage (NB201 uses 5)")
-    parser.add_argument("--batches", type=int, nargs="+", default=[256, 2048])
+    parser.add_argument("--batches", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--archs", type=int, default=8)
     parser.add_argument("--steps", type=int, default=30)
@@ -220,7 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"peak: {peak_tflops(device)}")
     for batch in args.batches:
-        rows = rows_for(args, batch, device)
+        try:
+            rows = rows_for(args, batch, device)
+        except torch.OutOfMemoryError:
+            print(f"batch {batch}: out of GPU memory")
+            torch.cuda.empty_cache()
+            continue
         alone = next(s for what, s, _, _ in rows if what.startswith("standalone net, eager"))
         print(
             f"{'training step':<32} {'images/s':>10} {'time/standalone':>16} "

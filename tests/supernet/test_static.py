@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import random
 
+import pytest
 import torch
 from torch import nn
 
@@ -75,3 +76,23 @@ def test_one_graph_for_every_arch():
     with torch.no_grad():
         torch.testing.assert_close(traced(x, encode(b)), static(x, encode(b)), rtol=0, atol=0)
         torch.testing.assert_close(traced(x, encode(b)), static.net(x, b), rtol=0, atol=0)
+
+
+@pytest.mark.slow  # compiling takes about 20 s
+def test_compiled_training_forward_is_one_graph_for_every_arch():
+    """torch.compile captures the training forward (BN statistics kept per path included) once,
+    in one graph, and reuses it for other archs without recompiling."""
+    import torch._dynamo
+
+    space = build_space("nb201")
+    torch.manual_seed(0)
+    static = StaticSupernet(Supernet(space, Macro(channels=4))).train()
+    reference = copy.deepcopy(static.net)
+    compiled = torch.compile(static, backend="eager", fullgraph=True, dynamic=False)
+    x, y = torch.randn(4, 1, 8, 8), torch.randint(0, 10, (4,))
+    rng = random.Random(2)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for arch in [space.sample(rng) for _ in range(3)]:
+            out = step(compiled, x, y, encode(arch))
+            torch.testing.assert_close(out, step(reference, x, y, arch), rtol=0, atol=0)
+    torch._dynamo.reset()
