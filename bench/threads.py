@@ -1,7 +1,7 @@
 """Threads: wall and CPU time of a command with torch's default threads vs ``trainer.num_threads``
 auto, on the machine as it is and with CPU hogs beside it, in paired, interleaved repetitions.
 
-    python bench/threads.py [--reps 3] [--hogs 2] [--default 2] [-- COMMAND ...]
+    python -m bench.threads [--reps 3] [--hogs 2] [--default 2] [-- COMMAND ...]
 
 The command defaults to the README's first one (``python search.py``, set-up excluded); each
 setting is appended to it as a Hydra override. Repetition k runs default then auto (or auto then
