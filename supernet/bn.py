@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import update_bn
 from torch.utils.data import TensorDataset
 
 
@@ -24,20 +25,10 @@ class BatchNormCalibrator:
         x = data.tensors[0][idx]
         self.batches = list(x.split(batch_size))
 
-    @torch.no_grad()
-    def __call__(self, module: nn.Module, forward=None) -> nn.Module:
-        """Reset BN stats to a cumulative average over the calibration batches; leaves ``module``
-        in eval mode. ``forward(module, x)`` defaults to ``module(x)``."""
-        bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        saved = [m.momentum for m in bns]
-        for m in bns:
-            m.reset_running_stats()
-            m.momentum = None  # cumulative moving average = exact mean over the batches
-        module.train()
+    def __call__(self, module: nn.Module) -> nn.Module:
+        """Reset BN stats to a cumulative average over the calibration batches
+        (``torch.optim.swa_utils.update_bn``: reset, ``momentum=None``, one pass in train mode);
+        leaves ``module`` in eval mode."""
         device = next((p.device for p in module.parameters()), torch.device("cpu"))
-        for x in self.batches:
-            x = x.to(device)
-            module(x) if forward is None else forward(module, x)
-        for m, momentum in zip(bns, saved, strict=True):
-            m.momentum = momentum
+        update_bn(self.batches, module, device)
         return module.eval()

@@ -9,6 +9,7 @@ objects by registered name; format 1 (``_target_`` paths) still loads.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -23,9 +24,36 @@ REQUIRED = ("format_version", "space", "config", "sharing", "model", "epoch")
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
-    """Write ``payload`` to ``path`` atomically: a crash never leaves a half-written file."""
+    """Write ``payload`` to ``path`` atomically: a crash never leaves a half-written file, and
+    weights holding NaN or infinity are refused (the file already there is kept)."""
+    check_finite(payload, f"the checkpoint to write to {str(path)!r}")
     payload = {"format_version": FORMAT_VERSION, **payload}
     return write_atomic(path, lambda f: torch.save(payload, f))
+
+
+def check_output(path: str | os.PathLike, resume: bool, overwrite: bool) -> None:
+    """Before training: ``path`` must be a file name in a writable directory, and an existing
+    checkpoint there is continued (``resume``) or replaced (``overwrite``), never silently lost."""
+    path = Path(path)
+    if resume and overwrite:
+        raise CheckpointError(
+            "trainer.resume=true and trainer.overwrite=true exclude each other; pass one"
+        )
+    if path.is_dir():
+        raise CheckpointError(f"the checkpoint path {str(path)!r} is a directory; remove it")
+    if path.exists() and not (resume or overwrite):
+        raise CheckpointError(
+            f"{str(path)!r} already holds a checkpoint; pass trainer.resume=true to continue it, "
+            "a new hydra.run.dir, or trainer.overwrite=true to replace it"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as err:
+        raise CheckpointError(
+            f"cannot write the checkpoint into {str(path.parent)!r}: {err.strerror or err}"
+        ) from None
 
 
 def load_checkpoint(path: str | os.PathLike, space: str | None = None) -> dict:

@@ -15,7 +15,9 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from supernet.errors import SharenasError, check_int
 from supernet.file_config import config_to_file
+from supernet.optim import check_optim_config
 from supernet.schema import at_least, check_config, checked, fraction, greater_than, optional
 from supernet.threads import check_threads
 
@@ -24,11 +26,24 @@ def _threads(key: str, value: Any) -> int | None:
     return check_threads(value)  # names trainer.num_threads itself
 
 
+#: torch, NumPy and ``random`` all take seeds in this range (torch's generators stop at 2**64 - 1,
+#: NumPy's legacy ones at 2**32 - 1); seeds derived by adding the epoch stay inside it.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(label: str, value: object) -> int:
+    """A seed as an int in [0, MAX_SEED], else one line naming ``label`` and the value."""
+    seed = check_int(label, value, 0)
+    if seed > MAX_SEED:
+        raise SharenasError(f"{label} must be an integer in [0, {MAX_SEED}], got {value!r}")
+    return seed
+
+
 @dataclass
 class RunConf:
     """The root keys of ``train.yaml`` and ``search.yaml`` that no group holds."""
 
-    seed: int = checked(0, at_least(0))  # every source of randomness derives from this
+    seed: int = checked(0, check_seed)  # every source of randomness derives from this
     experiment: str = "default"  # names the output folder
 
 
@@ -85,6 +100,7 @@ class TrainerConf:
     channels_last: bool = False  # CUDA memory format
     grad_clip: float = checked(5.0, greater_than(0))
     resume: bool = False  # continue from <run dir>/<checkpoint> if it exists
+    overwrite: bool = False  # replace an existing <run dir>/<checkpoint> (else: refused)
     # run at most this many epochs in this invocation (time slices)
     stop_after: Any = checked(None, optional(at_least(1)))
     checkpoint: str = "supernet.pt"  # file name inside the run directory
@@ -138,6 +154,9 @@ def check_train_config(cfg: DictConfig) -> None:
     before anything is built or trained."""
     for prefix, schema in TRAIN_SCHEMAS.items():
         check_config(cfg[prefix] if prefix else cfg, schema, prefix)
+    if "seed" in cfg.data:
+        check_seed("data.seed", cfg.data.seed)
+    check_optim_config(cfg.trainer)
     groups = [g for g in ("data", "sharing", "sampler", "trainer") if g in cfg]
     config_to_file({g: OmegaConf.to_container(cfg[g], resolve=True) for g in groups})
 

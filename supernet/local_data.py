@@ -94,9 +94,15 @@ def _cifar_python(file: Path) -> tuple[np.ndarray, np.ndarray]:
             batch = _NumpyOnly(fh, encoding="bytes").load()
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
+        images = data.reshape(-1, 3, CIFAR_SIDE, CIFAR_SIDE)
     except (pickle.UnpicklingError, KeyError, TypeError, EOFError, ValueError) as err:
         raise SharenasError(f"{str(file)!r} is not a CIFAR-10 python batch: {err}") from None
-    return data.reshape(-1, 3, CIFAR_SIDE, CIFAR_SIDE), labels
+    if len(images) != len(labels) or labels.ndim != 1:
+        raise SharenasError(
+            f"{str(file)!r} holds {len(images)} images but {labels.size} labels; every image "
+            "needs one label (a damaged or truncated batch)"
+        )
+    return images, labels
 
 
 def _cifar_binary(file: Path) -> tuple[np.ndarray, np.ndarray]:

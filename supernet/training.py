@@ -1,123 +1,184 @@
 """Supernet training: a sharing strategy + a path sampler, checkpointed each epoch, resumable.
 
-``train(cfg) -> metrics`` is the whole story; ``train.py`` only wraps it in ``@hydra.main``.
+``train(cfg) -> metrics`` is the whole story; ``train.py`` only wraps it in ``@hydra.main``. A run
+goes through named phases: output checks, set-up (``supernet.train_setup``), resume, then per
+epoch the steps, split-and-rebuild, scoring and save. Training stops at the first non-finite loss
+or gradient, naming the epoch and step; the last good checkpoint is kept.
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
-import sys
+import math
 import time
-import warnings
-from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
-from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from supernet import distributed
-from supernet.augment import BatchAugment
-from supernet.bn import BatchNormCalibrator
-from supernet.builder import Built, build, build_sampler, config_to_save
-from supernet.checkpoint import load_checkpoint, save_checkpoint
+from supernet.builder import config_to_save
+from supernet.checkpoint import check_output
 from supernet.config import check_train_config, checkpoint_config_diff, run_dir
-from supernet.data import make_loader
 from supernet.distributed import Ranks
-from supernet.ema import WeightEMA, init_share
 from supernet.errors import SharenasError
-from supernet.sharing.base import SharingStrategy, SplitContext
-from supernet.threads import apply_threads, local_world_size
+from supernet.fileio import clean_orphans
+from supernet.optim import build_optimizer, rebuild_after_split, resume_scheduler
+from supernet.scoring import batches_of, score
+from supernet.train_setup import (
+    StepHook,
+    TrainRun,
+    finish_set_up,
+    pick_device,
+    set_up,
+    split_context,
+)
+from supernet.train_state import TrainState
 
 
-def _warn_late_splits(strategy: SharingStrategy, epochs: int) -> None:
-    """A split scheduled after the last epoch never happens: say so instead of silently training
-    one-shot."""
-    late = sorted({e for e in strategy.split_schedule() if e > epochs})
-    if late:
-        print(
-            f"warning: sharing splits at epoch(s) {late} come after the last epoch "
-            f"(trainer.epochs={epochs}); those splits will not happen",
-            file=sys.stderr,
-        )
+class TrainingDivergedError(SharenasError):
+    """A non-finite loss or gradient: training stopped before the optimizer step applied it."""
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise SharenasError(f"trainer.device={name!r} but CUDA is not available; use trainer=cpu")
-    return torch.device(name)
+@dataclass
+class _EpochStats:
+    """What one epoch measured on its first path per leaf (summed over processes)."""
+
+    loss_sum: float = 0.0
+    correct: int = 0
+    seen: int = 0
 
 
-def _optimizer(cfg: DictConfig, module: nn.Module) -> torch.optim.Optimizer:
-    """``trainer.optimizer`` over ``module``'s parameters; a bad setting (``lr=-1``) is one line."""
+def train(
+    cfg: DictConfig, out_dir: str | Path | None = None, step_hook: StepHook | None = None
+) -> dict:
+    """Train the supernet described by ``cfg``; return final metrics. Writes ``supernet.pt`` and
+    TensorBoard events (``tb/``) into the run directory. Under ``torchrun`` every process trains
+    its share of each batch and rank 0 writes (``supernet.distributed``). ``step_hook`` sees each
+    step's losses (``supernet.train_setup.StepHook``; tests inject faults with it)."""
+    check_train_config(cfg)
+    ranks, device = distributed.init(pick_device(cfg.trainer.device))
     try:
-        return instantiate(cfg.trainer.optimizer)(module.parameters())
-    except (ValueError, TypeError) as err:
-        raise SharenasError(f"bad trainer.optimizer setting: {err}") from None
+        return _train(cfg, out_dir, ranks, device, step_hook)
+    finally:
+        distributed.close(ranks)
 
 
-def _silent(*args: object, **kwargs: object) -> None:
-    """``print`` for the processes that are not rank 0."""
+def _prepare_output(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks) -> Path:
+    """The run directory, after checking the checkpoint path; removes the temp files a killed
+    save left there (and says so)."""
+    # Hydra names run directories by the clock, which can differ between processes: use rank 0's
+    out = Path(distributed.same_everywhere(str(run_dir(out_dir)), ranks))
+    tc = cfg.trainer
+    check_output(out / tc.checkpoint, bool(tc.resume), bool(tc.overwrite))
+    if ranks.main and (orphans := clean_orphans(out / tc.checkpoint)):
+        names = ", ".join(o.name for o in orphans)
+        print(f"removed {len(orphans)} temp file(s) of an interrupted checkpoint save: {names}")
+    return out
 
 
-def _resume_scheduler(cfg: DictConfig, opt, payload: dict, done_epochs: int, say=print):
-    """The checkpoint's scheduler state when the schedule is unchanged (bit-exact resume). When
-    the config changed it (e.g. more ``trainer.epochs`` stretch a cosine schedule), the new
-    schedule is replayed from its start for the epochs already done, so training continues at the
-    learning rate the new schedule has there instead of the old schedule's final value."""
-    saved = payload["config"].get("trainer", {})
-    current = config_to_save(cfg)["trainer"]
-    same = saved.get("scheduler") == current.get("scheduler") and saved.get("epochs") == int(
-        cfg.trainer.epochs
+def _train(
+    cfg: DictConfig, out_dir, ranks: Ranks, device: torch.device, step_hook: StepHook | None
+) -> dict:
+    distributed.check_batch(int(cfg.trainer.batch_size), ranks)
+    run = set_up(cfg, _prepare_output(cfg, out_dir, ranks), ranks, device)
+    run.step_hook = step_hook
+    state = _resume(run)
+    finish_set_up(run, state.ema if state else None, resumed=state is not None)
+    metrics: dict = {"epoch": run.start_epoch}
+    try:
+        for epoch in range(run.start_epoch, _end_epoch(run)):
+            tic = time.time()
+            stats = _epoch(run, epoch)
+            _split_and_rebuild(run, epoch)
+            stats = _EpochStats(
+                *distributed.total([stats.loss_sum, stats.correct, stats.seen], ranks, device)
+            )
+            if ranks.main:  # rank 0 evaluates, logs and writes; the others wait for it
+                metrics = _score_epoch(run, epoch, stats, tic)
+                _save(run, epoch, metrics)
+            distributed.barrier(ranks)
+    finally:
+        if run.writer is not None:
+            run.writer.close()
+    metrics["checkpoint"] = str(run.ckpt_path)
+    if ranks.main:
+        tb = run.out / "tb"
+        tqdm.write(f"checkpoint: {run.ckpt_path}\nTensorBoard: tensorboard --logdir {tb}")
+    return metrics
+
+
+def _resume(run: TrainRun) -> TrainState | None:
+    """Continue from the run's checkpoint when ``trainer.resume`` is set and one exists: weights,
+    partition, optimizer, schedule, sampler and generator states (torch's RNG comes last, in
+    ``finish_set_up``)."""
+    tc = run.cfg.trainer
+    if not tc.resume:
+        return None
+    if not run.ckpt_path.exists():
+        run.say(f"trainer.resume=true but {run.ckpt_path} does not exist; starting from scratch")
+        return None
+    state = TrainState.load(run.ckpt_path, space=run.built.space.name)
+    if diffs := checkpoint_config_diff(run.cfg, state.config):
+        changed = "; ".join(d for group in diffs.values() for d in group)
+        raise SharenasError(
+            f"trainer.resume: {run.ckpt_path} was trained with other settings ({changed}); "
+            "resume with the checkpoint's settings, or train into another hydra.run.dir"
+        )
+    strategy = run.strategy
+    strategy.load_sharing_state(state.sharing)
+    strategy.load_state_dict(state.model)
+    strategy.to(run.device)
+    run.opt = build_optimizer(tc, strategy)
+    run.opt.load_state_dict(state.optimizer)
+    saved_trainer = state.config.get("trainer", {})
+    run.sched = resume_scheduler(tc, run.opt, saved_trainer, state.scheduler, state.epoch, run.say)
+    run.sampler.load_state_dict(state.sampler)
+    run.generator.set_state(state.rng["loader"])
+    if "augment" in state.rng:
+        run.augment.set_state(state.rng["augment"])
+    elif run.augment.enabled:  # a checkpoint from before trainer.augment
+        run.say("resume: the checkpoint has no augmentation state; its generator starts afresh")
+    run.rng = state.rng
+    run.start_epoch = int(state.epoch)
+    run.say(f"resumed from {run.ckpt_path} at epoch {run.start_epoch}")
+    return state
+
+
+def _end_epoch(run: TrainRun) -> int:
+    tc = run.cfg.trainer
+    end = int(tc.epochs)
+    if tc.stop_after:
+        end = min(end, run.start_epoch + int(tc.stop_after))
+    if run.start_epoch >= end:
+        run.say(
+            f"nothing to train: the checkpoint has {run.start_epoch} epochs done and "
+            f"trainer.epochs={tc.epochs}; raise trainer.epochs to train on"
+        )
+    return end
+
+
+def _epoch(run: TrainRun, epoch: int) -> _EpochStats:
+    """One epoch of ``run.steps`` optimizer steps (the loader restarts when it runs out)."""
+    tc = run.cfg.trainer
+    run.strategy.train()
+    run.sampler.set_epoch(epoch)
+    stats = _EpochStats()
+    endless = itertools.chain.from_iterable(itertools.repeat(run.loader))
+    batches = itertools.islice(endless, run.steps)
+    bar = tqdm(
+        batches,
+        total=run.steps,
+        desc=f"epoch {epoch + 1}/{tc.epochs}",
+        disable=not (tc.progress and run.ranks.main),
+        leave=False,
     )
-    if same:
-        sched = instantiate(cfg.trainer.scheduler)(opt)
-        sched.load_state_dict(payload["scheduler"])
-        return sched
-    for group in opt.param_groups:
-        group["lr"] = group.get("initial_lr", group["lr"])
-    sched = instantiate(cfg.trainer.scheduler)(opt)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # stepping the scheduler without optimizer steps
-        for _ in range(done_epochs):
-            sched.step()
-    say(
-        f"resume: the schedule changed (epochs {saved.get('epochs')} -> {cfg.trainer.epochs}); "
-        f"continuing the new schedule at epoch {done_epochs}, lr {opt.param_groups[0]['lr']:.4g}"
-    )
-    return sched
-
-
-def _rebuild_optimizer(cfg: DictConfig, built: Built, old_opt, old_sched, pairs):
-    """A new optimizer over the (grown) parameter list; children inherit their parent's state."""
-    opt = _optimizer(cfg, built.strategy)
-    for new_group, old_group in zip(opt.param_groups, old_opt.param_groups, strict=False):
-        for key in ("lr", "initial_lr"):
-            if key in old_group:
-                new_group[key] = old_group[key]
-    for p, state in old_opt.state.items():
-        opt.state[p] = state
-    for new_p, src_p in pairs:
-        if src_p in old_opt.state:
-            opt.state[new_p] = copy.deepcopy(old_opt.state[src_p])
-    sched = instantiate(cfg.trainer.scheduler)(opt)
-    sched.load_state_dict(old_sched.state_dict())
-    return opt, sched
-
-
-@torch.no_grad()
-def _val_accuracy(strategy: SharingStrategy, val, arch, calibrator: BatchNormCalibrator, device):
-    net = calibrator(strategy.extract(arch).to(device))
-    correct = 0
-    for x, y in make_loader(val, 500, shuffle=False):
-        correct += (net(x.to(device)).argmax(1).cpu() == y).sum().item()
-    return 100.0 * correct / len(val)
+    for step, (x, y) in enumerate(bar):
+        _step(run, epoch, step, x, y, stats)
+    return stats
 
 
 def _step_loss(
@@ -128,266 +189,128 @@ def _step_loss(
     return nn.functional.kl_div(logits.log_softmax(-1), teacher, reduction="batchmean")
 
 
-def _batch_augment(cfg: DictConfig, built: Built, say) -> BatchAugment:
-    """The training batches' augmentation (``trainer.augment``), checked against the data."""
-    augment = BatchAugment(
-        int(cfg.trainer.augment.crop_pad),
-        bool(cfg.trainer.augment.hflip),
-        seed=int(cfg.seed),
-        fill=-built.splits.mean / built.splits.std,  # a black pixel, normalised
-    )
-    augment.check_image_size(built.splits.image_size)
-    if augment.hflip and built.splits.name in ("digits", "mnist5k"):
-        say(
-            f"warning: trainer.augment.hflip=true mirrors {built.splits.name}'s images, and a "
-            "mirrored digit can read as another (use it for photos, not digits)"
-        )
-    return augment
-
-
-def _weight_ema(tc: DictConfig, strategy: SharingStrategy, payload: dict | None, steps: int, say):
-    """The EMA of the weights when ``trainer.ema_decay`` is set (``supernet.ema``), continued from
-    a resumed checkpoint's; warns when the run is too short for the decay."""
-    saved = (payload or {}).get("ema")
-    if tc.ema_decay is None:
-        if saved is not None:
-            say(
-                "resume: trainer.ema_decay=null drops the checkpoint's EMA; searches will score "
-                "the raw weights"
-            )
-        return None
-    ema = WeightEMA(strategy, float(tc.ema_decay))
-    total = int(tc.epochs) * steps
-    if (share := init_share(ema.decay, total)) > 0.1:
-        print(
-            f"warning: with trainer.ema_decay={ema.decay} the average keeps {share:.0%} of the "
-            f"first step's weights after {total} optimizer steps; lower it "
-            f"(e.g. {1 - 3 / total:.3g}) or train longer",
-            file=sys.stderr,
-        )
-    if saved is not None:
-        ema.load_state_dict(saved)
-        if saved["decay"] != ema.decay:
-            say(f"resume: the EMA continues with decay {ema.decay} (checkpoint: {saved['decay']})")
-    elif payload is not None:
-        say("resume: the checkpoint has no EMA of its weights; the average starts now")
-    return ema
-
-
-def _split_context(cfg: DictConfig, probe: list, epoch: int, step: int, writer) -> SplitContext:
-    """What a strategy sees when it probes (after a step) or may split (after an epoch); every
-    process alike (same weights, batches and seed), and only the one with a writer records."""
-    return SplitContext(
-        epoch=epoch,
-        batches=probe,
-        rng_seed=int(cfg.seed) + epoch,
-        loss_fn=lambda m, xb, yb: nn.functional.cross_entropy(m(xb), yb),
-        log=tqdm.write if writer is not None else _silent,
-        step=step,
-        **({} if writer is None else {"scalar": writer.add_scalar, "text": writer.add_text}),
-    )
-
-
-def train(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
-    """Train the supernet described by ``cfg``; return final metrics. Writes ``supernet.pt`` and
-    TensorBoard events (``tb/``) into the run directory. Under ``torchrun`` every process trains
-    its share of each batch and rank 0 writes (``supernet.distributed``)."""
-    check_train_config(cfg)
-    ranks, device = distributed.init(_device(cfg.trainer.device))
-    try:
-        return _train(cfg, out_dir, ranks, device)
-    finally:
-        distributed.close(ranks)
-
-
-def _train(cfg: DictConfig, out_dir: str | Path | None, ranks: Ranks, device: torch.device) -> dict:
-    distributed.check_batch(int(cfg.trainer.batch_size), ranks)
-    say = print if ranks.main else _silent
-    # Hydra names run directories by the clock, which can differ between processes: use rank 0's
-    out = Path(distributed.same_everywhere(str(run_dir(out_dir)), ranks))
-    out.mkdir(parents=True, exist_ok=True)
-    tc = cfg.trainer
-    # torchrun on CPU: the processes of this machine share its CPUs
-    apply_threads(tc.num_threads, workers=local_world_size(), say=say)
-    torch.manual_seed(int(cfg.seed))
-    built = build(cfg)
-    _warn_late_splits(built.strategy, int(tc.epochs))
-    sampler = build_sampler(cfg, built)
-    strategy = built.strategy.to(device)
-    loader = make_loader(
-        built.splits.train, int(tc.batch_size), shuffle=True, seed=int(cfg.seed), drop_last=True
-    )
-    if len(loader) == 0:  # drop_last: not one whole batch (and the epoch loop would never end)
-        raise SharenasError(
-            f"the training split has {len(built.splits.train)} images, fewer than "
-            f"trainer.batch_size={tc.batch_size}; lower trainer.batch_size or use more data "
-            "(data.limit?)"
-        )
-    generator = loader.sampler.sampler.generator
-    augment = _batch_augment(cfg, built, say)
-    smoothing = float(tc.label_smoothing)
-    steps = int(tc.steps_per_epoch or len(loader))
-    opt = _optimizer(cfg, strategy)
-    sched = instantiate(tc.scheduler)(opt)
-    ckpt_path = out / tc.checkpoint
-    start_epoch, payload = 0, None
-    if tc.resume and ckpt_path.exists():
-        payload = load_checkpoint(ckpt_path, space=built.space.name)
-        if diffs := checkpoint_config_diff(cfg, payload["config"]):
-            changed = "; ".join(d for group in diffs.values() for d in group)
-            raise SharenasError(
-                f"trainer.resume: {ckpt_path} was trained with other settings ({changed}); "
-                "resume with the checkpoint's settings, or train into another hydra.run.dir"
-            )
-        strategy.load_sharing_state(payload["sharing"])
-        strategy.load_state_dict(payload["model"])
-        strategy.to(device)
-        opt = _optimizer(cfg, strategy)
-        opt.load_state_dict(payload["optimizer"])
-        sched = _resume_scheduler(cfg, opt, payload, int(payload["epoch"]), say)
-        sampler.load_state_dict(payload["sampler"])
-        torch.set_rng_state(payload["rng"]["torch"])
-        generator.set_state(payload["rng"]["loader"])
-        if "augment" in payload["rng"]:
-            augment.set_state(payload["rng"]["augment"])
-        elif augment.enabled:  # a checkpoint from before trainer.augment
-            say("resume: the checkpoint has no augmentation state; its generator starts afresh")
-        start_epoch = int(payload["epoch"])
-        say(f"resumed from {ckpt_path} at epoch {start_epoch}")
-    elif tc.resume:
-        say(f"trainer.resume=true but {ckpt_path} does not exist; starting from scratch")
+def _step(run: TrainRun, epoch: int, step: int, x, y, stats: _EpochStats) -> None:
+    """One optimizer step over the sampled paths of every leaf; refuses a non-finite loss or
+    gradient norm before the optimizer applies it (the same decision on every process: the
+    gradients, hence their norm, are all-reduced)."""
+    tc, device = run.cfg.trainer, run.device
+    # the whole batch on every rank alike (one generator state to checkpoint), then shard
+    x, y = distributed.shard(run.augment(x.to(device)), y.to(device), run.ranks)
     if tc.channels_last and device.type == "cuda":
-        strategy.to(memory_format=torch.channels_last)
-    # rank 0 alone evaluates and saves, so it alone keeps the average
-    ema = _weight_ema(tc, strategy, payload, steps, say) if ranks.main else None
-    use_amp = bool(tc.amp) and device.type == "cuda"
-    # bfloat16 autocast keeps float32's exponent range, so no loss scaling is needed; the scaler
-    # stays as a no-op hook for a float16 recipe.
-    scaler = torch.amp.GradScaler("cuda", enabled=False)
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else nullcontext
-    calibrator = BatchNormCalibrator(built.splits.train, int(tc.calib_batches), 64, int(cfg.seed))
-    probe = list(
-        itertools.islice(
-            iter(make_loader(built.splits.train, int(tc.batch_size), shuffle=False)), 4
-        )
+        x = x.to(memory_format=torch.channels_last)
+    run.opt.zero_grad(set_to_none=True)
+    total = torch.zeros((), device=device)
+    for leaf in run.strategy.step_leaves():
+        teacher = None
+        for k, arch in enumerate(run.sampler.paths(leaf)):
+            with run.autocast():
+                logits = run.model(x, arch)
+                loss = _step_loss(logits, y, teacher if k else None, float(tc.label_smoothing))
+            if run.step_hook is not None:
+                loss = run.step_hook(epoch + 1, step + 1, loss)
+            loss.backward()
+            total = total + loss.detach().float()
+            if k == 0:
+                stats.loss_sum += loss.item() * len(y)
+                stats.correct += (logits.argmax(1) == y).sum().item()
+                stats.seen += len(y)
+                if run.sampler.distill:
+                    teacher = logits.detach().float().softmax(-1)
+    norm = nn.utils.clip_grad_norm_(run.strategy.parameters(), float(tc.grad_clip))
+    if not bool(torch.isfinite(total) & torch.isfinite(norm.to(device))):
+        _diverged(run, epoch, step, total.item(), norm.item())
+    run.opt.step()
+    if run.ema is not None:
+        run.ema.update(run.strategy)
+    run.global_step += 1
+    if run.strategy.probe_every and run.global_step % run.strategy.probe_every == 0:
+        run.strategy.probe(split_context(run.cfg, run.probe, epoch, run.global_step, run.writer))
+
+
+def _diverged(run: TrainRun, epoch: int, step: int, loss: float, norm: float) -> None:
+    what = f"loss {loss}" if not math.isfinite(loss) else f"gradient norm {norm}"
+    if epoch > 0 and run.ckpt_path.exists():  # written (or resumed) after `epoch` epochs
+        kept = f"the last good checkpoint {run.ckpt_path} (epoch {epoch}) is kept"
+    elif run.ckpt_path.exists():
+        kept = f"{run.ckpt_path} is left as it was"
+    else:
+        kept = "no checkpoint was written"
+    raise TrainingDivergedError(
+        f"training stopped: non-finite {what} at epoch {epoch + 1}, step {step + 1} (optimizer "
+        f"step {run.global_step + 1}); {kept}; lower trainer.optimizer.lr "
+        f"(now {run.opt.param_groups[0]['lr']:g}) or trainer.grad_clip"
     )
-    writer = SummaryWriter(str(out / "tb")) if ranks.main else None
-    model = distributed.wrap(strategy, ranks, device)
-    metrics: dict = {"epoch": start_epoch}
-    end_epoch = int(tc.epochs)
-    if tc.stop_after:
-        end_epoch = min(end_epoch, start_epoch + int(tc.stop_after))
-    global_step = start_epoch * steps
-    if start_epoch >= end_epoch:
-        say(
-            f"nothing to train: the checkpoint has {start_epoch} epochs done and "
-            f"trainer.epochs={tc.epochs}; raise trainer.epochs to train on"
-        )
-    for epoch in range(start_epoch, end_epoch):
-        strategy.train()
-        sampler.set_epoch(epoch)
-        tic, seen, correct, loss_sum = time.time(), 0, 0, 0.0
-        batches = itertools.islice(itertools.chain.from_iterable(itertools.repeat(loader)), steps)
-        bar = tqdm(
-            batches,
-            total=steps,
-            desc=f"epoch {epoch + 1}/{tc.epochs}",
-            disable=not (tc.progress and ranks.main),
-            leave=False,
-        )
-        for x, y in bar:
-            # the whole batch on every rank alike (one generator state to checkpoint), then shard
-            x, y = distributed.shard(augment(x.to(device)), y.to(device), ranks)
-            if tc.channels_last and device.type == "cuda":
-                x = x.to(memory_format=torch.channels_last)
-            opt.zero_grad(set_to_none=True)
-            for leaf in strategy.step_leaves():
-                teacher = None
-                for k, arch in enumerate(sampler.paths(leaf)):
-                    with autocast():
-                        logits = model(x, arch)
-                        loss = _step_loss(logits, y, teacher if k else None, smoothing)
-                    scaler.scale(loss).backward()
-                    if k == 0:
-                        loss_sum += loss.item() * len(y)
-                        correct += (logits.argmax(1) == y).sum().item()
-                        seen += len(y)
-                        if sampler.distill:
-                            teacher = logits.detach().float().softmax(-1)
-            scaler.unscale_(opt)
-            nn.utils.clip_grad_norm_(strategy.parameters(), float(tc.grad_clip))
-            scaler.step(opt)
-            scaler.update()
-            if ema is not None:
-                ema.update(strategy)
-            global_step += 1
-            if strategy.probe_every and global_step % strategy.probe_every == 0:
-                strategy.probe(_split_context(cfg, probe, epoch, global_step, writer))
-        sched.step()
-        ctx = _split_context(cfg, probe, epoch + 1, global_step, writer)
-        pairs = strategy.maybe_split(ctx)  # on every rank alike: same weights, batches and seed
-        if pairs:
-            strategy.to(device)
-            opt, sched = _rebuild_optimizer(cfg, built, opt, sched, pairs)
-            model = distributed.wrap(strategy, ranks, device)  # DDP over the grown parameters
-            if ema is not None:
-                ema.after_split(strategy, pairs)
-        distributed.assert_in_sync(strategy, ranks, f"epoch {epoch + 1}", strategy.leaves)
-        loss_sum, correct, seen = distributed.total([loss_sum, correct, seen], ranks, device)
-        if not ranks.main:  # rank 0 evaluates, logs and writes; the others wait for it
-            distributed.barrier(ranks)
-            continue
-        scored = strategy if ema is None else ema.module  # the weights a search will score
-        val = built.splits.val
-        metrics = {
-            "epoch": epoch + 1,
-            "train_loss": loss_sum / max(seen, 1),
-            "train_acc": 100.0 * correct / max(seen, 1),
-            "train_samples": int(seen),  # images x sub-supernets trained, over all processes
-            "val_acc_largest": _val_accuracy(
-                scored, val, built.space.largest(), calibrator, device
-            ),
-            "val_acc_smallest": _val_accuracy(
-                scored, val, built.space.smallest(), calibrator, device
-            ),
-            "num_supernets": strategy.num_supernets,
-            "param_bytes": strategy.parameter_bytes(),
-            "lr": opt.param_groups[0]["lr"],
-            "epoch_seconds": time.time() - tic,
-        }
-        for key, value in metrics.items():
-            if key != "epoch":
-                writer.add_scalar(f"train/{key}", value, epoch + 1)
-        save_checkpoint(
-            ckpt_path,
-            {
-                "space": built.space.name,
-                "config": config_to_save(cfg),
-                "sharing": strategy.sharing_state(),
-                "model": strategy.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "sampler": sampler.state_dict(),
-                "epoch": epoch + 1,
-                "metrics": metrics,
-                "rng": {
-                    "torch": torch.get_rng_state(),
-                    "loader": generator.get_state(),
-                    "augment": augment.get_state(),
-                },
-                **({} if ema is None else {"ema": ema.state_dict()}),
-            },
-        )
-        distributed.barrier(ranks)
-        tqdm.write(
-            f"epoch {epoch + 1}/{tc.epochs}  loss {metrics['train_loss']:.3f}  "
-            f"acc {metrics['train_acc']:.1f}%  val(largest) {metrics['val_acc_largest']:.1f}%  "
-            f"val(smallest) {metrics['val_acc_smallest']:.1f}%  sub-supernets "
-            f"{metrics['num_supernets']} ({metrics['param_bytes'] / 1e6:.2f} MB)  "
-            f"{metrics['epoch_seconds']:.1f}s"
-        )
-    metrics["checkpoint"] = str(ckpt_path)
-    if writer is not None:
-        writer.close()
-        tqdm.write(f"checkpoint: {ckpt_path}\nTensorBoard: tensorboard --logdir {out / 'tb'}")
+
+
+def _split_and_rebuild(run: TrainRun, epoch: int) -> None:
+    """End of an epoch: step the schedule; the strategy may split (on every rank alike: same
+    weights, batches and seed), and then the optimizer, DDP wrapper and EMA grow with it."""
+    tc = run.cfg.trainer
+    run.sched.step()
+    ctx = split_context(run.cfg, run.probe, epoch + 1, run.global_step, run.writer)
+    pairs = run.strategy.maybe_split(ctx)
+    if pairs:
+        run.strategy.to(run.device)
+        run.opt, run.sched = rebuild_after_split(tc, run.strategy, run.opt, run.sched, pairs)
+        run.model = distributed.wrap(run.strategy, run.ranks, run.device)  # the grown parameters
+        if run.ema is not None:
+            run.ema.after_split(run.strategy, pairs)
+    distributed.assert_in_sync(run.strategy, run.ranks, f"epoch {epoch + 1}", run.strategy.leaves)
+
+
+def _score_epoch(run: TrainRun, epoch: int, stats: _EpochStats, tic: float) -> dict:
+    """The epoch's metrics (val accuracy of the largest and smallest path, BN-recalibrated, with
+    the weights a search will score), logged to TensorBoard and printed."""
+    strategy = run.strategy
+    scored = strategy if run.ema is None else run.ema.module
+    val = batches_of(run.built.splits.val)
+    space = run.built.space
+
+    def val_acc(arch) -> float:
+        net = scored.extract(arch).to(run.device)
+        return score(net, val, run.calibrator, run.device).acc
+
+    metrics = {
+        "epoch": epoch + 1,
+        "train_loss": stats.loss_sum / max(stats.seen, 1),
+        "train_acc": 100.0 * stats.correct / max(stats.seen, 1),
+        "train_samples": int(stats.seen),  # images x sub-supernets trained, over all processes
+        "val_acc_largest": val_acc(space.largest()),
+        "val_acc_smallest": val_acc(space.smallest()),
+        "num_supernets": strategy.num_supernets,
+        "param_bytes": strategy.parameter_bytes(),
+        "lr": run.opt.param_groups[0]["lr"],
+        "epoch_seconds": time.time() - tic,
+    }
+    for key, value in metrics.items():
+        if key != "epoch":
+            run.writer.add_scalar(f"train/{key}", value, epoch + 1)
+    tqdm.write(
+        f"epoch {epoch + 1}/{run.cfg.trainer.epochs}  loss {metrics['train_loss']:.3f}  "
+        f"acc {metrics['train_acc']:.1f}%  val(largest) {metrics['val_acc_largest']:.1f}%  "
+        f"val(smallest) {metrics['val_acc_smallest']:.1f}%  sub-supernets "
+        f"{metrics['num_supernets']} ({metrics['param_bytes'] / 1e6:.2f} MB)  "
+        f"{metrics['epoch_seconds']:.1f}s"
+    )
     return metrics
+
+
+def _save(run: TrainRun, epoch: int, metrics: dict) -> None:
+    """The checkpoint after ``epoch``, written atomically (refused if a weight is non-finite)."""
+    TrainState(
+        space=run.built.space.name,
+        config=config_to_save(run.cfg),
+        sharing=run.strategy.sharing_state(),
+        model=run.strategy.state_dict(),
+        epoch=epoch + 1,
+        optimizer=run.opt.state_dict(),
+        scheduler=run.sched.state_dict(),
+        sampler=run.sampler.state_dict(),
+        metrics=metrics,
+        rng={
+            "torch": torch.get_rng_state(),
+            "loader": run.generator.get_state(),
+            "augment": run.augment.get_state(),
+        },
+        ema=None if run.ema is None else run.ema.state_dict(),
+    ).save(run.ckpt_path)
