@@ -113,6 +113,7 @@ def _train(overrides: list[str], out: Path) -> float:
     register_train_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
+    cfg.trainer.overwrite = True  # a finished run of other overrides is retrained in place
     tic = time.time()
     train(cfg, out_dir=out)
     return time.time() - tic

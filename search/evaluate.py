@@ -23,6 +23,7 @@ from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built
 from supernet.errors import SharenasError, check_int
 from supernet.models import StandaloneNet, count_params
+from supernet.scoring import score
 
 
 class Evaluator:
@@ -118,13 +119,14 @@ class Evaluator:
         route = self.built.strategy.route(arch)
         parts = self._parts.setdefault(route, {})
         net = self.built.strategy.supernets[route].extract(arch, parts)
-        net = self.calibrator(net.to(self.device))
-        val_acc, val_loss = self._score(net, self.val_batches)
+        val = score(net.to(self.device), self.val_batches, self.calibrator, self.device)
         return {
             "arch": str(arch),
-            "val_acc": val_acc,
-            "val_loss": val_loss,
-            "train_loss": self._score(net, self.train_batches)[1] if self.train_batches else None,
+            "val_acc": val.acc,
+            "val_loss": val.loss,
+            "train_loss": score(net, self.train_batches, device=self.device).loss
+            if self.train_batches
+            else None,
             "params": count_params(net),
             "flops": self._flops(net) if self.count_flops else None,
             "latency_ms": self._latency(arch, net),
@@ -136,17 +138,6 @@ class Evaluator:
         if self.latency_table is not None:
             return self.latency_table.predict(self.built.strategy.supernet_for(arch), arch)
         return latency_ms(net, self.input_shape) if self.measure_latency else None
-
-    def _score(self, net: nn.Module, batches: list) -> tuple[float, float]:
-        """(accuracy %, mean cross-entropy) of ``net`` over ``batches``."""
-        correct, loss, n = 0, 0.0, 0
-        for x, y in batches:
-            x, y = x.to(self.device), y.to(self.device)
-            logits = net(x)
-            loss += nn.functional.cross_entropy(logits, y, reduction="sum").item()
-            correct += (logits.argmax(1) == y).sum().item()
-            n += len(y)
-        return 100.0 * correct / n, loss / n
 
     def _flops(self, net: nn.Module) -> int:
         """``search.costs.flops(net)``, summed over the stem, blocks and head of a standalone net

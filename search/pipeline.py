@@ -122,15 +122,15 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         checkpoint = train(cfg, out_dir=out)["checkpoint"]
     moved = cfg.data.get("path") if cfg.supernet.checkpoint is not None else None
     use_ema = bool(cfg.supernet.ema)
-    built, payload = load_trained(checkpoint, cfg.space.name, data_path=moved, ema=use_ema)
-    ema_decay = payload["ema"]["decay"] if use_ema and "ema" in payload else None
+    built, state = load_trained(checkpoint, cfg.space.name, data_path=moved, ema=use_ema)
+    ema_decay = state.ema_decay if use_ema else None
     if cfg.supernet.checkpoint is not None:  # say which of our settings the checkpoint overrides
-        warn_checkpoint_overrides(cfg, payload["config"])
+        warn_checkpoint_overrides(cfg, state.config)
     if ema_decay is not None:
         print(f"scoring with the checkpoint's EMA weights (decay {ema_decay})", file=sys.stderr)
     evaluator_cfg = OmegaConf.to_container(cfg.evaluator, resolve=True)
     settings = {f"evaluator.{k}": v for k, v in evaluator_cfg.items()} | {"seed": cfg.seed}
-    if "ema" in payload:  # which of its two weight sets scored the study's trials
+    if state.ema is not None:  # which of its two weight sets scored the study's trials
         settings["supernet.ema"] = use_ema
     searcher.use_checkpoint(checkpoint, settings)  # a resumed study refuses another supernet
     evaluator = Evaluator.from_config(built, cfg.evaluator, seed=int(cfg.seed), threads=threads)
@@ -171,7 +171,7 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         "n_evaluated": len(records),
         "n_from_earlier_runs": len(earlier),
         "num_supernets": built.strategy.num_supernets,
-        "sharing": payload["sharing"]["name"],
+        "sharing": state.sharing_name,
         "ema_decay": ema_decay,  # None: scored with the raw weights
     }
     objs = _pareto_objectives(searcher)

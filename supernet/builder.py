@@ -15,7 +15,6 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from supernet.checkpoint import load_checkpoint
 from supernet.data import Splits, load_splits
 from supernet.ema import apply_ema
 from supernet.errors import CheckpointError, SharenasError
@@ -26,6 +25,7 @@ from supernet.sharing import STRATEGIES
 from supernet.sharing.base import SharingStrategy
 from supernet.spaces import build_space
 from supernet.spaces.base import Space
+from supernet.train_state import TrainState
 
 
 @dataclass
@@ -103,13 +103,12 @@ def config_to_save(cfg: DictConfig) -> dict:
 
 def load_trained(
     path: str | Path, space: str | None = None, data_path: str | None = None, ema: bool = True
-) -> tuple[Built, dict]:
+) -> tuple[Built, TrainState]:
     """Rebuild the strategy a checkpoint was trained with and load its weights and partition.
     ``data_path`` replaces the saved ``data.path`` of a dataset read from disk (moved files).
     A checkpoint trained with ``trainer.ema_decay`` loads its EMA weights unless ``ema=False``."""
-    payload = load_checkpoint(path, space=space)
-    config = payload["config"]  # checked plain values (config_from_file)
-    data = dict(config["data"])
+    state = TrainState.load(path, space=space)
+    data = dict(state.config["data"])  # checked plain values (config_from_file)
     saved_path = data.get("path")
     if data_path is not None and saved_path is not None and str(data_path) != saved_path:
         print(f"data.path: reading {data_path} (the checkpoint was trained on {saved_path})")
@@ -119,10 +118,10 @@ def load_trained(
             f"the checkpoint's data.path {saved_path!r} is not a directory; if the files moved, "
             f"pass data={data.get('name')} data.path=NEW_DIR"
         )
-    built = build_from_file({**config, "data": data})
-    built.strategy.load_sharing_state(payload["sharing"])
-    built.strategy.load_state_dict(payload["model"])
-    if ema and "ema" in payload:
-        apply_ema(built.strategy, payload["ema"])
+    built = build_from_file({**state.config, "data": data})
+    built.strategy.load_sharing_state(state.sharing)
+    built.strategy.load_state_dict(state.model)
+    if ema and state.ema is not None:
+        apply_ema(built.strategy, state.ema)
     built.strategy.eval()
-    return built, payload
+    return built, state

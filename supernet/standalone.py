@@ -9,6 +9,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from supernet.data import make_loader
+from supernet.scoring import batches_of, score
 
 
 @dataclass(frozen=True)
@@ -25,14 +26,10 @@ class StandaloneRecipe:
         return asdict(self)
 
 
-@torch.no_grad()
 def accuracy(net: nn.Module, data: TensorDataset, batch_size: int = 500) -> float:
-    """Top-1 accuracy (%) of a standalone net on a dataset, in eval mode."""
-    net.eval()
-    correct = 0
-    for x, y in make_loader(data, batch_size, shuffle=False):
-        correct += (net(x).argmax(1) == y).sum().item()
-    return 100.0 * correct / len(data)
+    """Top-1 accuracy (%) of a standalone net on a dataset, in eval mode, with the BN statistics
+    it trained (``supernet.scoring.score`` without recalibration)."""
+    return score(net, batches_of(data, batch_size)).acc
 
 
 def train_standalone(
