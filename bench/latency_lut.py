@@ -2,7 +2,8 @@
 
 Measures the table (``search.latency``) for a run's layout on this device, then times the whole
 extracted network of ``--archs`` distinct archs drawn uniformly (seeded) and compares the table's
-sums with those times. Both use ``torch.utils.benchmark.Timer.blocked_autorange`` (median).
+sums (times the scale fitted on ``--calibrate`` other networks) with those times. Both use
+``torch.utils.benchmark.Timer.blocked_autorange``.
 
     python -m bench.latency_lut [--archs 50] [--seed 0] [--threads 1] [--device cpu]
         [--json out.json] [train overrides ...]
@@ -15,11 +16,9 @@ import json
 import random
 import statistics
 
-import torch
 from scipy.stats import kendalltau, spearmanr
 
-from search.costs import time_ms
-from search.latency import LatencyTable, combine
+from search.latency import LatencyTable, measure_networks
 from sharenas.latency import built_for
 
 
@@ -28,25 +27,18 @@ def compare(args: argparse.Namespace) -> dict:
     supernet = built.strategy.supernets[0]
     shape = tuple(built.splits.val.tensors[0].shape[1:])
     timing = {"threads": args.threads, "min_run_time": args.min_run_time, "statistic": args.stat}
+    kw = {"batch": args.batch, "device": args.device, "rounds": args.rounds, **timing}
+    # the calibration networks come from another seed than the compared ones
     table = LatencyTable.measure(
-        supernet, shape, batch=args.batch, device=args.device, rounds=args.rounds, **timing
+        supernet, shape, calibrate=args.calibrate, calibration_seed=args.seed + 1, **kw
     )
     rng = random.Random(args.seed)
     archs = list(dict.fromkeys(supernet.space.sample(rng) for _ in range(50 * args.archs)))
     archs = archs[: args.archs]
-    x = torch.zeros((args.batch, *shape), device=args.device)
-    nets = [supernet.extract(arch).to(args.device).eval() for arch in archs]
-    times = [[] for _ in archs]  # rounds over all archs, as the table's parts are measured
-    for _ in range(args.rounds):
-        for net, seen in zip(nets, times, strict=True):
-            seen.append(time_ms(lambda n=net: n(x), **timing))
+    measured = measure_networks(supernet, archs, shape, **kw)
     rows = [
-        {
-            "arch": str(arch),
-            "measured_ms": combine(seen, args.stat),
-            "predicted_ms": table.predict(supernet, arch),
-        }
-        for arch, seen in zip(archs, times, strict=True)
+        {"arch": str(a), "measured_ms": m, "predicted_ms": table.predict(supernet, a)}
+        for a, m in zip(archs, measured, strict=True)
     ]
     meas = [r["measured_ms"] for r in rows]
     pred = [r["predicted_ms"] for r in rows]
@@ -79,6 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--min-run-time", type=float, default=0.2)
     parser.add_argument("--stat", choices=["median", "min"], default="median")
     parser.add_argument("--rounds", type=int, default=1, help="sweeps over all parts / archs")
+    parser.add_argument("--calibrate", type=int, default=5, help="whole networks for the scale")
     parser.add_argument("--json", help="also write the figures and every row here")
     args = parser.parse_args(argv)
     out = compare(args)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import statistics
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -144,8 +145,16 @@ class LatencyTable:
 
     @classmethod
     def measure(
-        cls, supernet: MacroNet, input_shape: tuple[int, ...], **kw: object
+        cls,
+        supernet: MacroNet,
+        input_shape: tuple[int, ...],
+        calibrate: int = 0,
+        calibration_seed: int = 0,
+        **kw: object,
     ) -> LatencyTable:
+        """Time the parts; with ``calibrate`` > 0 also time that many whole networks (drawn with
+        ``random.Random(calibration_seed)``) and store ``scale``, the median of measured / summed
+        (what the parts alone miss: call overhead, weights leaving the cache between blocks)."""
         parts = measure_parts(supernet, input_shape, **kw)
         meta = {
             "format": FORMAT,
@@ -158,12 +167,22 @@ class LatencyTable:
             "rounds": int(kw.get("rounds", 1)),
             "timer": "torch.utils.benchmark.Timer.blocked_autorange, "
             + str(kw.get("statistic", "median")),
+            "scale": 1.0,
+            "calibration_archs": int(calibrate),
         }
-        return cls(parts, meta)
+        table = cls(parts, meta)
+        if calibrate > 0:
+            rng = random.Random(calibration_seed)
+            archs = list(dict.fromkeys(supernet.space.sample(rng) for _ in range(20 * calibrate)))
+            whole = measure_networks(supernet, archs[:calibrate], input_shape, **kw)
+            ratios = [w / table.predict(supernet, a) for a, w in zip(archs, whole)]
+            table.meta["scale"] = statistics.median(ratios)
+        return table
 
     def predict(self, supernet: MacroNet, arch: Mapping[str, str]) -> float:
-        """Predicted latency (ms) of ``arch``: the sum of its parts' measured times."""
-        return sum(self.parts[k] for k in part_keys(supernet, arch))
+        """Predicted latency (ms) of ``arch``: the sum of its parts' measured times, times the
+        table's ``scale`` (1 unless calibrated on whole networks)."""
+        return float(self.meta["scale"]) * sum(self.parts[k] for k in part_keys(supernet, arch))
 
     def save(self, path: str | Path) -> Path:
         data = {**self.meta, "parts_ms": dict(sorted(self.parts.items()))}
@@ -198,16 +217,46 @@ class LatencyTable:
         if not isinstance(parts, dict):
             raise SharenasError(f"{where}: 'parts_ms' must map part names to milliseconds")
         for name, value in parts.items():
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            if not ok or not math.isfinite(value) or value < 0:
+            if not _time_value(value):
                 raise SharenasError(f"{where}: part {name!r} has {value!r}; need a number >= 0 ms")
         needed = set(measure_keys(supernet))
         if missing := sorted(needed - set(parts)):
             raise SharenasError(
                 f"{where}: no time for part {missing[0]!r} ({len(missing)} missing)"
             )
+        scale = data.get("scale")
+        if not _time_value(scale) or not scale > 0:
+            raise SharenasError(f"{where}: 'scale' is {scale!r}; need a number > 0")
         meta = {k: v for k, v in data.items() if k != "parts_ms"}
         return cls({k: float(parts[k]) for k in needed}, meta)
+
+
+def _time_value(value: object) -> bool:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return ok and math.isfinite(value) and value >= 0
+
+
+@torch.no_grad()
+def measure_networks(
+    supernet: MacroNet,
+    archs: list,
+    input_shape: tuple[int, ...],
+    batch: int = 1,
+    device: str = "cpu",
+    threads: int = 1,
+    min_run_time: float = 0.2,
+    statistic: str = "median",
+    rounds: int = 1,
+) -> list[float]:
+    """The whole extracted network of each arch timed ``rounds`` times (one sweep over all archs
+    per round, as the parts are) and combined by ``statistic``."""
+    x = torch.zeros((batch, *input_shape), device=device)
+    nets = [supernet.extract(a).to(device).eval() for a in archs]
+    times: list[list[float]] = [[] for _ in nets]
+    for _ in range(rounds):
+        for net, seen in zip(nets, times, strict=True):
+            seen.append(time_ms(lambda n=net: n(x), threads, min_run_time, statistic))
+    return [combine(seen, statistic) for seen in times]
 
 
 def _reject_constant(name: str) -> float:

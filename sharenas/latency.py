@@ -43,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--min-run-time", type=float, default=0.2, help="seconds per part")
     parser.add_argument("--rounds", type=int, default=1, help="sweeps over all parts")
     parser.add_argument(
+        "--calibrate", type=int, default=5, help="whole networks timed to fit the table's scale"
+    )
+    parser.add_argument(
         "--stat", choices=["median", "min"], default="median", help="min: for a busy host"
     )
     args = parser.parse_args(argv)
@@ -61,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             min_run_time=args.min_run_time,
             statistic=args.stat,
             rounds=args.rounds,
+            calibrate=args.calibrate,
         )
         path = table.save(args.out)
     except SharenasError as err:

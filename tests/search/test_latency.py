@@ -62,7 +62,9 @@ def test_every_part_an_arch_runs_is_measured(space):
 @pytest.fixture(scope="module")
 def table_path(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("lut") / "lut.json"
-    latency_main([*TINY, "--out", str(out), "--threads", "1", "--min-run-time", "0.01"])
+    latency_main(
+        [*TINY, "--out", str(out), "--threads", "1", "--min-run-time", "0.01", "--calibrate", "2"]
+    )
     return out
 
 
@@ -76,8 +78,9 @@ def test_measured_table_is_plain_checked_data(table_path):
     )
     table = LatencyTable.load(table_path, supernet(), SHAPE)
     arch = supernet().space.largest()
+    assert data["calibration_archs"] == 2 and data["scale"] > 0
     assert table.predict(supernet(), arch) == pytest.approx(
-        sum(data["parts_ms"][k] for k in part_keys(supernet(), arch))
+        data["scale"] * sum(data["parts_ms"][k] for k in part_keys(supernet(), arch))
     )
 
 
@@ -166,3 +169,23 @@ def test_timing_statistic_is_checked():
     assert time_ms(lambda: None, 1, 0.01, "min") >= 0
     with pytest.raises(ValueError, match="'median' or 'min'"):
         time_ms(lambda: None, 1, 0.01, "mean")
+
+
+def test_calibrated_scale_multiplies_the_sum_and_is_checked(table_path, tmp_path):
+    net = supernet()
+    plain = LatencyTable.measure(net, SHAPE, threads=1, min_run_time=0.01)
+    assert plain.meta["scale"] == 1.0 and plain.meta["calibration_archs"] == 0
+    calibrated = LatencyTable.measure(
+        net, SHAPE, calibrate=2, threads=1, min_run_time=0.01, statistic="min"
+    )
+    scale = calibrated.meta["scale"]
+    assert scale > 0 and calibrated.meta["calibration_archs"] == 2
+    arch = net.space.largest()
+    summed = sum(calibrated.parts[k] for k in part_keys(net, arch))
+    assert calibrated.predict(net, arch) == pytest.approx(scale * summed)
+    data = json.loads(table_path.read_text())
+    data["scale"] = 0
+    bad = tmp_path / "scale.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(SharenasError, match="'scale'"):
+        LatencyTable.load(bad, net, SHAPE)
