@@ -9,6 +9,8 @@ not depend on the weights' values), for each of ``--archs`` random archs, millis
   cached calibration batches, validation accuracy and loss, params, FLOPs);
 - ``floor``: the same forward passes through the already extracted net over the same cached
   tensors (calibration batches in train mode, validation batches in eval mode), nothing else;
+- ``plain``: the evaluator as it was before its scratch parts and FLOP memo: a fresh extracted
+  copy (``calibrated(arch)``), scored, FLOPs counted on the whole net (the same record);
 - ``naive``: a deepcopy of the supernet, the path extracted from it, its BN statistics
   recalibrated through a ``DataLoader`` over the same images, validation through a
   ``DataLoader``, params and FLOPs.
@@ -108,8 +110,25 @@ def naive_fn(built: Built, ev: Evaluator, arch) -> Callable[[], dict]:
     return run
 
 
-def rank_costs(built: Built, archs: list, repeats: int) -> list[tuple[str, float, float, float]]:
-    """(arch, evaluator ms, floor ms, naive ms) per arch."""
+def plain_fn(ev: Evaluator, arch) -> Callable[[], dict]:
+    """The record the way the evaluator made it before: a fresh copy, FLOPs of the whole net."""
+
+    @torch.no_grad()
+    def run() -> dict:
+        net = ev.calibrated(arch)
+        acc, loss = ev._score(net, ev.val_batches)
+        return {
+            "acc": acc,
+            "loss": loss,
+            "params": count_params(net),
+            "flops": flops(net, ev.input_shape),
+        }
+
+    return run
+
+
+def rank_costs(built: Built, archs: list, repeats: int) -> list[tuple]:
+    """(arch, evaluator ms, floor ms, naive ms, plain ms) per arch."""
     ev = Evaluator(built)
     rows = []
     for arch in archs:
@@ -121,7 +140,8 @@ def rank_costs(built: Built, archs: list, repeats: int) -> list[tuple[str, float
         t_ev = median_ms(evaluate, repeats)
         t_floor = median_ms(floor_fn(ev, ev.calibrated(arch)), repeats)
         t_naive = median_ms(naive_fn(built, ev, arch), repeats)
-        rows.append((str(arch), t_ev, t_floor, t_naive))
+        t_plain = median_ms(plain_fn(ev, arch), repeats)
+        rows.append((str(arch), t_ev, t_floor, t_naive, t_plain))
     return rows
 
 
@@ -189,14 +209,18 @@ def report_space(space: str, args: argparse.Namespace) -> None:
         f"{sum(len(b) for b in Evaluator(built).calibrator.batches)} calibration images), "
         f"{len(archs)} random archs, ms per arch (median of {args.repeats})"
     )
-    print(f"{'evaluator':>10} {'floor':>8} {'naive':>8} {'ev/floor':>9} {'naive/ev':>9}  arch")
-    for arch, t_ev, t_floor, t_naive in rows:
+    print(
+        f"{'evaluator':>10} {'floor':>8} {'naive':>8} {'plain':>8} {'ev/floor':>9} "
+        f"{'naive/ev':>9} {'plain/ev':>9}  arch"
+    )
+    for arch, t_ev, t_floor, t_naive, t_plain in rows:
         print(
-            f"{t_ev:10.2f} {t_floor:8.2f} {t_naive:8.2f} {t_ev / t_floor:9.3f} "
-            f"{t_naive / t_ev:9.2f}  {arch}"
+            f"{t_ev:10.2f} {t_floor:8.2f} {t_naive:8.2f} {t_plain:8.2f} {t_ev / t_floor:9.3f} "
+            f"{t_naive / t_ev:9.2f} {t_plain / t_ev:9.2f}  {arch}"
         )
-    ev, fl, nv = (sum(r[i] for r in rows) for i in (1, 2, 3))
+    ev, fl, nv, pl = (sum(r[i] for r in rows) for i in (1, 2, 3, 4))
     print(f"evaluator/floor {ev / fl:.3f} ({space}; target <= 1.10)")
+    print(f"plain/floor {pl / fl:.3f} ({space}; the evaluator before this version)")
     print(f"naive/evaluator {nv / ev:.2f} ({space}; target >= 3)")
     sup, alone = train_steps(built, archs[: args.train_archs], args.repeats)
     print(
