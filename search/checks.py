@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -42,8 +43,12 @@ def check_search_config(cfg: DictConfig) -> None:
     key = cfg.results.key
     direction(key, "results.key")
     for name, limit in cfg.constraints.items():
-        if limit is not None and not _number(limit):
-            raise SharenasError(f"constraints.{name} must be a number or null, got {limit!r}")
+        if limit is not None and not (_number(limit) and math.isfinite(limit) and limit > 0):
+            raise SharenasError(
+                f"constraints.{name} must be a finite number > 0 (the largest {name} allowed) "
+                f"or null, got {limit!r}"
+            )
+    check_int("results.top_k", cfg.results.top_k, 1)
     check_device(str(cfg.evaluator.device))
     if cfg.results.onnx and cfg.results.export_best:
         check_onnx_available()

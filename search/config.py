@@ -61,9 +61,12 @@ class _SearcherConf:
     """Keys every searcher takes (``space`` and ``seed`` are passed by the pipeline)."""
 
     _target_: str = "search.searchers.RandomSearcher"
-    n_trials: int | None = 50  # distinct archs to evaluate; None: the whole space
+    n_trials: int | None = 50  # distinct archs the whole study evaluates; None: the whole space
     objectives: list[str] = _list("val_acc")
     directions: list[str] = _list("maximize")
+    storage: str | None = None  # None: in memory; sqlite:///x.db, postgresql://..., or x.journal
+    study_name: str = "sharenas"  # the Optuna study in the storage (resumed when it exists)
+    dedupe: bool = False  # skip archs whose canonical form (space.canonical) is evaluated
 
 
 @dataclass
@@ -71,8 +74,6 @@ class OptunaSearcherConf(_SearcherConf):
     _target_: str = "search.searchers.OptunaSearcher"
     sampler: str = "tpe"  # tpe | nsga2 | gp | random
     sampler_kwargs: dict[str, Any] = field(default_factory=dict)
-    storage: str | None = None  # None: in memory; sqlite:///x.db or x.journal (local backend)
-    study_name: str = "sharenas"
 
 
 @dataclass

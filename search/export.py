@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from search.record import strict_dumps
 from supernet.errors import SharenasError
 
 ONNX_PACKAGES = ("onnx", "onnxscript")  # what torch.onnx.export(dynamo=True) needs
@@ -75,7 +76,7 @@ def export_subnet(
     full["normalize"] = (
         {k: float(normalize[k]) for k in ("mean", "std")} if normalize is not None else None
     )
-    paths["record"].write_text(json.dumps(full, indent=1, sort_keys=True))
+    paths["record"].write_text(strict_dumps(full, indent=1, sort_keys=True))
     torch.save(net.state_dict(), paths["state_dict"])
     example = torch.zeros((2, *input_shape))  # batch 2: a batch of 1 would be specialised
     with torch.no_grad():

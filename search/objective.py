@@ -1,27 +1,19 @@
-"""Objective: turns an evaluation record into the values and constraints a searcher is told.
+"""Objective: turns an evaluation record into the values and constraints a study is told.
 
-Also the one place that says which way each record key is better (``KEY_DIRECTIONS``): ranking,
-result files, TensorBoard curves and the progress bar all follow it.
+Which way each record key is better lives in ``search.record.METRIC_DIRECTIONS`` (re-exported here
+as ``KEY_DIRECTIONS``): ranking, result files, TensorBoard curves and the progress bar follow it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from search.record import METRIC_DIRECTIONS, OPTUNA_DIRECTIONS
 from supernet.errors import SharenasError
 
-#: Record key -> "max" (higher is better) or "min" (lower is better).
-KEY_DIRECTIONS: dict[str, str] = {
-    "val_acc": "max",
-    "val_loss": "min",
-    "params": "min",
-    "flops": "min",
-    "latency_ms": "min",
-    "train_loss": "min",
-}
-RECORD_KEYS = tuple(KEY_DIRECTIONS)
-#: Searcher direction names (Optuna's) -> ranking directions.
-SEARCHER_DIRECTIONS = {"maximize": "max", "minimize": "min"}
+KEY_DIRECTIONS = METRIC_DIRECTIONS
+RECORD_KEYS = tuple(METRIC_DIRECTIONS)  # the score fields of a record
+SEARCHER_DIRECTIONS = OPTUNA_DIRECTIONS
 
 
 def direction(key: str, what: str = "results.key") -> str:

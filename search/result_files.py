@@ -18,12 +18,11 @@ from search.ranking import (
     leaderboard,
     pareto_front,
 )
+from search.record import RECORD_FIELDS, strict_dumps
 from supernet.fileio import write_atomic
 
 # Known keys come first in files, in this order; unknown keys follow alphabetically.
-_KEY_ORDER = tuple(
-    "rank arch val_acc val_loss train_loss params flops latency_ms trial supernet".split()
-)
+_KEY_ORDER = ("rank", *RECORD_FIELDS)
 
 
 def _json_default(obj: Any) -> Any:
@@ -35,7 +34,7 @@ def _json_default(obj: Any) -> Any:
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, indent=2, default=_json_default) + "\n"
+    return strict_dumps(obj, sort_keys=True, indent=2, default=_json_default) + "\n"
 
 
 def _write_atomic(path: Path, text: str) -> Path:

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from search.objective import Objective
 from search.searchers import SEARCHERS, Proposal, Searcher
+from search.study import Study
 from supernet.builder import Built, build_sampler
 from supernet.cli import check_key_overrides, group_options
 from supernet.config import check_train_config
@@ -118,8 +119,7 @@ def test_compose_and_instantiate(root, group, option, tmp_path):
         assert isinstance(searcher, Searcher)
         if option in SEARCHERS:
             assert type(searcher) is SEARCHERS[option]
-        Objective(searcher.objectives, dict(cfg.constraints))
-        proposal = searcher.ask()
+        proposal = Study(searcher, Objective(searcher.objectives, dict(cfg.constraints))).ask()
         assert isinstance(proposal, Proposal) and space.validate(proposal.arch) == proposal.arch
     elif group == "backend":
         backend = instantiate(cfg.backend)

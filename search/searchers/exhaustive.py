@@ -1,21 +1,33 @@
-"""ExhaustiveSearcher: every arch of a small space, in the space's fixed order."""
+"""ExhaustiveSearcher: every arch of a small space, each once."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
 from typing import Any
 
-from search.searchers.base import Proposal, Searcher
+import optuna
+
+from search.searchers.base import Searcher
 from supernet.errors import SharenasError
 from supernet.spaces.base import Space
 
 
-class ExhaustiveSearcher(Searcher):
-    """Grid search over the whole space (``space.enumerate()`` order), as used to rank every
-    NAS-Bench-201 cell with a supernet (Dong & Yang, ICLR 2020).
+class _BruteForce(optuna.samplers.BruteForceSampler):
+    """Optuna's ``BruteForceSampler`` for the ask-and-tell loop: its ``after_trial`` calls
+    ``study.stop()``, which only ``study.optimize`` allows; the study stops by its own count of
+    distinct archs instead."""
 
-    ``n_trials=None`` (the default) means the whole space; an integer stops after that many asks.
-    Refuses spaces larger than ``max_size`` at construction. Deterministic: ``seed`` is unused.
+    def after_trial(self, study: optuna.Study, trial: Any, state: Any, values: Any) -> None:
+        return None
+
+
+class ExhaustiveSearcher(Searcher):
+    """Grid search over the whole space, as used to rank every NAS-Bench-201 cell with a supernet
+    (Dong & Yang, ICLR 2020).
+
+    Optuna's ``BruteForceSampler``: every arch once, in an order drawn with ``seed``.
+    ``n_trials=None`` (the default) means the whole space; an integer stops after that many archs.
+    Refuses spaces larger than ``max_size`` at construction.
     """
 
     exhausts_space = True
@@ -23,13 +35,12 @@ class ExhaustiveSearcher(Searcher):
     def __init__(
         self,
         space: Space,
-        seed: int = 0,
+        *args: Any,
         n_trials: int | None = None,
-        objectives: Sequence[str] | None = None,
-        directions: Sequence[str] | None = None,
         max_size: int = 20000,
+        **kw: Any,
     ) -> None:
-        super().__init__(space, seed, n_trials, objectives, directions)
+        super().__init__(space, *args, n_trials=n_trials, **kw)
         size = space.size()
         if size > max_size:
             raise SharenasError(
@@ -37,15 +48,8 @@ class ExhaustiveSearcher(Searcher):
                 f"(limit {max_size}); use searcher=optuna or raise searcher.max_size"
             )
         self.max_size = max_size
-        self._archs = list(space.enumerate())
 
-    def ask(self) -> Proposal | None:
-        if not self._budget_left() or self.n_asked >= len(self._archs):
-            return None
-        return self._propose(self._archs[self.n_asked])
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"n_asked": self.n_asked}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.n_asked = int(state["n_asked"])
+    def make_sampler(self) -> optuna.samplers.BaseSampler:
+        with warnings.catch_warnings():  # experimental in Optuna 5, used as documented
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return _BruteForce(seed=self.seed)

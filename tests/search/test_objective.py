@@ -7,6 +7,7 @@ import pytest
 from search.backends import LocalBackend
 from search.objective import KEY_DIRECTIONS, RECORD_KEYS, Objective, descending, direction
 from search.searchers import RandomSearcher
+from search.study import Study
 from supernet.errors import SharenasError
 from supernet.spaces import build_space
 
@@ -56,24 +57,26 @@ def fake_evaluate(interrupt_at: int | None = None):
 
 
 def test_local_backend_keeps_results_on_ctrl_c(capsys: pytest.CaptureFixture[str]) -> None:
-    searcher = RandomSearcher(build_space("nb201"), seed=0, n_trials=10)
-    records = LocalBackend(progress=False).run(
-        searcher, fake_evaluate(interrupt_at=3), Objective(["val_acc"]), 10
-    )
-    assert [r["val_acc"] for r in records] == [1.0, 2.0]
+    study = Study(RandomSearcher(build_space("nb201"), seed=0, n_trials=10))
+    LocalBackend(progress=False).run(study, fake_evaluate(interrupt_at=3))
+    assert [r.val_acc for r in study.records()] == [1.0, 2.0]
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["interrupted: keeping the 2 archs evaluated so far"]
+    interrupted = study.optuna.trials[2]  # failed, not left running; its arch may come again
+    assert interrupted.state.name == "FAIL" and "interrupted" in interrupted.user_attrs["error"]
+    assert study.n_used() == 2
 
 
 def test_local_backend_progress_shows_the_ranking_key(monkeypatch: pytest.MonkeyPatch) -> None:
     shown: list[str] = []
     monkeypatch.setattr("tqdm.std.tqdm.set_postfix", lambda self, **kw: shown.append(kw["best"]))
     searcher = RandomSearcher(build_space("nb201"), seed=0, n_trials=4)
-    objective = Objective(["val_acc"], {"params": 25}, key="params")
-    records = LocalBackend(progress=True).run(searcher, fake_evaluate(), objective, 4)
-    assert len(records) == 4
+    study = Study(searcher, Objective(["val_acc"], {"params": 25}, key="params"))
+    LocalBackend(progress=True).run(study, fake_evaluate())
+    assert len(study.records()) == 4
     assert shown == ["10", "10", "10", "10"]  # smallest params, feasible (<= 25) only
-    objective = Objective(["val_acc"], {"params": 25})
     searcher = RandomSearcher(build_space("nb201"), seed=0, n_trials=4)
-    LocalBackend(progress=True).run(searcher, fake_evaluate(), objective, 4)
+    LocalBackend(progress=True).run(
+        Study(searcher, Objective(["val_acc"], {"params": 25})), fake_evaluate()
+    )
     assert shown[4:] == ["1", "2", "2", "2"]  # highest val_acc among the feasible

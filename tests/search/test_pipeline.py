@@ -75,6 +75,11 @@ def test_train_loss_is_scored_on_the_training_split_and_ranks(checkpoint, tmp_pa
         (["evaluator.device=gpu"], ["'gpu'", "allowed: cpu, cuda"]),
         (["evaluator.device=cuda"], ["torch.cuda.is_available() is False"]),
         (["evaluator.calib_batches=0"], ["evaluator.calib_batches must be an integer >= 1, got 0"]),
+        (["constraints.params=nan"], ["constraints.params", "finite number > 0", "nan"]),
+        (["constraints.flops=-5"], ["constraints.flops", "finite number > 0", "-5"]),
+        (["constraints.params=inf"], ["constraints.params", "finite number > 0", "inf"]),
+        (["results.top_k=0"], ["results.top_k must be an integer >= 1, got 0"]),
+        (["results.top_k=-1"], ["results.top_k must be an integer >= 1, got -1"]),
     ],
 )
 def test_bad_settings_fail_before_training(tmp_path, monkeypatch, overrides, words) -> None:
@@ -314,18 +319,6 @@ def test_study_refuses_another_supernet(checkpoint, tmp_path) -> None:
         cfg = compose_tiny("search", ["searcher=optuna", f"searcher.storage={storage}"])
         search.run(cfg, out_dir=tmp_path / "c")
     assert not (tmp_path / "c" / "supernet.pt").exists(), "trained before failing"
-
-
-def test_ray_backend_refuses_a_study_storage(tmp_path) -> None:
-    cfg = compose_tiny(
-        "search",
-        ["searcher=optuna", "backend=ray", f"searcher.storage={tmp_path / 's.journal'}"],
-    )
-    with pytest.raises(SharenasError) as err:
-        search.run(cfg, out_dir=tmp_path)
-    message = str(err.value)
-    assert "\n" not in message and "searcher.storage=" in message and "backend=local" in message
-    assert not (tmp_path / "supernet.pt").exists(), "trained before failing"
 
 
 def test_study_refuses_other_evaluator_settings(checkpoint, tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""Conformance suite for every searcher, plus searcher-specific behaviour and the configs."""
+"""Conformance suite for every searcher, driven through the Study, plus the searcher configs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
+from search.objective import Objective
 from search.searchers import (
     SEARCHERS,
     EvolutionSearcher,
@@ -21,6 +22,7 @@ from search.searchers import (
     Searcher,
 )
 from search.searchers.optuna_searcher import SAMPLERS
+from search.study import Study
 from supernet.arch import Arch
 from supernet.errors import SharenasError
 from supernet.spaces import build_space
@@ -63,27 +65,25 @@ def flops(arch: Arch) -> float:
     return float(sum(op.startswith("nor_conv") for op in arch.values()))
 
 
+def record(arch: Arch, sign: float = 1.0) -> dict:
+    """What an evaluator would return for ``arch`` (synthetic scores)."""
+    return {"arch": str(arch), "val_acc": sign * score(arch), "flops": flops(arch), "params": 1}
+
+
 # name -> (class, extra kwargs, stochastic); optuna once per sampler, GP kept short (slow fits).
 CASES: dict[str, tuple[type[Searcher], dict, bool]] = {
-    name: (cls, {}, cls is not ExhaustiveSearcher)
-    for name, cls in SEARCHERS.items()
-    if cls is not OptunaSearcher
+    name: (cls, {}, True) for name, cls in SEARCHERS.items() if cls is not OptunaSearcher
 }
 for sampler in SAMPLERS:
     extra = {"sampler_kwargs": {"n_startup_trials": 8}, "n_trials": 12} if sampler == "gp" else {}
     CASES[f"optuna-{sampler}"] = (OptunaSearcher, {"sampler": sampler, **extra}, True)
 
 
-def drive(
-    searcher: Searcher, n: int = N_TRIALS, sign: float = 1.0, max_flops: float | None = None
-) -> list[Proposal]:
-    """Up to ``n`` ask/tell rounds with the synthetic objective(s); returns the proposals."""
+def drive(study: Study, n: int = N_TRIALS, sign: float = 1.0) -> list[Proposal]:
+    """Up to ``n`` ask/tell rounds with the synthetic scores; returns the proposals."""
     proposals = []
-    while len(proposals) < n and (proposal := searcher.ask()) is not None:
-        arch = proposal.arch
-        values = [sign * score(arch), flops(arch)][: len(searcher.objectives)]
-        constraints = None if max_flops is None else [flops(arch) - max_flops]
-        searcher.tell(proposal, values, constraints)
+    while len(proposals) < n and (proposal := study.ask()) is not None:
+        study.tell(proposal, record(proposal.arch, sign))
         proposals.append(proposal)
     return proposals
 
@@ -92,24 +92,30 @@ def strings(proposals: list[Proposal]) -> list[str]:
     return [str(p.arch) for p in proposals]
 
 
-def build(name: str, space: Space, seed: int = 0) -> Searcher:
+def build(name: str, space: Space, seed: int = 0, **kw) -> Study:
     cls, extra, _ = CASES[name]
-    budget = {"n_trials": N_TRIALS} if cls is not ExhaustiveSearcher else {}
-    return cls(space, seed=seed, **{**budget, **extra})
+    searcher = cls(space, seed=seed, **{"n_trials": N_TRIALS, **extra, **kw})
+    objectives = searcher.objectives
+    return Study(searcher, Objective(objectives, kw.pop("limits", None)))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_conformance(name: str, nb201: Space) -> None:
-    searcher = build(name, nb201)
-    pending = [searcher.ask() for _ in range(4)]  # outstanding asks, told out of order
+    study = build(name, nb201)
+    pending = [study.ask() for _ in range(4)]  # outstanding asks, told out of order
     for proposal in reversed(pending):
-        searcher.tell(proposal, [score(proposal.arch)])
-    proposals = pending + drive(searcher)
-    assert len(proposals) == (searcher.n_trials or len(pending) + N_TRIALS)
+        study.tell(proposal, record(proposal.arch))
+    proposals = pending + drive(study)
+    assert len(proposals) == study.n_trials and study.ask() is None  # the budget, then no more
     assert all(nb201.parse(str(p.arch)) == p.arch for p in proposals)  # valid points
-    trials = [p.trial for p in proposals]
-    assert trials[0] == 0 and trials == sorted(set(trials))  # 0-based, strictly increasing
     assert len({str(p.arch) for p in proposals}) == len(proposals)  # every proposal is new
+    records = study.records()
+    assert [r.arch for r in records] == strings(sorted(proposals, key=lambda p: p.trial))
+    assert [r.trial for r in records] == sorted(p.trial for p in proposals)
+    assert study.optuna.metric_names == ["val_acc"]  # named metrics for optuna-dashboard
+    trial = study.optuna.trials[records[0].trial]
+    assert trial.user_attrs["val_acc"] == records[0].val_acc  # one sortable attr per field
+    assert trial.user_attrs["flops"] == records[0].flops
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -120,14 +126,6 @@ def test_seed_reproducibility(name: str, nb201: Space) -> None:
         assert first != strings(drive(build(name, nb201, seed=1)))
 
 
-@pytest.mark.parametrize("name", ["random", "evolution", "exhaustive"])
-def test_state_dict_round_trip(name: str, nb201: Space) -> None:
-    a, b = build(name, nb201), build(name, nb201, seed=123)
-    drive(a, 25)
-    b.load_state_dict(a.state_dict())
-    assert strings(drive(a, 5)) == strings(drive(b, 5))
-
-
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
@@ -135,6 +133,8 @@ def test_state_dict_round_trip(name: str, nb201: Space) -> None:
         ({"objectives": ["val_acc", "flops"]}, r"one of maximize, minimize for each of"),
         ({"sampler": "cmaes"}, r"sampler 'cmaes'; allowed: tpe, nsga2, gp, random"),
         ({"n_trials": None}, r"n_trials=null is only allowed"),
+        ({"n_trials": 0}, r"n_trials must be >= 1 or null, got 0"),
+        ({"sampler_kwargs": {"n_startup": 3}}, r"sampler_kwargs \{'n_startup': 3\} do not fit"),
         ({"max_size": 1000}, r"refuses space 'nb201' with 15625 archs \(limit 1000\)"),
     ],
 )
@@ -147,53 +147,43 @@ def test_config_errors(kwargs: dict, pattern: str, nb201: Space) -> None:
 @pytest.mark.parametrize("cls", [ExhaustiveSearcher, RandomSearcher])
 def test_tiny_space_all_then_none(cls: type[Searcher]) -> None:
     space = TinySpace()
-    searcher = cls(space, seed=3, n_trials=None)
-    got = strings(drive(searcher, 10))  # all 4, no repeats (exhaustive: in the space's order)
-    expected = [str(a) for a in space.enumerate()]  # already sorted
-    assert (got if cls is ExhaustiveSearcher else sorted(got)) == expected
-    assert searcher.ask() is None
-
-
-def test_optuna_journal_resume(nb201: Space, tmp_path: Path) -> None:
-    storage = str(tmp_path / "study.journal")
-    first = OptunaSearcher(nb201, n_trials=10, storage=storage, study_name="resume")
-    proposals = [first.ask() for _ in range(4)]
-    assert [p.trial for p in proposals] == [0, 1, 2, 3]
-    for proposal in proposals[:3]:  # trial 3 is never told: the run "crashed" during it
-        first.tell(proposal, [score(proposal.arch)])
-    again = OptunaSearcher(nb201, n_trials=10, storage=storage, study_name="resume", seed=1)
-    resumed = drive(again)
-    # n_trials counts distinct archs of the whole study: 3 finished, so 7 more (the crashed trial
-    # was never scored and does not count); numbering continues after the stored trials.
-    assert len(resumed) == 7 and min(p.trial for p in resumed) >= 4
-    told = {str(p.arch) for p in proposals[:3]}
-    assert not told & {str(p.arch) for p in resumed}
+    study = Study(cls(space, seed=3, n_trials=None))
+    got = strings(drive(study, 10))  # all 4, no repeats
+    assert sorted(got) == [str(a) for a in space.enumerate()]
+    assert study.ask() is None
 
 
 def test_optuna_nsga2_with_constraints(nb201: Space) -> None:
     two = {"objectives": ["val_acc", "flops"], "directions": ["maximize", "minimize"]}
-    kwargs = {"sampler_kwargs": {"population_size": 10}, **two}
-    searcher = OptunaSearcher(nb201, n_trials=30, sampler="nsga2", **kwargs)
-    assert len(drive(searcher, 100, max_flops=4.0)) == 30
-    trials = searcher.study.trials
+    searcher = OptunaSearcher(
+        nb201, n_trials=30, sampler="nsga2", sampler_kwargs={"population_size": 10}, **two
+    )
+    study = Study(searcher, Objective(two["objectives"], {"flops": 4.0}))
+    assert len(drive(study, 100)) == 30
+    trials = [t for t in study.optuna.trials if "repeat_of" not in t.user_attrs]
     assert all(t.constraints == {"0": flops(nb201.make(t.params)) - 4.0} for t in trials)
-    assert searcher.study.best_trials  # a Pareto front exists
-
-
-def test_optuna_distributions_and_sampler(nb201: Space) -> None:
-    searcher = OptunaSearcher(nb201, sampler="tpe", sampler_kwargs={"n_startup_trials": 3})
-    assert {d: list(x.choices) for d, x in searcher.distributions().items()} == nb201.choices()
-    assert searcher.make_sampler()._n_startup_trials == 3
+    assert study.optuna.best_trials  # a Pareto front exists
+    assert study.optuna.metric_names == ["val_acc", "flops"]
 
 
 def test_evolution_improves(nb201: Space) -> None:
     searcher = EvolutionSearcher(nb201, seed=0, n_trials=60, population=20, sample_size=5)
-    proposals = drive(searcher, 100)
+    proposals = drive(Study(searcher), 100)
     assert len({str(p.arch) for p in proposals}) == 60  # n_trials counts distinct archs
     assert max(n_conv3(p.arch) for p in proposals) >= 4  # random search: ~2/3 of seeds
     # Minimising the negated objective is the same search.
     flipped = EvolutionSearcher(nb201, seed=0, n_trials=60, directions=["minimize"])
-    assert strings(drive(flipped, 100, sign=-1.0)) == strings(proposals)
+    assert strings(drive(Study(flipped), 100, sign=-1.0)) == strings(proposals)
+
+
+def test_evolution_parents_are_feasible_members(nb201: Space) -> None:
+    searcher = EvolutionSearcher(nb201, seed=0, n_trials=40, population=10, sample_size=3)
+    study = Study(searcher, Objective(["val_acc"], {"flops": 2.0}))
+    drive(study, 40)
+    members = study.sampler.inner.members(study.optuna)
+    assert len(members) == 10 and all(m.user_attrs["flops"] <= 2.0 for m in members)
+    numbers = [m.number for m in members]
+    assert numbers == sorted(numbers)  # aging: the most recent feasible trials
 
 
 @pytest.mark.parametrize("path", sorted(CONF.glob("*.yaml")), ids=lambda p: p.stem)
@@ -204,8 +194,8 @@ def test_configs_instantiate(path: Path, nb201: Space) -> None:
     assert "_schema_searcher_" in defaults[0] and defaults[-1] == "_self_"  # typed keys
     cfg = compose_config("search", [f"searcher={path.stem}"]).searcher
     searcher = hydra.utils.instantiate(cfg, space=nb201, seed=0)
-    assert isinstance(searcher, Searcher)
-    assert [p.trial for p in drive(searcher, 1)] == [0]
+    assert isinstance(searcher, Searcher) and searcher.storage is None and not searcher.dedupe
+    assert [p.trial for p in drive(Study(searcher), 1)] == [0]
 
 
 @pytest.mark.parametrize(
@@ -215,6 +205,7 @@ def test_configs_instantiate(path: Path, nb201: Space) -> None:
         ("random", "searcher.n_trials=1.5"),
         ("exhaustive", "searcher.max_size=big"),
         ("evolution", "searcher.sample_size=few"),
+        ("random", "searcher.dedupe=maybe"),
         ("nsga2", "searcher.n_trails=3"),  # misspelt
     ],
 )
@@ -242,46 +233,3 @@ def test_nsga2_warns_when_the_budget_is_below_one_generation(
 
 def test_every_searcher_has_a_config() -> None:
     assert {p.stem for p in CONF.glob("*.yaml")} == set(SEARCHERS) | {"nsga2"}
-
-
-def test_optuna_study_keeps_records_for_a_resumed_run(nb201: Space, tmp_path: Path) -> None:
-    storage = str(tmp_path / "study.journal")
-    first = OptunaSearcher(nb201, n_trials=10, storage=storage, study_name="records")
-    told = []
-    for _ in range(4):
-        proposal = first.ask()
-        record = {"arch": str(proposal.arch), "val_acc": score(proposal.arch), "params": 7}
-        record["trial"] = proposal.trial
-        first.tell(proposal, [record["val_acc"]], record=record)
-        told.append(record)
-    assert first.resumed_records() == []  # a new study has no earlier runs
-    again = OptunaSearcher(nb201, n_trials=10, storage=storage, study_name="records", seed=1)
-    assert again.resumed_records() == told  # oldest trial first, every field kept
-    assert again.n_asked == 4
-    fresh = OptunaSearcher(nb201, n_trials=10, storage=storage, study_name="other")
-    assert fresh.resumed_records() == []
-
-
-def test_optuna_study_refuses_another_checkpoint(nb201: Space, tmp_path: Path) -> None:
-    storage = str(tmp_path / "study.journal")
-    ours, copy, theirs = tmp_path / "a.pt", tmp_path / "copy" / "a.pt", tmp_path / "b.pt"
-    ours.write_bytes(b"supernet A")
-    copy.parent.mkdir()
-    copy.write_bytes(b"supernet A")
-    theirs.write_bytes(b"supernet B")
-    first = OptunaSearcher(nb201, n_trials=5, storage=storage, study_name="bound")
-    first.use_checkpoint(ours)
-    drive(first, 2)
-    again = OptunaSearcher(nb201, n_trials=5, storage=storage, study_name="bound")
-    with pytest.raises(SharenasError) as err:
-        again.use_checkpoint(theirs)
-    message = str(err.value)
-    assert "\n" not in message and str(ours) in message and str(theirs) in message
-    again.use_checkpoint(copy)  # same bytes elsewhere: the same supernet (now named by its path)
-    with pytest.raises(SharenasError, match=f"scored on supernet {copy}"):
-        again.use_checkpoint(theirs)
-    assert "searcher.study_name" in message and "searcher.storage" in message
-    with pytest.raises(SharenasError, match="supernet.checkpoint=null"):
-        again.use_checkpoint(None)
-    OptunaSearcher(nb201, n_trials=5, storage=storage, study_name="new").use_checkpoint(theirs)
-    OptunaSearcher(nb201, n_trials=5).use_checkpoint(theirs)  # in memory: nothing to mix

@@ -1,0 +1,67 @@
+"""SteeredSampler: a searcher's sampler that the study can point at one arch for the next trial."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+
+class SteeredSampler(optuna.samplers.BaseSampler):
+    """Delegates every call to the searcher's sampler (``inner``), except for a trial whose arch the
+    study has named with ``steer(params)``: that trial gets exactly those choices.
+
+    The study uses it to move on to an unseen arch after a sampler re-proposed evaluated ones many
+    times in a row. Optuna's own trial queue (``enqueue_trial``) would do it too, but the queue
+    lives in the storage, where two processes may pop the same queued trial (SQLite has no row
+    locks); a steer lives in this process only."""
+
+    def __init__(self, inner: optuna.samplers.BaseSampler, choices: Mapping[str, Sequence]) -> None:
+        self.inner = inner
+        self.space = {d: CategoricalDistribution(list(c)) for d, c in choices.items()}
+        self.next: dict[str, Any] | None = None
+
+    def steer(self, params: Mapping[str, Any]) -> None:
+        self.next = dict(params)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        if self.next is not None:
+            return dict(self.space)
+        return self.inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if self.next is not None:
+            params, self.next = self.next, None
+            return params
+        return self.inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self.inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.inner.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self.inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
