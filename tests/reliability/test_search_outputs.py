@@ -24,9 +24,12 @@ def poisoned(checkpoint: Path, out: Path, fraction: str) -> Path:
     """A copy of ``checkpoint`` with NaN weights: in every weight ("all"), or in the classifier
     rows of the 3x3 convolutions only ("conv3"), so archs without one still score."""
     payload = torch.load(checkpoint, weights_only=True)
-    for name, tensor in payload["model"].items():
-        if tensor.is_floating_point() and (fraction == "all" or "nor_conv_3x3" in name):
-            tensor.fill_(float("nan"))
+    weights = [payload["model"], *([payload["ema"]] if payload.get("ema") else [])]
+    for state in weights:  # the raw weights and their average, if the run kept one
+        for name, tensor in state.items():
+            poison = fraction == "all" or "nor_conv_3x3" in name
+            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and poison:
+                tensor.fill_(float("nan"))
     path = out / "supernet.pt"
     out.mkdir(parents=True, exist_ok=True)
     torch.save(payload, path)
