@@ -232,7 +232,7 @@ def report_space(space: str, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spaces", nargs="+", default=["nb201", "mbv3"])
+    parser.add_argument("--spaces", nargs="*", default=["nb201", "mbv3"])
     parser.add_argument("--archs", type=int, default=20)
     parser.add_argument("--train-archs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
