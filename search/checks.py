@@ -3,21 +3,19 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
 from omegaconf import DictConfig
 
 from search.config import SEARCH_SCHEMAS
 from search.export import check_onnx_available
-from search.objective import RECORD_KEYS, Objective, direction
+from search.objective import RECORD_KEYS, Objective
 from search.tables import human
 from supernet.cli import override_key
 from supernet.config import checkpoint_config_diff
-from supernet.errors import SharenasError, check_int
+from supernet.errors import SharenasError
 from supernet.schema import check_config
 
 #: Record keys that exist only when an evaluator setting is on: key -> setting.
@@ -32,24 +30,13 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def check_search_config(cfg: DictConfig) -> None:
-    """Everything about ``cfg`` that can be wrong without training anything: the ranking key,
-    the constraints, the evaluator device, and keys that need an evaluator setting turned on."""
-    check_int("seed", cfg.seed, 0)
+    """Everything about ``cfg`` that can be wrong without training anything: the checks on the
+    schemas' fields (``SEARCH_SCHEMAS``: seed, ranking key, constraints, top_k, evaluator), then
+    the rules across keys (the ONNX packages, keys that need an evaluator setting turned on)."""
+    for prefix, schema in SEARCH_SCHEMAS.items():  # each key's own checks, on its schema field
+        check_config(cfg[prefix] if prefix else cfg, schema, prefix)
     key = cfg.results.key
-    direction(key, "results.key")
-    for name, limit in cfg.constraints.items():
-        if limit is not None and not (_number(limit) and math.isfinite(limit) and limit > 0):
-            raise SharenasError(
-                f"constraints.{name} must be a finite number > 0 (the largest {name} allowed) "
-                f"or null, got {limit!r}"
-            )
-    check_int("results.top_k", cfg.results.top_k, 1)
-    check_device(str(cfg.evaluator.device))
     if cfg.results.onnx and cfg.results.export_best:
         check_onnx_available()
     used = {"results.key": [key]}
@@ -65,22 +52,6 @@ def check_search_config(cfg: DictConfig) -> None:
                     f"{where} uses {k!r} but {setting}=false, so no arch has it; "
                     f"turn it on with {setting}=true"
                 )
-    for prefix, schema in SEARCH_SCHEMAS.items():  # the checks on the schemas' fields
-        check_config(cfg[prefix], schema, prefix)
-
-
-def check_device(device: str) -> None:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise SharenasError(
-            f"unknown evaluator.device {device!r}; allowed: cpu, cuda, cuda:<index>"
-        ) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SharenasError(
-            f"evaluator.device={device!r} but torch.cuda.is_available() is False "
-            f"(no GPU, no driver, or a CPU-only torch build); use evaluator.device=cpu"
-        )
 
 
 def _command_line_overrides() -> list[str] | None:

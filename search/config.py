@@ -7,12 +7,47 @@ Each option file of ``conf/searcher`` and ``conf/backend`` starts with
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from hydra.core.config_store import ConfigStore
 
+from search.objective import direction
+from supernet.config import RunConf
+from supernet.errors import SharenasError
 from supernet.schema import at_least, checked
+
+
+def _device(key: str, device: Any) -> str:
+    """A torch device this host has."""
+    try:
+        dev = torch.device(str(device))
+    except (RuntimeError, ValueError):
+        raise SharenasError(f"unknown {key} {device!r}; allowed: cpu, cuda, cuda:<index>") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SharenasError(
+            f"{key}={device!r} but torch.cuda.is_available() is False "
+            f"(no GPU, no driver, or a CPU-only torch build); use {key}=cpu"
+        )
+    return str(device)
+
+
+def _limit(key: str, limit: Any) -> float | None:
+    """A constraint: null (off) or the largest value allowed, a finite number > 0."""
+    number = isinstance(limit, int | float) and not isinstance(limit, bool)
+    if limit is not None and not (number and math.isfinite(limit) and limit > 0):
+        name = key.rpartition(".")[2]
+        raise SharenasError(
+            f"{key} must be a finite number > 0 (the largest {name} allowed) or null, got {limit!r}"
+        )
+    return limit
+
+
+def _record_key(key: str, value: Any) -> str:
+    direction(value, key)  # one line naming the key and the record keys allowed
+    return value
 
 
 @dataclass
@@ -30,77 +65,29 @@ class EvaluatorConf:
     measure_latency: bool = False  # median forward time of one sample, ms, on this host
     latency_table: Any = None  # path of a sharenas-latency JSON table: latency_ms is predicted
     train_loss: bool = False  # also the loss on the whole training split (lower-noise ranking key)
-    device: str = "cpu"
+    device: str = checked("cpu", _device)
 
 
 @dataclass
 class ConstraintsConf:
-    params: float | None = None  # maximum parameter count of a path (None = off)
-    flops: float | None = None  # maximum FLOPs of a path
-    latency_ms: float | None = None  # maximum latency (measured, or predicted from a table)
+    params: float | None = checked(None, _limit)  # maximum parameter count of a path (None = off)
+    flops: float | None = checked(None, _limit)  # maximum FLOPs of a path
+    # maximum latency (measured, or predicted from a table)
+    latency_ms: float | None = checked(None, _limit)
 
 
 @dataclass
 class ResultsConf:
-    top_k: int = 10  # rows printed; TensorBoard text and hparams sessions (tb/trial_*)
-    key: str = "val_acc"  # ranking key; its direction: search.objective.KEY_DIRECTIONS
+    # rows printed, archs exported; TensorBoard text and hparams sessions (tb/trial_*)
+    top_k: int = checked(10, at_least(1))
+    # ranking key; its direction: search.objective.KEY_DIRECTIONS
+    key: str = checked("val_acc", _record_key)
     export_best: bool = True  # write best/ (torch.export program, state_dict, arch, record)
     onnx: bool = False  # also best/model.onnx (needs pip install 'sharenas[onnx]')
 
 
-def _list(*items: str) -> Any:
-    return field(default_factory=lambda: list(items))
-
-
 def _list_int(*items: int) -> Any:
     return field(default_factory=lambda: list(items))
-
-
-@dataclass
-class _SearcherConf:
-    """Keys every searcher takes (``space`` and ``seed`` are passed by the pipeline)."""
-
-    _target_: str = "search.searchers.RandomSearcher"
-    n_trials: int | None = 50  # distinct archs the whole study evaluates; None: the whole space
-    objectives: list[str] = _list("val_acc")
-    directions: list[str] = _list("maximize")
-    storage: str | None = None  # None: in memory; sqlite:///x.db, postgresql://..., or x.journal
-    study_name: str = "sharenas"  # the Optuna study in the storage (resumed when it exists)
-    dedupe: bool = False  # skip archs whose canonical form (space.canonical) is evaluated
-
-
-@dataclass
-class OptunaSearcherConf(_SearcherConf):
-    _target_: str = "search.searchers.OptunaSearcher"
-    sampler: str = "tpe"  # tpe | nsga2 | gp | random
-    sampler_kwargs: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class RandomSearcherConf(_SearcherConf):
-    _target_: str = "search.searchers.RandomSearcher"
-
-
-@dataclass
-class ExhaustiveSearcherConf(_SearcherConf):
-    _target_: str = "search.searchers.ExhaustiveSearcher"
-    n_trials: int | None = None
-    max_size: int = 20000
-
-
-@dataclass
-class EvolutionSearcherConf(_SearcherConf):
-    _target_: str = "search.searchers.EvolutionSearcher"
-    population: int = 20
-    sample_size: int = 5
-
-
-SEARCHER_SCHEMAS: dict[str, type] = {
-    "_schema_searcher_optuna": OptunaSearcherConf,
-    "_schema_searcher_random": RandomSearcherConf,
-    "_schema_searcher_exhaustive": ExhaustiveSearcherConf,
-    "_schema_searcher_evolution": EvolutionSearcherConf,
-}
 
 
 @dataclass
@@ -152,7 +139,12 @@ class VerifyConf:
 
 
 #: Where each search schema with field checks sits in a composed search config.
-SEARCH_SCHEMAS: dict[str, type] = {"evaluator": EvaluatorConf}
+SEARCH_SCHEMAS: dict[str, type] = {
+    "": RunConf,
+    "evaluator": EvaluatorConf,
+    "constraints": ConstraintsConf,
+    "results": ResultsConf,
+}
 
 
 def register_search_configs() -> None:
@@ -163,8 +155,10 @@ def register_search_configs() -> None:
     cs.store(name="_schema_backend_local", node=LocalBackendConf)
     cs.store(name="_schema_backend_ray", node=RayBackendConf)
     cs.store(name="_schema_verify", node=VerifyConf)
-    for name, node in SEARCHER_SCHEMAS.items():
-        cs.store(name=name, node=node)
+    from search.searchers import SEARCHERS  # each searcher's schema sits beside it
+
+    for name, searcher in SEARCHERS.items():
+        cs.store(name=f"_schema_searcher_{name}", node=searcher.schema)
     cs.store(
         name="_search_schema",
         node={
@@ -177,14 +171,9 @@ def register_search_configs() -> None:
 
 
 __all__ = [
-    "SEARCHER_SCHEMAS",
     "SEARCH_SCHEMAS",
     "ConstraintsConf",
     "EvaluatorConf",
-    "EvolutionSearcherConf",
-    "ExhaustiveSearcherConf",
-    "OptunaSearcherConf",
-    "RandomSearcherConf",
     "RecipeConf",
     "ResultsConf",
     "SupernetRef",

@@ -1,20 +1,21 @@
-"""Searchers: ask-and-tell strategies that propose archs and learn from their scores."""
+"""Searchers: ask-and-tell strategies that propose archs and learn from their scores.
+
+A new searcher is one module here (a ``Searcher`` subclass with ``name``, its ``schema`` and
+``@register_searcher``), its import below, and ``conf/searcher/<name>.yaml``."""
 
 from __future__ import annotations
 
-from search.searchers.base import Proposal, Searcher
-from search.searchers.evolution import EvolutionSearcher
+from search.searchers.base import (
+    SEARCHERS,
+    Proposal,
+    Searcher,
+    SearcherConf,
+    register_searcher,
+)
+from search.searchers.evolution import EvolutionSearcher  # each module registers its searcher
 from search.searchers.exhaustive import ExhaustiveSearcher
 from search.searchers.optuna_searcher import OptunaSearcher
 from search.searchers.random_searcher import RandomSearcher
-
-#: Config name (conf/searcher/<name>.yaml) -> class.
-SEARCHERS: dict[str, type[Searcher]] = {
-    "optuna": OptunaSearcher,
-    "evolution": EvolutionSearcher,
-    "random": RandomSearcher,
-    "exhaustive": ExhaustiveSearcher,
-}
 
 __all__ = [
     "SEARCHERS",
@@ -24,4 +25,6 @@ __all__ = [
     "Proposal",
     "RandomSearcher",
     "Searcher",
+    "SearcherConf",
+    "register_searcher",
 ]

@@ -4,16 +4,41 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import optuna
 
 from search.record import OPTUNA_DIRECTIONS
 from supernet.arch import Arch
 from supernet.errors import SharenasError
+from supernet.registry import Registry
 from supernet.spaces.base import Space
 
 DIRECTIONS = tuple(OPTUNA_DIRECTIONS)
+
+
+def _list(*items: str) -> Any:
+    return field(default_factory=lambda: list(items))
+
+
+@dataclass
+class SearcherConf:
+    """Keys every searcher takes (``space`` and ``seed`` are passed by the pipeline); a
+    searcher's own schema extends it and is its ``schema`` attribute."""
+
+    _target_: str = "search.searchers.RandomSearcher"
+    n_trials: int | None = 50  # distinct archs the whole study evaluates; None: the whole space
+    objectives: list[str] = _list("val_acc")
+    directions: list[str] = _list("maximize")
+    storage: str | None = None  # None: in memory; sqlite:///x.db, postgresql://..., or x.journal
+    study_name: str = "sharenas"  # the Optuna study in the storage (resumed when it exists)
+    dedupe: bool = False  # skip archs whose canonical form (space.canonical) is evaluated
+
+
+#: Registered searchers by ``name`` (``@register_searcher``); each is ``conf/searcher/<name>.yaml``
+#: and its ``schema`` is stored as ``_schema_searcher_<name>`` (``search.config``).
+SEARCHERS: Registry[type[Searcher]] = Registry("searcher")
 
 
 @dataclass
@@ -39,6 +64,8 @@ class Searcher(ABC):
 
     #: True when the searcher stops by itself once the space is used up, so n_trials may be None.
     exhausts_space: bool = False
+    name: str = ""  # the registered name (conf/searcher/<name>.yaml)
+    schema: type = SearcherConf  # the structured config of its keys
 
     def __init__(
         self,
@@ -81,3 +108,6 @@ class Searcher(ABC):
     def describe(self) -> str:
         """E.g. "RandomSearcher", "OptunaSearcher(nsga2)"."""
         return type(self).__name__
+
+
+register_searcher = SEARCHERS.register

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from search.searchers.base import Searcher
+from search.searchers.base import Searcher, SearcherConf, register_searcher
 from supernet.errors import SharenasError
 from supernet.spaces.base import Space
 
@@ -74,9 +75,20 @@ class RegularizedEvolutionSampler(optuna.samplers.BaseSampler):
         return choices[self._rng.randrange(len(choices))]
 
 
+@dataclass
+class EvolutionSearcherConf(SearcherConf):
+    _target_: str = "search.searchers.EvolutionSearcher"
+    population: int = 20
+    sample_size: int = 5
+
+
+@register_searcher
 class EvolutionSearcher(Searcher):
     """Regularized evolution (``RegularizedEvolutionSampler``): ``population`` told results kept,
     tournaments of ``sample_size``. Infeasible results (a constraint > 0) never become parents."""
+
+    name = "evolution"
+    schema = EvolutionSearcherConf
 
     def __init__(
         self,

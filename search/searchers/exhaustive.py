@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
 
-from search.searchers.base import Searcher
+from search.searchers.base import Searcher, SearcherConf, register_searcher
 from supernet.errors import SharenasError
 from supernet.spaces.base import Space
 
@@ -21,6 +22,14 @@ class _BruteForce(optuna.samplers.BruteForceSampler):
         return None
 
 
+@dataclass
+class ExhaustiveSearcherConf(SearcherConf):
+    _target_: str = "search.searchers.ExhaustiveSearcher"
+    n_trials: int | None = None
+    max_size: int = 20000
+
+
+@register_searcher
 class ExhaustiveSearcher(Searcher):
     """Grid search over the whole space, as used to rank every NAS-Bench-201 cell with a supernet
     (Dong & Yang, ICLR 2020).
@@ -31,6 +40,8 @@ class ExhaustiveSearcher(Searcher):
     """
 
     exhausts_space = True
+    name = "exhaustive"
+    schema = ExhaustiveSearcherConf
 
     def __init__(
         self,

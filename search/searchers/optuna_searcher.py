@@ -5,11 +5,12 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 
-from search.searchers.base import Searcher
+from search.searchers.base import Searcher, SearcherConf, register_searcher
 from supernet.errors import SharenasError
 from supernet.spaces.base import Space
 
@@ -22,6 +23,14 @@ SAMPLERS: dict[str, type[optuna.samplers.BaseSampler]] = {
 }
 
 
+@dataclass
+class OptunaSearcherConf(SearcherConf):
+    _target_: str = "search.searchers.OptunaSearcher"
+    sampler: str = "tpe"  # tpe | nsga2 | gp | random
+    sampler_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@register_searcher
 class OptunaSearcher(Searcher):
     """Any of Optuna's samplers (Akiba et al., "Optuna: A Next-generation Hyperparameter
     Optimization Framework", KDD 2019) over the space's decisions, one ``suggest_categorical``
@@ -30,6 +39,9 @@ class OptunaSearcher(Searcher):
     class (e.g. n_startup_trials). Constraints reach the samplers through ``trial.set_constraint``
     (Optuna 5 samplers read ``trial.constraints``).
     """
+
+    name = "optuna"
+    schema = OptunaSearcherConf
 
     def __init__(
         self,

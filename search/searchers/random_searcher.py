@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import optuna
 
-from search.searchers.base import Searcher
+from search.searchers.base import Searcher, SearcherConf, register_searcher
 
 
+@dataclass
+class RandomSearcherConf(SearcherConf):
+    _target_: str = "search.searchers.RandomSearcher"
+
+
+@register_searcher
 class RandomSearcher(Searcher):
     """Uniform random search without repeats, the baseline that weight-sharing NAS must beat
     (Li & Talwalkar, "Random Search and Reproducibility for NAS", UAI 2019).
@@ -16,6 +24,8 @@ class RandomSearcher(Searcher):
     """
 
     exhausts_space = True
+    name = "random"
+    schema = RandomSearcherConf
 
     def make_sampler(self) -> optuna.samplers.BaseSampler:
         return optuna.samplers.RandomSampler(seed=self.seed)

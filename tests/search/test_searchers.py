@@ -233,3 +233,12 @@ def test_nsga2_warns_when_the_budget_is_below_one_generation(
 
 def test_every_searcher_has_a_config() -> None:
     assert {p.stem for p in CONF.glob("*.yaml")} == set(SEARCHERS) | {"nsga2"}
+
+
+def test_every_registered_searcher_brings_its_schema() -> None:
+    from search.searchers import SearcherConf
+
+    for name, cls in SEARCHERS.items():
+        assert cls.name == name and issubclass(cls.schema, SearcherConf)
+        assert cls.schema._target_ == f"search.searchers.{cls.__name__}"
+        assert (CONF / f"{name}.yaml").is_file()
