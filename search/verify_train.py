@@ -35,7 +35,7 @@ class StandaloneJob:
 
     arch: str
     space: str  # a registered space name
-    macro: dict  # supernet.networks.Macro fields of the supernet the arch comes from
+    macro: dict  # supernet.models.Macro fields of the supernet the arch comes from
     recipe: dict  # supernet.standalone.StandaloneRecipe fields
     seeds: tuple[int, ...]
     init: dict[str, torch.Tensor] | None = field(default=None, repr=False)  # None: from scratch
