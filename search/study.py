@@ -153,7 +153,8 @@ class Study:
             trial.set_user_attr(KEY_ATTR, key)
             if self.heartbeat is not None:
                 self.heartbeat.add(self.trial_id(trial.number))
-            verdict, first = self._claim(trial.number, key)
+            # in memory only this process asks: the trials read above are the whole story
+            verdict, first = self._claim(trial.number, key, None if self.persistent else trials)
             if verdict == "new":
                 return Proposal(arch=arch, trial=trial.number, handle=trial)
             self._release(trial)
@@ -164,11 +165,13 @@ class Study:
             self._tell_repeat(trial, first)
         return None
 
-    def _claim(self, number: int, key: str) -> tuple[str, FrozenTrial | None]:
+    def _claim(
+        self, number: int, key: str, trials: list[FrozenTrial] | None = None
+    ) -> tuple[str, FrozenTrial | None]:
         """Whether trial ``number`` may evaluate the arch ``key``: "new", "repeat" (of the first
         holder, returned) or "over" (the budget is spent). The lower trial number wins; a lower
         trial still choosing its arch (in another process) is waited for, unless stale."""
-        while True:
+        while trials is None:
             trials = self.trials()
             choosing = [
                 t
@@ -178,9 +181,9 @@ class Study:
                 and KEY_ATTR not in t.user_attrs
                 and not is_stale(t, self.grace_period)
             ]
-            if not choosing:
-                break
-            time.sleep(0.05)
+            if choosing:
+                trials = None
+                time.sleep(0.05)
         before = [t for t in self._holders(trials) if t.number < number]
         for t in before:
             if _key(t, self) == key:
