@@ -111,6 +111,10 @@ def _train(overrides: list[str], out: Path) -> float:
     from supernet.training import train
 
     register_train_configs()
+    if not any(o.startswith("recipe=") for o in overrides):
+        # rows name their changes from the defaults they were written against (recipe=legacy,
+        # the defaults before 2026-12-06); a row may name another recipe itself
+        overrides = ["recipe=legacy", *overrides]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     cfg.trainer.overwrite = True  # a finished run of other overrides is retrained in place

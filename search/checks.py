@@ -10,6 +10,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from search.config import SEARCH_SCHEMAS
+from search.estimators import get_estimator
 from search.export import check_onnx_available
 from search.objective import RECORD_KEYS, Objective
 from search.tables import human
@@ -47,6 +48,8 @@ def check_search_config(cfg: DictConfig) -> None:
             setting = NEEDS_SETTING.get(k)
             if k == "latency_ms" and cfg.evaluator.get("latency_table") is not None:
                 continue  # predicted from the table
+            if k == "train_loss" and get_estimator(cfg.evaluator.estimator).needs_train_loss:
+                continue  # the estimator computes it
             if setting is not None and not cfg.evaluator[setting.split(".")[1]]:
                 raise SharenasError(
                     f"{where} uses {k!r} but {setting}=false, so no arch has it; "

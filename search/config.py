@@ -14,10 +14,20 @@ from typing import Any
 import torch
 from hydra.core.config_store import ConfigStore
 
+from search.estimators import ESTIMATORS
 from search.objective import direction
 from supernet.config import RunConf
 from supernet.errors import SharenasError
-from supernet.schema import at_least, checked
+from supernet.schema import at_least, checked, one_of
+
+
+def _calib_batches(key: str, value: Any) -> Any:
+    """A number of batches >= 1, or ``all`` (the whole training split)."""
+    if value == "all":
+        return value
+    if isinstance(value, str) and not value.lstrip("+-").isdigit():
+        raise SharenasError(f"{key} must be an integer >= 1 or 'all', got {value!r}")
+    return at_least(1)(key, value)
 
 
 def _device(key: str, device: Any) -> str:
@@ -58,13 +68,17 @@ class SupernetRef:
 
 @dataclass
 class EvaluatorConf:
-    calib_batches: int = checked(4, at_least(1))  # BN recalibration batches (cached subset)
+    # BN recalibration batches of calib_batch_size (a fixed, cached subset of train); all: the
+    # whole training split
+    calib_batches: Any = checked("all", _calib_batches)
     calib_batch_size: int = checked(64, at_least(1))
     batch_size: int = checked(500, at_least(1))  # validation batch size
     count_flops: bool = True  # FLOPs via torch.utils.flop_counter
     measure_latency: bool = False  # median forward time of one sample, ms, on this host
     latency_table: Any = None  # path of a sharenas-latency JSON table: latency_ms is predicted
     train_loss: bool = False  # also the loss on the whole training split (lower-noise ranking key)
+    # what the record's score is (search.estimators.ESTIMATORS)
+    estimator: str = checked("train_loss", one_of(*ESTIMATORS))
     device: str = checked("cpu", _device)
 
 
@@ -81,7 +95,7 @@ class ResultsConf:
     # rows printed, archs exported; TensorBoard text and hparams sessions (tb/trial_*)
     top_k: int = checked(10, at_least(1))
     # ranking key; its direction: search.objective.KEY_DIRECTIONS
-    key: str = checked("val_acc", _record_key)
+    key: str = checked("score", _record_key)
     export_best: bool = True  # write best/ (torch.export program, state_dict, arch, record)
     onnx: bool = False  # also best/model.onnx (needs pip install 'sharenas[onnx]')
 

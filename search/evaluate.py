@@ -11,6 +11,8 @@ per arch. Results are memoised by arch string.
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +21,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from search.costs import flops, latency_ms
+from search.estimators import Scorer
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built
 from supernet.errors import SharenasError, check_int
@@ -32,7 +35,7 @@ class Evaluator:
     def __init__(
         self,
         built: Built,
-        calib_batches: int = 4,
+        calib_batches: int | str = 4,
         calib_batch_size: int = 64,
         batch_size: int = 500,
         measure_latency: bool = False,
@@ -42,15 +45,19 @@ class Evaluator:
         seed: int = 0,
         device: str = "cpu",
         threads: Any = "auto",
+        estimator: str = "val_acc",
     ) -> None:
         self.built = built
         self.device = torch.device(device)
+        calib_batch_size = check_int("evaluator.calib_batch_size", calib_batch_size, 1)
         self.calibrator = BatchNormCalibrator(
             built.splits.train,
-            check_int("evaluator.calib_batches", calib_batches, 1),
-            check_int("evaluator.calib_batch_size", calib_batch_size, 1),
+            calibration_batches(calib_batches, calib_batch_size, len(built.splits.train)),
+            calib_batch_size,
             seed,
         )
+        self.scorer = Scorer(estimator, self._measure, built.space, seed)
+        train_loss = train_loss or self.scorer.estimator.needs_train_loss
         val, train = built.splits.val, built.splits.train
         batch_size = check_int("evaluator.batch_size", batch_size, 1)
         self.val_batches = list(
@@ -96,6 +103,7 @@ class Evaluator:
             seed=seed,
             device=ev["device"],
             threads=threads,
+            estimator=ev.get("estimator", "val_acc"),
         )
 
     def calibrated(self, arch: Mapping[str, str]) -> nn.Module:
@@ -103,8 +111,17 @@ class Evaluator:
         return self.calibrator(self.built.strategy.extract(arch).to(self.device))
 
     def __call__(self, arch: Mapping[str, str]) -> dict:
-        """A record: arch, val_acc (%), val_loss, train_loss (None unless on), params, flops,
-        latency_ms, supernet index."""
+        """A record: arch, score (the estimator's value, higher is better), val_acc (%),
+        val_loss, train_loss (None unless on or needed), params, flops, latency_ms, supernet
+        index."""
+        record = self._measure(arch)
+        if record.get("score") is None:
+            record["score"] = self.scorer(record)
+            self.memo[record["arch"]] = record
+        return dict(record)
+
+    @torch.no_grad()
+    def _measure(self, arch: Mapping[str, str]) -> dict:
         key = str(arch)
         if key not in self.memo:
             self.memo[key] = self.compute(arch)
@@ -122,6 +139,7 @@ class Evaluator:
         val = score(net.to(self.device), self.val_batches, self.calibrator, self.device)
         return {
             "arch": str(arch),
+            "score": None,  # set by __call__ (the fusion reference archs are measured first)
             "val_acc": val.acc,
             "val_loss": val.loss,
             "train_loss": score(net, self.train_batches, device=self.device).loss
@@ -164,3 +182,20 @@ def _count(part: nn.Module, shape: tuple[int, ...]) -> tuple[int, tuple[int, ...
         out = part(torch.zeros(shape, device=device))
     part.train(was_training)
     return int(counter.get_total_flops()), tuple(out.shape)
+
+
+def calibration_batches(value: int | str, batch_size: int, n_train: int) -> int:
+    """``evaluator.calib_batches``: a count, or ``all`` for the whole training split (printed)."""
+    if value == "all":
+        batches = math.ceil(n_train / batch_size)
+        print(
+            f"evaluator.calib_batches=all -> {batches} batches of {batch_size} "
+            f"(all {n_train} training images)",
+            file=sys.stderr,
+        )
+        return batches
+    if isinstance(value, str) and not value.lstrip("+-").isdigit():
+        raise SharenasError(
+            f"evaluator.calib_batches must be an integer >= 1 or 'all', got {value!r}"
+        )
+    return check_int("evaluator.calib_batches", value, 1)

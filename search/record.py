@@ -16,6 +16,7 @@ from typing import Any
 
 #: Score field -> "max" (higher is better) or "min" (lower is better).
 METRIC_DIRECTIONS: dict[str, str] = {
+    "score": "max",  # the estimator's value (evaluator.estimator, search.estimators)
     "val_acc": "max",
     "val_loss": "min",
     "params": "min",
@@ -35,6 +36,7 @@ class Record:
     is the study's trial number that evaluated the arch."""
 
     arch: str
+    score: float | None = None  # the estimator's value, higher is better (search.estimators)
     val_acc: float | None = None  # % on the validation split, inherited weights, BN recalibrated
     val_loss: float | None = None  # mean cross-entropy on the validation split
     train_loss: float | None = None  # mean loss on the training split (evaluator.train_loss)

@@ -15,6 +15,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from supernet.derived import half, or_auto
 from supernet.errors import SharenasError, check_int
 from supernet.file_config import config_to_file
 from supernet.optim import check_optim_config
@@ -84,8 +85,9 @@ class DataFolderConf(DataPathConf):
 
 @dataclass
 class AugmentConf:
-    # random shift: pad by this many pixels and crop back (0: off)
-    crop_pad: int = checked(0, at_least(0))
+    # random shift: pad by this many pixels and crop back (0: off; auto: an eighth of the image
+    # side, supernet.derived)
+    crop_pad: Any = checked(0, or_auto(at_least(0), "an integer >= 0"))
     hflip: bool = False  # mirror each image with probability 1/2 (not for digits)
 
 
@@ -108,8 +110,12 @@ class TrainerConf:
     num_threads: Any = checked("auto", _threads)
     progress: bool = True  # tqdm progress bar
     calib_batches: int = checked(4, at_least(1))  # BN recalibration batches for val accuracy
-    # e.g. 0.998: score archs with an EMA of the weights (supernet.ema)
-    ema_decay: Any = checked(None, optional(fraction("e.g. 0.998, or null for no EMA")))
+    # e.g. 0.998: score archs with an EMA of the weights (supernet.ema); auto: from the run's
+    # optimizer steps (supernet.derived)
+    ema_decay: Any = checked(
+        None,
+        optional(or_auto(fraction("e.g. 0.998, or null for no EMA"), "a number in (0, 1), null")),
+    )
     # of the training loss, in [0, 1); scoring uses plain CE
     label_smoothing: float = checked(0.0, fraction("e.g. 0.1, or 0 for none", zero_is_off=True))
     augment: AugmentConf = field(default_factory=AugmentConf)  # supernet.augment
@@ -169,6 +175,8 @@ def register_train_configs() -> None:
     """Store the training schemas as root configs (not options of the groups they check, so
     ``--help`` and tab completion list only real options); a group option extends its schema with
     ``defaults: [/_schema_<group>@_here_, _self_]``."""
+    if not OmegaConf.has_resolver("half"):  # ${half:${trainer.epochs}}: the middle epoch
+        OmegaConf.register_new_resolver("half", half)
     cs = ConfigStore.instance()
     cs.store(name="_schema_space", node=SpaceConf)
     cs.store(name="_schema_data", node=DataConf)

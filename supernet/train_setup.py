@@ -26,6 +26,7 @@ from supernet.augment import BatchAugment
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built, build, build_sampler
 from supernet.data import make_loader
+from supernet.derived import AUTO, EMA_SPAN, crop_pad_for, ema_decay_for
 from supernet.distributed import Ranks
 from supernet.ema import WeightEMA, init_share
 from supernet.errors import SharenasError
@@ -167,8 +168,15 @@ def _silent(*args: object, **kwargs: object) -> None:
 
 def _batch_augment(cfg: DictConfig, built: Built, say) -> BatchAugment:
     """The training batches' augmentation (``trainer.augment``), checked against the data."""
+    crop_pad = cfg.trainer.augment.crop_pad
+    if crop_pad == AUTO:
+        crop_pad = crop_pad_for(built.splits.image_size)
+        say(
+            f"trainer.augment.crop_pad=auto -> {crop_pad} (random shifts of up to an eighth of "
+            f"the {built.splits.image_size}-pixel image side)"
+        )
     augment = BatchAugment(
-        int(cfg.trainer.augment.crop_pad),
+        int(crop_pad),
         bool(cfg.trainer.augment.hflip),
         seed=int(cfg.seed),
         fill=-built.splits.mean / built.splits.std,  # a black pixel, normalised
@@ -192,8 +200,15 @@ def _weight_ema(tc: DictConfig, strategy: SharingStrategy, saved, resumed: bool,
                 "the raw weights"
             )
         return None
-    ema = WeightEMA(strategy, float(tc.ema_decay))
     total = int(tc.epochs) * steps
+    decay = tc.ema_decay
+    if decay == AUTO:
+        decay = ema_decay_for(total)
+        say(
+            f"trainer.ema_decay=auto -> {decay} (time constant {EMA_SPAN:.0%} of the run's "
+            f"{total} optimizer steps)"
+        )
+    ema = WeightEMA(strategy, float(decay))
     if (share := init_share(ema.decay, total)) > 0.1:
         print(
             f"warning: with trainer.ema_decay={ema.decay} the average keeps {share:.0%} of the "

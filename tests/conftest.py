@@ -27,6 +27,7 @@ TINY_TRAIN = (
     "trainer.steps_per_epoch=3",
     "trainer.progress=false",
     "trainer.num_threads=1",
+    "recipe=legacy",  # mechanics tests pin the recipe; tests/test_recipe.py checks the default
 )
 # Extra shrinking for the search root config.
 TINY_SEARCH = (

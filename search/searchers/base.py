@@ -29,7 +29,7 @@ class SearcherConf:
 
     _target_: str = "search.searchers.RandomSearcher"
     n_trials: int | None = 50  # distinct archs the whole study evaluates; None: the whole space
-    objectives: list[str] = _list("val_acc")
+    objectives: list[str] = _list("score")
     directions: list[str] = _list("maximize")
     storage: str | None = None  # None: in memory; sqlite:///x.db, postgresql://..., or x.journal
     study_name: str = "sharenas"  # the Optuna study in the storage (resumed when it exists)

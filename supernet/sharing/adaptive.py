@@ -62,7 +62,7 @@ class AdaptiveSharing(SharingStrategy):
         probe_every: int = 15,
         samples_per_choice: int = 2,
         smoothing: float = 0.7,
-        threshold: float = 0.3,
+        threshold: float = 0.45,
         patience: int = 3,
         max_supernets: int = 5,
         min_epoch: int = 1,

@@ -163,7 +163,7 @@ def test_interrupt_keeps_what_was_evaluated(checkpoint, tmp_path, monkeypatch, c
 def test_multi_objective_prints_the_pareto_front(checkpoint, tmp_path, capsys) -> None:
     out = search_run(checkpoint, tmp_path, "searcher=nsga2", "evaluator.count_flops=true")
     captured = capsys.readouterr()
-    assert "Pareto front" in captured.out and "(val_acc max, flops min)" in captured.out
+    assert "Pareto front" in captured.out and "(score max, flops min)" in captured.out
     assert "effectively random search" in captured.err  # 6 trials < population_size 20
     meta = json.loads((tmp_path / "results.json").read_text())["meta"]
     assert meta["searcher"] == "OptunaSearcher(nsga2)"

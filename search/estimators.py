@@ -1,0 +1,102 @@
+"""Estimators: how an evaluation record becomes the one number a search ranks by (``score``).
+
+``evaluator.estimator=NAME`` picks one; the record's ``score`` is its value, higher is better, and
+the searchers' default objective and ``results.key`` are ``score``. All of them read weights that
+paths inherit from the supernet, with BN recalibrated (``search.evaluate``):
+
+- ``val_acc``: validation accuracy (the estimator before 2026-12-06);
+- ``val_loss``: minus the validation loss;
+- ``train_loss``: minus the loss on the whole training split, continuous and three times the
+  images of the validation split on mnist5k; it ranked best in ``bench/fidelity.py``;
+- ``train_loss+params``: a fixed-rule fusion with cost, without fitted weights: the sum of the
+  z-scores of minus the training loss and of the log parameter count, each standardised on a
+  seeded reference sample of ``REFERENCE_ARCHS`` archs scored once by the same evaluator.
+  Counting parameters alone already ranks NB201 cells well (DESIGN.md), and it errs where the
+  supernet does not.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from supernet.errors import UnknownNameError
+
+REFERENCE_ARCHS = 64  # archs that set the fusion's standardisation (scored once per evaluator)
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """One estimator: its record fields, and whether it needs the training-split loss."""
+
+    name: str
+    needs_train_loss: bool
+    describe: str
+
+
+ESTIMATORS: dict[str, Estimator] = {
+    e.name: e
+    for e in (
+        Estimator("val_acc", False, "validation accuracy"),
+        Estimator("val_loss", False, "minus the validation loss"),
+        Estimator("train_loss", True, "minus the loss on the whole training split"),
+        Estimator(
+            "train_loss+params",
+            True,
+            "z(minus the training loss) + z(log parameters) on a reference sample",
+        ),
+    )
+}
+
+
+def get_estimator(name: str) -> Estimator:
+    """The estimator called ``name``; one line listing the allowed names otherwise."""
+    if name not in ESTIMATORS:
+        raise UnknownNameError("evaluator.estimator", name, ESTIMATORS)
+    return ESTIMATORS[name]
+
+
+def _fusion_parts(record: Mapping) -> tuple[float, float]:
+    return -float(record["train_loss"]), math.log(float(record["params"]))
+
+
+class Scorer:
+    """Turns records into ``score`` values for one estimator. ``evaluate(arch) -> record`` scores
+    the fusion's reference sample the first time it is needed (seeded by ``seed``)."""
+
+    def __init__(
+        self, estimator: str, evaluate: Callable[[Mapping], Mapping], space, seed: int = 0
+    ) -> None:
+        self.estimator = get_estimator(estimator)
+        self._evaluate = evaluate
+        self._space = space
+        self._seed = seed
+        self._reference: list[tuple[float, float]] | None = None  # (mean, std) of each part
+
+    def reference(self) -> list[tuple[float, float]]:
+        """Mean and standard deviation of each fusion part over the reference sample."""
+        if self._reference is None:
+            rng = random.Random(self._seed * 7919 + 17)
+            parts = [
+                _fusion_parts(self._evaluate(self._space.sample(rng)))
+                for _ in range(REFERENCE_ARCHS)
+            ]
+            columns = list(zip(*parts, strict=True))
+            self._reference = [(statistics.fmean(c), statistics.pstdev(c) or 1.0) for c in columns]
+        return self._reference
+
+    def __call__(self, record: Mapping) -> float:
+        name = self.estimator.name
+        if name == "val_acc":
+            return float(record["val_acc"])
+        if name == "val_loss":
+            return -float(record["val_loss"])
+        if name == "train_loss":
+            return -float(record["train_loss"])
+        stats = self.reference()
+        return sum(
+            (v - mean) / std for v, (mean, std) in zip(_fusion_parts(record), stats, strict=True)
+        )

@@ -1,0 +1,55 @@
+"""Settings derived from the run (``auto`` in the configs), each printed where it is derived.
+
+The benchmarked recipe (``bench/README.md``) was measured at one budget and one image size:
+1,350 optimizer steps on 14x14 images, where an EMA decay of 0.998 and random shifts of 2 pixels
+ranked best. ``auto`` carries those choices to other runs by the quantity they stand for:
+
+- ``trainer.ema_decay=auto``: the average's time constant ``1 / (1 - decay)`` is a fixed share of
+  the run (``EMA_SPAN``: 37%, which is 0.998 at 1,350 steps), so a short run is not dominated by
+  its first, untrained weights and a long one still averages over its end;
+- ``trainer.augment.crop_pad=auto``: a shift of an eighth of the image side (2 pixels at 14x14, 1 at
+  8x8, 4 at 32x32 as the usual CIFAR-10 recipe pads);
+- ``evaluator.calib_batches=all`` (``search.evaluate``): BN recalibrated on the whole training
+  split, whatever its size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from supernet.errors import SharenasError
+
+AUTO = "auto"
+EMA_SPAN = 0.37  # the EMA's time constant as a share of the run's optimizer steps
+
+
+def ema_decay_for(total_steps: int) -> float:
+    """The EMA decay whose time constant is ``EMA_SPAN`` of ``total_steps`` (4 decimals)."""
+    return round(1.0 - 1.0 / max(EMA_SPAN * total_steps, 2.0), 4)
+
+
+def crop_pad_for(image_size: int) -> int:
+    """Random-shift pixels for square images of side ``image_size``: an eighth, at least 1."""
+    return max(1, math.floor(image_size / 8 + 0.5))
+
+
+def half(epochs: object) -> int:
+    """The middle epoch of a run (at least 1): the ``${half:${trainer.epochs}}`` resolver, where
+    the benchmarked few-shot recipe splits (epoch 15 of 30)."""
+    return max(1, int(epochs) // 2)  # type: ignore[call-overload]
+
+
+def or_auto(check: Callable[[str, Any], Any], what: str) -> Callable[[str, Any], Any]:
+    """A schema check (``supernet.schema``) that also lets ``auto`` through; any other string
+    fails in one line saying ``what`` is allowed besides ``auto``."""
+
+    def run(key: str, value: Any) -> Any:
+        if value == AUTO:
+            return value
+        if isinstance(value, str):
+            raise SharenasError(f"{key} must be {what} or 'auto', got {value!r}")
+        return check(key, value)
+
+    return run
