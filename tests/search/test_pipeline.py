@@ -53,7 +53,7 @@ def test_ranking_follows_the_key_direction(checkpoint, tmp_path, key, pick) -> N
 def test_train_loss_is_scored_on_the_training_split_and_ranks(checkpoint, tmp_path, capsys):
     search_run(checkpoint, tmp_path, "evaluator.train_loss=true", "results.key=train_loss")
     header = capsys.readouterr().out.split("ranked by train_loss")[1].splitlines()[1]
-    assert header.split()[-2:] == ["train_loss", "arch"], header
+    assert header.split()[-3:] == ["train_loss", "score", "arch"], header  # objective: score
     records = results(tmp_path)
     losses = [r["train_loss"] for r in records]
     assert all(isinstance(v, float) and v > 0 for v in losses)
