@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import math
 import os
 import pickle
@@ -31,6 +30,7 @@ import ray  # noqa: E402
 from ray import cloudpickle, tune  # noqa: E402
 from ray.tune.search import Searcher as TuneSearcher  # noqa: E402
 
+from search.backends.ray_connect import connect
 from search.record import OPTUNA_DIRECTIONS
 from search.searchers.base import Proposal
 from search.study import Study
@@ -44,8 +44,8 @@ from supernet.threads import apply_threads
 _EVALUATORS: dict[str, tuple[Callable[[Arch], dict], Space]] = {}
 
 
-def _evaluate_trial(config: dict[str, str], evaluator_blob: np.ndarray, run_id: str) -> None:
-    """Ray Tune trainable: score the arch ``config`` (decision -> choice) and report its record."""
+def _evaluate(config: dict[str, str], evaluator_blob: np.ndarray, run_id: str) -> dict:
+    """Score the arch ``config`` (decision -> choice) in this worker process."""
     if run_id not in _EVALUATORS:  # first trial of this run in this worker process
         _EVALUATORS.clear()
         _EVALUATORS[run_id] = pickle.loads(evaluator_blob)
@@ -53,7 +53,12 @@ def _evaluate_trial(config: dict[str, str], evaluator_blob: np.ndarray, run_id: 
         threads = getattr(_EVALUATORS[run_id][0], "threads", "auto")
         apply_threads(threads, probe_idle=False, say=None)
     evaluate, space = _EVALUATORS[run_id]
-    tune.report(evaluate(space.make(config)))
+    return evaluate(space.make(config))
+
+
+def _evaluate_trial(config: dict[str, str], evaluator_blob: np.ndarray, run_id: str) -> None:
+    """Ray Tune trainable: score the arch ``config`` and report its record."""
+    tune.report(_evaluate(config, evaluator_blob, run_id))
 
 
 class StudySearch(TuneSearcher):
@@ -149,13 +154,14 @@ class RayBackend:
         started = not ray.is_initialized()  # then shut down (a cluster: disconnect) at the end
         if started:  # a local instance on 127.0.0.1, or join the cluster at ``address``
             num_cpus = max(1, math.ceil(self.num_workers * self.cpus_per_trial))
-            local = dict(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1")
-            kwargs = local if self.address is None else {"address": self.address}
-            ray.init(log_to_driver=False, logging_level=logging.WARNING, **kwargs)
-        try:  # with_parameters puts the blob into the object store now, so after ray.init
-            tuner = self._tuner(blob, run_id, search_alg, progress)
-            with contextlib.redirect_stdout(io.StringIO()):  # Tune prints a header at verbose=0
-                tuner.fit()
+            connect(self.address, num_cpus)
+        try:
+            if ray.util.client.ray.is_connected():  # Ray Client: Tune would drive on the cluster
+                self._run_tasks(study, search_alg, blob, run_id, progress)
+            else:  # with_parameters puts the blob into the object store now, so after ray.init
+                tuner = self._tuner(blob, run_id, search_alg, progress)
+                with contextlib.redirect_stdout(io.StringIO()):  # Tune prints a header at verbose=0
+                    tuner.fit()
         finally:
             if progress.bar is not None:
                 progress.bar.close()
@@ -167,6 +173,45 @@ class RayBackend:
                 f"backend.max_failures={self.max_failures} retries (left out)",
                 file=sys.stderr,
             )
+
+    def _run_tasks(
+        self,
+        study: Study,
+        search_alg: StudySearch,
+        blob: np.ndarray,
+        run_id: str,
+        progress: _Progress,
+    ) -> None:
+        """Under Ray Client, Tune's driver would run on the cluster, away from the study in this
+        process. Here the same adapter is driven with Ray tasks, ``num_workers`` at a time, each
+        retried ``max_failures`` times (a dead worker, or an error)."""
+        task = ray.remote(_evaluate).options(
+            num_cpus=self.cpus_per_trial,
+            num_gpus=self.gpus_per_trial,
+            max_retries=self.max_failures,
+            retry_exceptions=True,
+        )
+        blob_ref = ray.put(blob)
+        running: dict[Any, str] = {}  # task -> trial id
+        progress.setup()
+        while True:
+            while len(running) < self.num_workers:
+                trial_id = uuid.uuid4().hex[:8]
+                config = search_alg.suggest(trial_id)
+                if not isinstance(config, dict):
+                    break
+                running[task.remote(config, blob_ref, run_id)] = trial_id
+            if not running:
+                return
+            [ref], _ = ray.wait(list(running), num_returns=1)
+            trial_id = running.pop(ref)
+            try:
+                result = ray.get(ref)
+            except ray.exceptions.RayError:
+                search_alg.on_trial_complete(trial_id, error=True)
+            else:
+                search_alg.on_trial_complete(trial_id, result)
+            progress.bar.update(1)
 
     def _tuner(
         self, blob: np.ndarray, run_id: str, search_alg: StudySearch, progress: _Progress

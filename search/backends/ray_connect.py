@@ -1,0 +1,88 @@
+"""Joining Ray: a local instance on 127.0.0.1, or a cluster, with one clear line when the cluster
+wants a token the driver does not send."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+
+import ray
+
+from supernet.errors import SharenasError
+
+_TOKEN = (
+    "set RAY_AUTH_MODE=token in this environment, with the cluster's token in ~/.ray/auth_token, "
+    "RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN (`ray start` turns token authentication on by default)"
+)
+# What Ray's GCS client prints (about once a second for 20 s) when its token is refused.
+_REFUSED = ("InvalidAuthToken", "Unauthenticated", "AuthenticationError")
+
+
+def connect(address: str | None, num_cpus: int) -> None:
+    """``ray.init``: a local instance with ``num_cpus`` on 127.0.0.1 (``address`` None), else the
+    cluster at ``address`` ("auto", "host:port", "ray://host:10001"). Refused authentication is
+    one ``SharenasError`` line saying what to set; other output of a failed join is kept."""
+    quiet = dict(log_to_driver=False, logging_level=logging.WARNING)
+    if address is None:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **quiet)
+        return
+    failure: BaseException | None = None
+    with _stderr_held() as held:
+        try:
+            ray.init(address=address, **quiet)
+        except (ConnectionError, RuntimeError, ray.exceptions.RayError) as err:
+            failure = err
+    said = held.text
+    if failure is None:
+        sys.stderr.write(said)  # warnings of a join that worked are the user's to see
+        return
+    if _refused(failure, said):
+        raise SharenasError(
+            f"the Ray cluster at backend.address={address} refused this "
+            f"driver's authentication: {_TOKEN}"
+        ) from None
+    if address.startswith("ray://") and "auth_token" not in said:
+        raise SharenasError(
+            f"cannot connect to Ray Client at backend.address={address} ({failure}): check that "
+            f"the port is reachable; if the cluster uses token authentication, {_TOKEN}"
+        ) from None
+    sys.stderr.write(said)
+    raise failure
+
+
+def _refused(err: BaseException | None, said: str) -> bool:
+    if any(word in said for word in _REFUSED):
+        return True
+    while err is not None:
+        if type(err).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+class _Held:
+    """What was written to stderr while held (``text``, set when the hold ends)."""
+
+    text = ""
+
+
+@contextlib.contextmanager
+def _stderr_held() -> Iterator[_Held]:
+    """File descriptor 2 into a temporary file: Ray's C++ client writes there directly."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as file:
+        os.dup2(file.fileno(), 2)
+        held = _Held()
+        try:
+            yield held
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            file.seek(0)
+            held.text = file.read().decode(errors="replace")
