@@ -92,12 +92,13 @@ class ConstraintsConf:
 
 @dataclass
 class ResultsConf:
-    # rows printed, archs exported; TensorBoard text and hparams sessions (tb/trial_*)
+    # rows printed and exported; the TensorBoard leaderboard text
     top_k: int = checked(10, at_least(1))
     # ranking key; its direction: search.objective.KEY_DIRECTIONS
     key: str = checked("score", _record_key)
     export_best: bool = True  # write best/ (torch.export program, state_dict, arch, record)
     onnx: bool = False  # also best/model.onnx (needs pip install 'sharenas[onnx]')
+    live_log: bool = True  # each record reaches TensorBoard as its trial finishes (else at the end)
 
 
 def _list_int(*items: int) -> Any:

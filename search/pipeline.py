@@ -20,6 +20,7 @@ from search.result_files import write_results
 from search.searchers.base import Searcher
 from search.study import Study
 from search.tables import format_table, table_columns, top_of
+from search.tensorboard_live import LiveSearchLog, score_histogram
 from search.tensorboard_log import log_to_tensorboard
 from search.verify import annotate, check_verify, export_winner
 from search.verify import run as verify
@@ -81,6 +82,29 @@ def _supernet(cfg: DictConfig, study: Study, out: Path) -> tuple[str, Any, Any, 
     return checkpoint, built, state, ema_decay
 
 
+def _live_log(cfg: DictConfig, study: Study, built: Any, writer: SummaryWriter) -> LiveSearchLog:
+    """Log the resolved config, then every record to TensorBoard as its trial finishes (also the
+    records a resumed study holds already, so the tree shows the whole study)."""
+    objective = study.objective
+    config = OmegaConf.to_yaml(cfg, resolve=True)
+    writer.add_text("config/search", "```yaml\n" + config + "\n```")
+    live = LiveSearchLog(
+        writer,
+        built.space,
+        key=objective.key,
+        descending=objective.descending,
+        objectives=_pareto_objectives(study.searcher) or (),
+        num_supernets=built.strategy.num_supernets,
+        feasible=objective.feasible,
+        verify=bool(cfg.verify.enabled),
+    )
+    for record in study.earlier:
+        live(record)
+    if bool(cfg.results.live_log):
+        study.add_listener(live)
+    return live
+
+
 def _search(study: Study, evaluator: Evaluator, backend: Any) -> list[dict]:
     """Evaluate what is left of the study's budget; returns every ranked record of the study.
     A resumed study whose budget is spent evaluates nothing and says how to extend it."""
@@ -140,16 +164,22 @@ def _rank(cfg: DictConfig, study: Study, records: list[dict], built: Any, backen
     return ranked, note, verified
 
 
-def _write(cfg: DictConfig, study: Study, records: list[dict], meta: dict, out: Path, verified):
-    """results.json, leaderboard.csv, pareto.json and the TensorBoard search logs."""
+def _write(cfg: DictConfig, study: Study, records: list[dict], meta: dict, out: Path, verified, tb):
+    """results.json, leaderboard.csv, pareto.json and the end-of-search TensorBoard logs."""
     objective = study.objective
     objs = _pareto_objectives(study.searcher)
     rank = {"key": objective.key, "objectives": objs, "descending": objective.descending}
     paths = write_results(out, records, meta, **rank)
-    writer = SummaryWriter(str(out / "tb"))
+    writer, live = tb
+    if not bool(cfg.results.live_log):  # the same sessions and curves, written at the end
+        for record in sorted(records, key=lambda r: r["trial"]):
+            live(record)
     log_to_tensorboard(writer, records, top_k=int(cfg.results.top_k), **rank)
+    if (fig := score_histogram(records, objective.key)) is not None:
+        writer.add_figure(f"search/histogram_{objective.key}", fig)
     if verified is not None:
         log_verify_to_tensorboard(writer, verified.rows, verified.report)
+        live.add_standalone(verified.rows, {r["arch"]: r["trial"] for r in records})
     writer.close()
     return paths
 
@@ -216,6 +246,8 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         checkpoint, built, state, ema_decay = _supernet(cfg, study, out)
         threads = cfg.trainer.num_threads
         evaluator = Evaluator.from_config(built, cfg.evaluator, seed=int(cfg.seed), threads=threads)
+        writer = SummaryWriter(str(out / "tb"))
+        tb = (writer, _live_log(cfg, study, built, writer))
         records = _search(study, evaluator, backend)
     finally:
         study.close()
@@ -235,7 +267,7 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         "sharing": state.sharing_name,
         "ema_decay": ema_decay,  # None: scored with the raw weights
     }
-    paths = _write(cfg, study, records, meta, out, verified)
+    paths = _write(cfg, study, records, meta, out, verified, tb)
     if cfg.results.export_best:
         paths |= _export(cfg, ranked, built, evaluator, out, verified)
     front = _report(cfg, study, records, ranked, note, verified)

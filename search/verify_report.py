@@ -143,8 +143,9 @@ def format_block(report: Mapping[str, Any], rows: Sequence[Row], header: str) ->
 def log_verify_to_tensorboard(
     writer: SummaryWriter, rows: Sequence[Row], report: Mapping[str, Any]
 ) -> None:
-    """A scatter of the supernet's estimate against standalone accuracy (tau in the title), and
-    one hparams session per verified arch (``verify_rank_<rank>``) with standalone_acc a metric."""
+    """A scatter of the supernet's estimate against standalone accuracy (tau in the title). The
+    standalone accuracy also joins each verified arch's HParams session as a metric
+    (``search.tensorboard_live.LiveSearchLog.add_standalone``)."""
     key = report["estimate_key"]
     tau = (report["supernet"] or {}).get("kendall_tau")
     try:
@@ -174,13 +175,4 @@ def log_verify_to_tensorboard(
         ax.legend()
         fig.tight_layout()
         writer.add_figure("verify/estimate_vs_standalone", fig)
-    for r in rows:
-        metrics = {
-            f"hparam/{k}": float(r[k])
-            for k in (key, "standalone_acc", "params")
-            if isinstance(r.get(k), int | float) and math.isfinite(r[k])
-        }
-        writer.add_hparams(
-            {"arch": r["arch"], "role": r["role"]}, metrics, run_name=f"verify_rank_{r['rank']:05d}"
-        )
     writer.flush()

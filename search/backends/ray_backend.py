@@ -25,9 +25,14 @@ from tqdm import tqdm
 # instance, or a head started with --node-ip-address=127.0.0.1) to the host's outward address.
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+# Tune's default loggers include a TensorBoard one that adds a run per trial (ray/tune/* tags,
+# blank HParams rows); sharenas logs every trial itself (search.tensorboard_live), so only Tune's
+# JSON logger is kept (RayBackend passes it explicitly): result.json files under storage_path.
+os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
 
 import ray  # noqa: E402
 from ray import cloudpickle, tune  # noqa: E402
+from ray.tune.logger import JsonLoggerCallback  # noqa: E402
 from ray.tune.search import Searcher as TuneSearcher  # noqa: E402
 
 from search.backends.ray_connect import connect
@@ -237,6 +242,6 @@ class RayBackend:
                 name=f"sharenas-{run_id}",
                 failure_config=tune.FailureConfig(max_failures=self.max_failures),
                 verbose=0,
-                callbacks=[progress],
+                callbacks=[progress, JsonLoggerCallback()],
             ),
         )
