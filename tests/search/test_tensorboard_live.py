@@ -104,7 +104,7 @@ def searched(tmp_path_factory) -> tuple[Path, dict]:
             "verify.recipe.epochs=1",
         ],
     )
-    return out, run(cfg, out_dir=out)
+    return out, {**run(cfg, out_dir=out), "key": str(cfg.results.key)}
 
 
 def test_search_tree_holds_one_session_per_arch_and_no_blank_ones(searched) -> None:
@@ -135,13 +135,14 @@ def test_search_tree_has_live_curves_text_images_and_no_tune_tags(searched) -> N
     out, result = searched
     loaded = runs(out / "tb")
     root = loaded["."]
-    walls = {e.wall_time for e in root.Scalars("search/val_acc")}
+    key = result["key"]
+    walls = {e.wall_time for e in root.Scalars(f"search/{key}")}
     assert len(walls) == len(result["records"]) > 1  # one write per finished trial
     tags = root.Tags()
     assert {"config/search", "leaderboard"} <= {
         t.split("/text_summary")[0] for t in tags["tensors"]
     }
-    assert "pareto" in tags["images"] and "search/histogram_val_acc" in tags["images"]
+    assert "pareto" in tags["images"] and f"search/histogram_{key}" in tags["images"]
     assert "verify/estimate_vs_standalone" in tags["images"]
     assert "custom_scalars__config__" in tags["tensors"]
     every = {
