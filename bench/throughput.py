@@ -41,6 +41,7 @@ from search.costs import flops
 from search.evaluate import Evaluator
 from supernet.builder import Built, build
 from supernet.models import count_params
+from supernet.scoring import score
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -116,7 +117,8 @@ def plain_fn(ev: Evaluator, arch) -> Callable[[], dict]:
     @torch.no_grad()
     def run() -> dict:
         net = ev.calibrated(arch)
-        acc, loss = ev._score(net, ev.val_batches)
+        val = score(net, ev.val_batches)
+        acc, loss = val.acc, val.loss
         return {
             "acc": acc,
             "loss": loss,
@@ -178,6 +180,7 @@ def search_rate(space: str, trials: int) -> tuple[float, float, float, float]:
 
     from search.backends.local import LocalBackend
     from search.objective import Objective
+    from search.study import Study
 
     cfg = compose_search([f"space={space}", f"searcher.n_trials={trials}"])
     built = build(cfg)
@@ -192,9 +195,11 @@ def search_rate(space: str, trials: int) -> tuple[float, float, float, float]:
         spent[0] += time.process_time() - tic
         return record
 
+    study = Study(searcher, objective)
     tic, cpu = time.perf_counter(), time.process_time()
-    records = LocalBackend(progress=False).run(searcher, timed, objective, trials)
+    LocalBackend(progress=False).run(study, timed)
     total, cpu = time.perf_counter() - tic, time.process_time() - cpu
+    records = study.records()
     return total, cpu, len(records) / total, 1 - spent[0] / cpu
 
 
