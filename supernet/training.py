@@ -255,6 +255,12 @@ def _split_and_rebuild(run: TrainRun, epoch: int) -> None:
         run.model = distributed.wrap(run.strategy, run.ranks, run.device)  # the grown parameters
         if run.ema is not None:
             run.ema.after_split(run.strategy, pairs)
+        if run.writer is not None:  # the partition tree after the split, one row per sub-supernet
+            rows = [
+                f"| {i} | `{leaf or 'whole space'}` |" for i, leaf in enumerate(run.strategy.leaves)
+            ]
+            table = "| sub-supernet | owns |\n|---|---|\n" + "\n".join(rows)
+            run.writer.add_text("sharing/partition", table, epoch + 1)
     distributed.assert_in_sync(run.strategy, run.ranks, f"epoch {epoch + 1}", run.strategy.leaves)
 
 

@@ -216,3 +216,13 @@ def test_a_split_after_the_last_epoch_is_announced(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "[5]" in err and "trainer.epochs=1" in err and "will not happen" in err, err
     assert metrics["num_supernets"] == 1
+
+
+def test_each_split_logs_the_partition_tree_as_text(tmp_path):
+    train(compose_tiny("train", ["sharing=fewshot", "sharing.split_epoch=1"]), out_dir=tmp_path)
+    acc = EventAccumulator(str(tmp_path / "tb"), size_guidance={"tensors": 0})
+    acc.Reload()
+    events = acc.Tensors("sharing/partition/text_summary")
+    assert [e.step for e in events] == [1]  # one split, at the end of epoch 1
+    table = events[0].tensor_proto.string_val[0].decode()
+    assert table.count("| `{") == 5  # fewshot on one NB201 edge: one sub-supernet per op

@@ -166,6 +166,15 @@ def test_ray_optuna_search(cluster, checkpoint, tmp_path):
     assert len({r["arch"] for r in records}) == len(records)
     assert all(0.0 <= r["val_acc"] <= 100.0 and r["trial"] is not None for r in records)
     assert (tmp_path / "results.json").is_file()
+    # TensorBoard: one session per arch, written by the driver as trials finish; no Tune runs
+    from tests.search.test_tensorboard_live import runs, sessions
+
+    loaded = runs(tmp_path)
+    assert set(sessions(loaded)) == {f"tb/trials/trial_{r['trial']:05d}" for r in records}
+    tags = {
+        t for acc in loaded.values() for kind in ("scalars", "tensors") for t in acc.Tags()[kind]
+    }
+    assert not [t for t in tags if t.startswith("ray/")]
 
 
 def test_ray_search_stores_and_resumes_its_study(cluster, checkpoint, tmp_path):
