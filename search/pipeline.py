@@ -158,6 +158,7 @@ def _rank(cfg: DictConfig, study: Study, records: list[dict], built: Any, backen
         checkpoint=str(kw["checkpoint"]),
         on_ray=type(backend).__name__ == "RayBackend",
         ray_address=getattr(backend, "address", None),
+        also_store=study.optuna.set_user_attr if study.persistent else None,
     )
     if verified is not None:
         annotate(records, ranked, verified)

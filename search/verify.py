@@ -18,6 +18,7 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ MODES = ("scratch", "finetune")
 BACKENDS = ("auto", "local", "ray")
 #: Test hook: after this many new results are stored, the process kills itself (SIGKILL).
 KILL_AFTER_ENV = "SHARENAS_VERIFY_KILL_AFTER"
+#: Prefix of the study user attributes that hold standalone results (a persistent study).
+STUDY_ATTR = "verify"
 
 
 @dataclass
@@ -149,7 +152,9 @@ def _kill_hook(count: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _train_missing(vcfg, built, picks, store, on_ray: bool, ray_address) -> tuple[int, float, str]:
+def _train_missing(
+    vcfg, built, picks, store, on_ray: bool, ray_address, also_store
+) -> tuple[int, float, str]:
     """Train the picked archs ``store`` lacks; returns (how many, seconds, "local" | "ray")."""
     todo = [r["arch"] for r, _ in picks if r["arch"] not in store]
     done = len(picks) - len(todo)
@@ -176,6 +181,8 @@ def _train_missing(vcfg, built, picks, store, on_ray: bool, ray_address) -> tupl
     def on_result(result: dict) -> None:
         nonlocal count
         stored = store.add(result)
+        if also_store is not None:  # the study's storage: key = settings digest and arch
+            also_store(f"{STUDY_ATTR}:{store.digest}:{stored['arch']}", stored)
         count += 1
         print(
             f"verify [{count}/{len(jobs)}] {stored['standalone_acc']:6.2f}%  "
@@ -218,14 +225,19 @@ def run(
     checkpoint: str | None = None,
     on_ray: bool = False,
     ray_address: str | None = None,
+    also_store: Callable[[str, dict], None] | None = None,
 ) -> Verified | None:
     """Verify the leaderboard ``ranked``; writes ``verify.json`` and returns the outcome (None
-    when ``verify.enabled`` is false)."""
+    when ``verify.enabled`` is false). ``also_store(name, result)`` is called with each finished
+    result besides the run directory's store (the pipeline passes a persistent study's
+    ``set_user_attr``)."""
     if not vcfg.enabled:
         return None
     picks = select(ranked, int(vcfg.top_k), int(vcfg.control), seed)
     store = StandaloneStore(out / "verify", _settings(vcfg, built, checkpoint))
-    trained, seconds, runner = _train_missing(vcfg, built, picks, store, on_ray, ray_address)
+    trained, seconds, runner = _train_missing(
+        vcfg, built, picks, store, on_ray, ray_address, also_store
+    )
     rows = []
     for record, role in picks:
         result = store.results[record["arch"]]

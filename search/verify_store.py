@@ -41,6 +41,8 @@ class StandaloneStore:
         self.folder = Path(folder)
         self.path = self.folder / "standalone.json"
         self.settings = json.loads(json.dumps(settings))  # plain JSON values, compared as read back
+        self.digest = hashlib.sha256(json.dumps(self.settings, sort_keys=True).encode()).hexdigest()
+        self.digest = self.digest[:12]  # names these settings in a study's user attributes
         self.results: dict[str, dict] = {}
         if self.path.exists():
             stored = json.loads(self.path.read_text())

@@ -115,6 +115,21 @@ def test_best_is_the_best_verified_arch_with_its_trained_weights(checkpoint, tmp
     assert list((tmp_path / "tb").glob("verify_rank_*"))
 
 
+def test_each_result_is_also_stored_in_a_persistent_study(checkpoint, tmp_path) -> None:
+    import optuna
+
+    from search.storage import open_storage
+
+    journal = tmp_path / "study.journal"
+    extra = ("verify.top_k=1", "verify.control=1", f"searcher.storage={journal}")
+    out = search.run(compose_tiny("search", overrides(checkpoint, *extra)), tmp_path / "run")
+    study = optuna.load_study(study_name="sharenas", storage=open_storage(str(journal)))
+    stored = {k: v for k, v in study.user_attrs.items() if k.startswith("verify:")}
+    assert len(stored) == 2
+    by_arch = {v["arch"]: v["standalone_acc"] for v in stored.values()}
+    assert by_arch == {r["arch"]: r["standalone_acc"] for r in out["verify"]["archs"]}
+
+
 def test_verify_off_exports_the_supernet_pick(checkpoint, tmp_path) -> None:
     out = search.run(compose_tiny("search", overrides(checkpoint, "verify=off")), tmp_path)
     assert out["verify"] is None and not (tmp_path / "verify.json").exists()
