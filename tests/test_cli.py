@@ -171,6 +171,8 @@ def test_search_trains_nothing_and_evaluates_30_distinct_archs(trained):
     assert list((out / "tb").rglob("events.out.tfevents.*"))
     assert (out / "best" / "arch.txt").read_text().strip() == records[0]["arch"]
 
-    header = [line.split() for line in proc.stdout.splitlines()]
-    assert list(DEFAULT_COLUMNS) in header, proc.stdout
+    header = [line.split() for line in proc.stdout.splitlines() if line.startswith("rank")]
+    # the default columns, then the ranking key (score) and any others, arch last
+    assert header and header[0][:6] == list(DEFAULT_COLUMNS[:-1]), proc.stdout
+    assert header[0][-1] == "arch" and "score" in header[0], proc.stdout
     assert records[0]["arch"] in proc.stdout

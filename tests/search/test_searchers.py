@@ -67,7 +67,8 @@ def flops(arch: Arch) -> float:
 
 def record(arch: Arch, sign: float = 1.0) -> dict:
     """What an evaluator would return for ``arch`` (synthetic scores)."""
-    return {"arch": str(arch), "val_acc": sign * score(arch), "flops": flops(arch), "params": 1}
+    value = sign * score(arch)  # also the estimator's "score", the searchers' default objective
+    return {"arch": str(arch), "val_acc": value, "score": value, "flops": flops(arch), "params": 1}
 
 
 # name -> (class, extra kwargs, stochastic); optuna once per sampler, GP kept short (slow fits).
