@@ -67,11 +67,11 @@ class Space(ABC):
         otherwise: in ``mbv3`` the blocks a stage does not run do not count)."""
         return list(self.choices())
 
-    def canonical(self, arch: Arch) -> str:
+    def canonical(self, arch: Arch, strict: bool = False) -> str:
         """One string per distinct network: archs that compute the same function share it.
 
         By default every arch is its own class (the arch's string). Spaces with equivalent
-        encodings (NB201's dead edges and isomorphic cells) override this."""
+        encodings (NB201's isomorphic cells; with ``strict`` also its dead edges) override this."""
         return str(arch)
 
     def sample(self, rng: random.Random) -> Arch:

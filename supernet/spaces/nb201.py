@@ -21,24 +21,29 @@ def edge_name(j: int, i: int) -> str:
     return f"edge_{j}_{i}"
 
 
-def cell_function(ops: Mapping[str, str]) -> str | None:
-    """The output node as an expression of the input node ``0``, or None when no data reaches it.
+def cell_function(ops: Mapping[str, str], strict: bool = False) -> str | None:
+    """The output node as an expression of the input node ``0``: cells with one expression
+    compute the same network.
 
-    A node is the sum of its incoming edges. ``none`` edges, and edges leaving a node that no
-    data reaches, are dead and dropped; ``skip_connect`` is the identity; any other op is written
-    ``(x)@op``. Terms of a sum are sorted, so cells that differ by the order of a node's inputs, or
-    by relabelling the intermediate nodes, give one expression; edges into a node the output never
-    reads do not appear. NAS-Bench-201's own grouping (``to_unique_str(consider_zero=True)`` in its
-    API) treats ``skip_connect`` and ``none`` the same way, but keeps a zero term ``#`` for each
-    dead input in a sum and treats a node as zero only when it has a single dead input, so it
-    splits some of these classes: 6,466 classes there, 5,390 here (see test_canonical.py).
+    A node is the sum of its incoming edges, ``skip_connect`` is the identity, any other op is
+    written ``(x)@op``, and the terms of a sum are sorted, so cells that differ by the order of a
+    node's inputs, or by relabelling the intermediate nodes, give one expression.
+
+    By default this is NAS-Bench-201's own grouping (its API's ``get_unique_str``, the genotype's
+    ``to_unique_str(consider_zero=True)``): a ``none`` edge, or an edge leaving a node that is
+    exactly zero, adds a zero term ``#``; it gives NAS-Bench-201's published 6,466 unique cells of
+    15,625. ``strict=True`` goes further: every dead edge (``none``, or leaving a node no data
+    reaches) is dropped and a node without live input is no data, so cells whose only difference is
+    such dead edges merge too (5,390 classes); the result is None when no data reaches the output.
     """
     nodes: list[str | None] = ["0"]
     for j in range(1, NUM_NODES):
         terms = []
         for i in range(j):
             op, src = ops[edge_name(j, i)], nodes[i]
-            if op == "none" or src is None:
+            if op == "none" or src is None or (not strict and src == "#"):
+                if not strict:
+                    terms.append("#")
                 continue
             terms.append(src if op == "skip_connect" else f"({src})@{op}")
         nodes.append("+".join(sorted(terms)) if terms else None)
@@ -46,7 +51,7 @@ def cell_function(ops: Mapping[str, str]) -> str | None:
 
 
 @functools.cache
-def _representatives() -> dict[tuple[str, ...], str]:
+def _representatives(strict: bool = False) -> dict[tuple[str, ...], str]:
     """Every cell's ops (in edge order) -> the string of its class's representative: the member
     with the fewest live edges (``none`` elsewhere), then the first string in sort order."""
     names = [edge_name(j, i) for j, i in EDGES]
@@ -54,7 +59,7 @@ def _representatives() -> dict[tuple[str, ...], str]:
     members: dict[tuple[str, ...], str | None] = {}
     for combo in itertools.product(NB201_OPS, repeat=len(EDGES)):
         ops = dict(zip(names, combo, strict=True))
-        key = cell_function(ops)
+        key = cell_function(ops, strict)
         members[combo] = key
         text = _format(ops)
         rank = (sum(op != "none" for op in combo), text)
@@ -87,11 +92,12 @@ class NB201Space(Space):
     def format(self, arch: Mapping[str, str]) -> str:
         return _format(arch)
 
-    def canonical(self, arch: Arch) -> str:
-        """The NB201 string of the simplest cell computing the same function as ``arch``
-        (dead edges removed, isomorphic cells merged; see ``cell_function``). It is itself a
-        valid arch of this space, and ``canonical`` of it is itself."""
-        return _representatives()[tuple(ops_in_edge_order(arch))]
+    def canonical(self, arch: Arch, strict: bool = False) -> str:
+        """The NB201 string of the simplest cell computing the same network as ``arch``:
+        isomorphic cells merged as NAS-Bench-201 groups them (6,466 forms), or with ``strict``
+        every dead edge removed as well (5,390 forms; see ``cell_function``). It is itself a valid
+        arch of this space, and ``canonical`` of it is itself."""
+        return _representatives(strict)[tuple(ops_in_edge_order(arch))]
 
     def parse(self, text: str) -> Arch:
         if not isinstance(text, str):

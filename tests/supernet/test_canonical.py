@@ -4,7 +4,8 @@ NAS-Bench-201's published count of unique cells is 6,466 of 15,625 (NATS-Bench, 
 TPAMI 2021, Table 1 "6.5K unique"; the exact figure is what the maintainer's isomorphism notebook
 in github.com/D-X-Y/NATS-Bench/notebooks prints from ``api.get_unique_str``, the genotype's
 ``to_unique_str(consider_zero=True)``). ``published_key`` re-implements that rule from its
-definition; ``canonical`` goes further (every dead edge removed), so it merges some classes.
+definition, independently of the product code; ``canonical`` must give exactly its classes, and
+``canonical(strict=True)`` goes further (every dead edge removed), so it merges some of them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from supernet.spaces.nb201 import EDGES, NB201_OPS, edge_name
 
 NB201_CELLS = 15_625
 PUBLISHED_UNIQUE = 6_466  # NAS-Bench-201 / NATS-Bench topology space, isomorphism classes
-DEAD_EDGES_REMOVED = 5_390  # this module's classes: the published ones, merged across dead edges
+DEAD_EDGES_REMOVED = 5_390  # strict classes: the published ones, merged across dead edges
 
 
 @pytest.fixture(scope="module")
@@ -51,22 +52,30 @@ def all_cells():
 
 
 EQUIVALENT = [
-    # a skip connection in front of a conv is the conv alone
-    (
-        "|skip_connect~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|skip_connect~2|",
-        "|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|",
-    ),
     # node 1 feeds nothing the output reads: its pooling is dead
     (
         "|avg_pool_3x3~0|+|none~0|none~1|+|nor_conv_1x1~0|none~1|none~2|",
         "|none~0|+|none~0|none~1|+|nor_conv_1x1~0|none~1|none~2|",
     ),
-    # the two intermediate nodes swapped (isomorphic cells)
+    # node 1 feeds nothing the output reads, whatever its op
+    (
+        "|skip_connect~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|",
+        "|nor_conv_3x3~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|",
+    ),
+]
+#: Equal only once every dead edge is removed (``strict``): NAS-Bench-201's rule keeps them apart.
+STRICTLY_EQUIVALENT = [
+    # a skip connection in front of a conv is the conv alone
+    (
+        "|skip_connect~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|skip_connect~2|",
+        "|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|",
+    ),
+    # the two intermediate nodes swapped (isomorphic once node 2's dead input is dropped)
     (
         "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|none~0|skip_connect~1|skip_connect~2|",
         "|nor_conv_1x1~0|+|nor_conv_3x3~0|none~1|+|none~0|skip_connect~1|skip_connect~2|",
     ),
-    # a conv fed only by a node no data reaches is dead (NAS-Bench-201's rule keeps it)
+    # a conv fed only by a node no data reaches is dead
     (
         "|none~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|avg_pool_3x3~2|",
         "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|",
@@ -91,6 +100,17 @@ DISTINCT = [
 @pytest.mark.parametrize(("a", "b"), EQUIVALENT)
 def test_known_equivalent_cells_share_one_form(nb201, a, b):
     assert nb201.canonical(nb201.parse(a)) == nb201.canonical(nb201.parse(b))
+    assert nb201.canonical(nb201.parse(a), strict=True) == nb201.canonical(
+        nb201.parse(b), strict=True
+    )
+
+
+@pytest.mark.parametrize(("a", "b"), STRICTLY_EQUIVALENT)
+def test_dead_edges_merge_only_when_strict(nb201, a, b):
+    assert nb201.canonical(nb201.parse(a)) != nb201.canonical(nb201.parse(b))
+    assert nb201.canonical(nb201.parse(a), strict=True) == nb201.canonical(
+        nb201.parse(b), strict=True
+    )
 
 
 @pytest.mark.parametrize(("a", "b"), DISTINCT)
@@ -102,22 +122,31 @@ def test_published_rule_reproduces_the_published_count():
     assert len({published_key(ops) for ops in all_cells()}) == PUBLISHED_UNIQUE
 
 
-def test_canonical_merges_published_classes_and_never_splits_one(nb201):
+def test_canonical_is_the_published_grouping(nb201):
+    classes: dict[str, set[str]] = defaultdict(set)  # canonical form -> published keys
+    for ops in all_cells():
+        classes[nb201.canonical(nb201.make(ops))].add(published_key(ops))
+    assert len(classes) == PUBLISHED_UNIQUE
+    assert all(len(keys) == 1 for keys in classes.values())  # the same partition of the cells
+
+
+def test_strict_canonical_merges_published_classes_and_never_splits_one(nb201):
     forms_of_class: dict[str, set[str]] = defaultdict(set)
     for ops in all_cells():
-        forms_of_class[published_key(ops)].add(nb201.canonical(nb201.make(ops)))
+        forms_of_class[published_key(ops)].add(nb201.canonical(nb201.make(ops), strict=True))
     assert all(len(forms) == 1 for forms in forms_of_class.values())
     distinct = {next(iter(forms)) for forms in forms_of_class.values()}
     assert len(forms_of_class) == PUBLISHED_UNIQUE
     assert len(distinct) == DEAD_EDGES_REMOVED
 
 
-def test_canonical_form_is_a_valid_arch_of_its_own_class(nb201):
+@pytest.mark.parametrize("strict", [False, True])
+def test_canonical_form_is_a_valid_arch_of_its_own_class(nb201, strict):
     seen = 0
     for arch in nb201.enumerate():
-        form = nb201.canonical(arch)
+        form = nb201.canonical(arch, strict=strict)
         rep = nb201.parse(form)
-        assert str(rep) == form and nb201.canonical(rep) == form
+        assert str(rep) == form and nb201.canonical(rep, strict=strict) == form
         assert sum(op != "none" for op in rep.values()) <= sum(op != "none" for op in arch.values())
         seen += 1
     assert seen == NB201_CELLS
