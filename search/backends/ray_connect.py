@@ -28,7 +28,8 @@ def connect(address: str | None, num_cpus: int) -> None:
     one ``SharenasError`` line saying what to set; other output of a failed join is kept."""
     quiet = dict(log_to_driver=False, logging_level=logging.WARNING)
     if address is None:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", **quiet)
+        local = dict(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1")
+        ray.init(address="local", **local, **quiet)  # a new instance, even beside a running one
         return
     failure: BaseException | None = None
     with _stderr_held() as held:

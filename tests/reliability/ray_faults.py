@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import time
 from pathlib import Path
 
 from supernet.arch import Arch
@@ -62,3 +63,25 @@ class KillingEvaluator:
             "val_loss": 1.0 + digest[1] / 255,
             "params": 100,
         }
+
+
+class NodeLosingEvaluator:
+    """Like ``KillingEvaluator``, but the first evaluation from number ``lose_at`` on that runs on
+    another node than ``head`` (a Ray node id) writes that node's id to ``marks/lose_node`` and
+    waits there: the test removes the node (``Cluster.remove_node``) with the trial on it."""
+
+    def __init__(self, marks: Path, lose_at: int, head: str) -> None:
+        self.marks, self.lose_at, self.head = Path(marks), lose_at, head
+
+    def __call__(self, arch: Arch) -> dict:
+        import ray
+
+        n = _claim(self.marks, "eval_")
+        node = ray.get_runtime_context().get_node_id()
+        (self.marks / f"node_{n}").write_text(f"{node} {arch}")
+        if n >= self.lose_at and node != self.head and _claim(self.marks, "lose_") == 0:
+            (self.marks / "victim").write_text(str(arch))
+            (self.marks / "lose_node").write_text(node)
+            time.sleep(3600)  # the node goes down with this worker
+        digest = hashlib.sha256(str(arch).encode()).digest()
+        return {"arch": str(arch), "val_acc": digest[0] / 2.55, "params": 100}
