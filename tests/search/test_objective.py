@@ -14,6 +14,7 @@ from supernet.spaces import build_space
 
 def test_key_directions() -> None:
     assert KEY_DIRECTIONS == {
+        "score": "max",
         "val_acc": "max",
         "val_loss": "min",
         "params": "min",
@@ -21,11 +22,12 @@ def test_key_directions() -> None:
         "latency_ms": "min",
         "train_loss": "min",
     }
-    assert descending("val_acc") and not any(descending(k) for k in RECORD_KEYS[1:])
+    assert descending("score") and descending("val_acc")
+    assert not any(descending(k) for k in RECORD_KEYS if k not in ("score", "val_acc"))
     with pytest.raises(SharenasError) as err:
         direction("acc")
     assert str(err.value) == (
-        "unknown results.key 'acc'; allowed: val_acc, val_loss, params, flops, latency_ms, "
+        "unknown results.key 'acc'; allowed: score, val_acc, val_loss, params, flops, latency_ms, "
         "train_loss"
     )
 
