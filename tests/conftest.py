@@ -63,6 +63,15 @@ def tiny_cfg() -> Callable[..., DictConfig]:
     return compose_tiny
 
 
+#: Tests that start Ray clusters with token auth and kill Ray workers run last, so no state they
+#: leave on the machine (a token-auth head's files, killed actors) can reach another test.
+LAST = ("tests/reliability/test_ray_faults.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.nodeid.startswith(LAST))  # stable: order kept otherwise
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _one_thread():
     """Tiny models run faster on one thread, and the suite shares the machine."""
