@@ -63,13 +63,18 @@ def tiny_cfg() -> Callable[..., DictConfig]:
     return compose_tiny
 
 
-#: Tests that start Ray clusters with token auth and kill Ray workers run last, so no state they
-#: leave on the machine (a token-auth head's files, killed actors) can reach another test.
+#: Tests that join a `ray start` head run first: Ray reads its auth mode once per process, and a
+#: local instance started earlier in the process (which writes ~/.ray/auth_token) leaves the head
+#: and the driver disagreeing. Tests that start token-auth heads and kill workers run last.
+FIRST = ("tests/search/test_ray_backend.py", "tests/search/test_verify.py::test_ray_path")
 LAST = ("tests/reliability/test_ray_faults.py",)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.nodeid.startswith(LAST))  # stable: order kept otherwise
+    def place(item: pytest.Item) -> int:
+        return 0 if item.nodeid.startswith(FIRST) else 2 if item.nodeid.startswith(LAST) else 1
+
+    items.sort(key=place)  # stable: the order is kept otherwise
 
 
 @pytest.fixture(scope="session", autouse=True)
