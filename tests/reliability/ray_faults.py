@@ -68,7 +68,11 @@ class KillingEvaluator:
 class NodeLosingEvaluator:
     """Like ``KillingEvaluator``, but the first evaluation from number ``lose_at`` on that runs on
     another node than ``head`` (a Ray node id) writes that node's id to ``marks/lose_node`` and
-    waits there: the test removes the node (``Cluster.remove_node``) with the trial on it."""
+    waits there: the test removes the node (``Cluster.remove_node``) with the trial on it.
+
+    Evaluations from ``lose_at`` on that run on ``head`` hold its CPU until the node is lost, so
+    the next trial can only be placed on the other node: the fault is reached by construction,
+    not by how fast trials finish."""
 
     def __init__(self, marks: Path, lose_at: int, head: str) -> None:
         self.marks, self.lose_at, self.head = Path(marks), lose_at, head
@@ -79,7 +83,11 @@ class NodeLosingEvaluator:
         n = _claim(self.marks, "eval_")
         node = ray.get_runtime_context().get_node_id()
         (self.marks / f"node_{n}").write_text(f"{node} {arch}")
-        if n >= self.lose_at and node != self.head and _claim(self.marks, "lose_") == 0:
+        if n >= self.lose_at and node == self.head:
+            deadline = time.monotonic() + 300
+            while not (self.marks / "removed").exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+        elif n >= self.lose_at and _claim(self.marks, "lose_") == 0:
             (self.marks / "victim").write_text(str(arch))
             (self.marks / "lose_node").write_text(node)
             time.sleep(3600)  # the node goes down with this worker
