@@ -159,6 +159,7 @@ def _rank(cfg: DictConfig, study: Study, records: list[dict], built: Any, backen
         on_ray=type(backend).__name__ == "RayBackend",
         ray_address=getattr(backend, "address", None),
         also_store=study.optuna.set_user_attr if study.persistent else None,
+        study_attrs=study.optuna.user_attrs if study.persistent else None,
     )
     if verified is not None:
         annotate(records, ranked, verified)

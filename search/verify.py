@@ -18,7 +18,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from search.verify_report import agreement_report, format_block
-from search.verify_store import StandaloneStore, data_digest
+from search.verify_store import StandaloneStore, data_digest, from_study
 from search.verify_train import RayOptions, StandaloneJob, build_net, run_local, run_ray
 from supernet.builder import Built
 from supernet.errors import SharenasError, check_int
@@ -103,19 +103,37 @@ def recipe(vcfg: DictConfig) -> StandaloneRecipe:
     return StandaloneRecipe(**given)
 
 
+def distinct(ranked: list[dict]) -> list[dict]:
+    """The best-ranked record of each network: records with the same ``canonical`` form
+    (``space.canonical``, e.g. NB201 cells that differ only on dead edges) compute the same
+    function, so training more than one of them would measure one network twice."""
+    seen: set[str] = set()
+    firsts = []
+    for record in ranked:
+        network = str(record.get("canonical") or record["arch"])
+        if network not in seen:
+            seen.add(network)
+            firsts.append(record)
+    return firsts
+
+
 def select(ranked: list[dict], top_k: int, control: int, seed: int) -> list[tuple[dict, str]]:
-    """The leaderboard's ``top_k`` ("top") and ``control`` archs drawn without replacement, by
-    ``seed``, from the other evaluated archs ("control")."""
-    if top_k > len(ranked):
+    """The leaderboard's ``top_k`` best distinct networks ("top") and ``control`` others drawn
+    without replacement, by ``seed``, from the other evaluated networks ("control"). Each network
+    is represented by its best-ranked arch (``distinct``)."""
+    networks = distinct(ranked)
+    if top_k > len(networks):
+        same = len(ranked) - len(networks)
+        also = f" ({len(ranked)} archs, {same} of them the same network as a better one)"
         raise SharenasError(
-            f"verify.top_k={top_k} is larger than the leaderboard ({len(ranked)} archs); "
-            f"use verify.top_k <= {len(ranked)}"
+            f"verify.top_k={top_k} is larger than the leaderboard's {len(networks)} distinct "
+            f"networks{also if same else ''}; use verify.top_k <= {len(networks)}"
         )
-    top = ranked[:top_k]
-    rest = sorted(ranked[top_k:], key=lambda r: r["arch"])
+    top = networks[:top_k]
+    rest = sorted(networks[top_k:], key=lambda r: r["arch"])
     if control > len(rest):
         print(
-            f"verify: only {len(rest)} archs outside the top {top_k} to draw the "
+            f"verify: only {len(rest)} networks outside the top {top_k} to draw the "
             f"{control} controls from: taking them all",
             file=sys.stderr,
         )
@@ -152,30 +170,57 @@ def _kill_hook(count: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _train_missing(
-    vcfg, built, picks, store, on_ray: bool, ray_address, also_store
-) -> tuple[int, float, str]:
-    """Train the picked archs ``store`` lacks; returns (how many, seconds, "local" | "ray")."""
-    todo = [r["arch"] for r, _ in picks if r["arch"] not in store]
-    done = len(picks) - len(todo)
-    if done:
-        print(
-            f"verify: {done} of {len(picks)} archs already trained ({store.path}); "
-            f"training the other {len(todo)}",
-            file=sys.stderr,
-        )
-    jobs = [
+def _jobs(vcfg, built, store, archs: list[str], seeds: tuple[int, ...]) -> list[StandaloneJob]:
+    return [
         StandaloneJob(
             arch=arch,
             space=built.space.name,
             macro=_macro(built),
             recipe=store.settings["recipe"],
-            seeds=tuple(store.settings["seeds"]),
+            seeds=seeds,
             init=_inherited(built, arch) if vcfg.mode == "finetune" else None,
         )
-        for arch in todo
+        for arch in archs
     ]
+
+
+def _train(vcfg, built, jobs, on_ray: bool, ray_address, on_result) -> str:
+    """Run ``jobs`` as worker processes or Ray tasks; returns "local" or "ray"."""
     data = tuple((s.tensors[0], s.tensors[1]) for s in (built.splits.train, built.splits.val))
+    use_ray = vcfg.backend == "ray" or (vcfg.backend == "auto" and on_ray)
+    if use_ray:
+        options = RayOptions(
+            ray_address,
+            int(vcfg.workers),
+            float(vcfg.cpus_per_task),
+            vcfg.gpus_per_task,
+            int(vcfg.max_retries),
+        )
+        run_ray(jobs, data, options, on_result)
+    else:
+        run_local(jobs, data, int(vcfg.workers), on_result)
+    return "ray" if use_ray else "local"
+
+
+def _train_missing(
+    vcfg, built, picks, store, on_ray: bool, ray_address, also_store, earlier
+) -> tuple[int, float, str]:
+    """Train the picked archs that neither ``store`` nor the study (``earlier``) holds; returns
+    (how many, seconds, "local" | "ray")."""
+    archs = [r["arch"] for r, _ in picks]
+    adopted = [a for a in archs if a not in store and a in earlier]
+    for arch in adopted:  # results without weights: export retrains the winner's first seed
+        store.adopt(earlier[arch])
+    todo = [a for a in archs if a not in store]
+    done = len(picks) - len(todo)
+    if done:
+        where = f"{store.path}" + (f", {len(adopted)} of them from the study" if adopted else "")
+        print(
+            f"verify: {done} of {len(picks)} archs already trained ({where}); "
+            f"training the other {len(todo)}",
+            file=sys.stderr,
+        )
+    jobs = _jobs(vcfg, built, store, todo, tuple(store.settings["seeds"]))
     count = 0
 
     def on_result(result: dict) -> None:
@@ -193,19 +238,33 @@ def _train_missing(
         _kill_hook(count)
 
     tic = time.time()
-    use_ray = vcfg.backend == "ray" or (vcfg.backend == "auto" and on_ray)
-    if use_ray:
-        options = RayOptions(
-            ray_address,
-            int(vcfg.workers),
-            float(vcfg.cpus_per_task),
-            vcfg.gpus_per_task,
-            int(vcfg.max_retries),
+    runner = _train(vcfg, built, jobs, on_ray, ray_address, on_result)
+    return len(jobs), time.time() - tic, runner
+
+
+def _winner_weights(vcfg, built, store, arch: str, on_ray: bool, ray_address) -> float | None:
+    """Give the winner trained weights when its result came from the study (which holds no
+    tensors): train its first seed again, as verify did. Returns those weights' accuracy, or
+    None when the run directory already had them."""
+    if store.has_weights(arch):
+        return None
+    first = int(store.settings["seeds"][0])
+    print(
+        f"verify: training the winner again (seed {first}) for its weights: {arch}", file=sys.stderr
+    )
+    got: list[dict] = []
+    jobs = _jobs(vcfg, built, store, [arch], (first,))
+    _train(vcfg, built, jobs, on_ray, ray_address, got.append)
+    store.put_weights(arch, got[0]["state_dict"])
+    acc = float(got[0]["standalone_acc"])
+    if acc != store.results[arch]["standalone_acc_per_seed"][0]:
+        print(
+            f"verify: retrained weights score {acc:.2f}%, the stored seed-{first} result "
+            f"{store.results[arch]['standalone_acc_per_seed'][0]:.2f}% (training is not "
+            f"bit-reproducible on this hardware); record.json gives the weights' own accuracy",
+            file=sys.stderr,
         )
-        run_ray(jobs, data, options, on_result)
-    else:
-        run_local(jobs, data, int(vcfg.workers), on_result)
-    return len(jobs), time.time() - tic, "ray" if use_ray else "local"
+    return acc
 
 
 def _inherited(built: Built, arch: str) -> dict:
@@ -226,17 +285,20 @@ def run(
     on_ray: bool = False,
     ray_address: str | None = None,
     also_store: Callable[[str, dict], None] | None = None,
+    study_attrs: Mapping[str, Any] | None = None,
 ) -> Verified | None:
     """Verify the leaderboard ``ranked``; writes ``verify.json`` and returns the outcome (None
     when ``verify.enabled`` is false). ``also_store(name, result)`` is called with each finished
     result besides the run directory's store (the pipeline passes a persistent study's
-    ``set_user_attr``)."""
+    ``set_user_attr``). ``study_attrs``: that study's user attributes; results stored there under
+    the same settings are reused, so a verify killed in one run directory resumes in another."""
     if not vcfg.enabled:
         return None
     picks = select(ranked, int(vcfg.top_k), int(vcfg.control), seed)
     store = StandaloneStore(out / "verify", _settings(vcfg, built, checkpoint))
+    earlier = from_study(study_attrs, f"{STUDY_ATTR}:{store.digest}:")
     trained, seconds, runner = _train_missing(
-        vcfg, built, picks, store, on_ray, ray_address, also_store
+        vcfg, built, picks, store, on_ray, ray_address, also_store, earlier
     )
     rows = []
     for record, role in picks:
@@ -258,6 +320,10 @@ def run(
         f"{' '.join(map(str, store.settings['seeds']))}), accuracy on the validation split"
     )
     block = format_block(report, rows, header)
+    winner = report["best"]["arch"]
+    weights_acc = _winner_weights(vcfg, built, store, winner, on_ray, ray_address)
+    if weights_acc is not None:
+        next(r for r in rows if r["arch"] == winner)["weights_acc"] = weights_acc
     report |= {
         "mode": vcfg.mode,
         "split": "val",
@@ -268,6 +334,7 @@ def run(
         "workers": int(vcfg.workers),
         "trained_now": trained,
         "reused": len(rows) - trained,
+        "winner_weights_retrained": weights_acc is not None,
         "train_seconds": seconds,
     }
     text = json.dumps(report, indent=2, sort_keys=True, allow_nan=False) + "\n"
@@ -310,7 +377,7 @@ def export_winner(
     record = {k: v for k, v in best.items() if k != "supernet"} | {
         "weights": f"trained standalone by the verify stage (verify.mode={verified.mode}, "
         f"seed {first_seed})",
-        "standalone_acc_these_weights": best["standalone_acc_per_seed"][0],
+        "standalone_acc_these_weights": best.get("weights_acc", best["standalone_acc_per_seed"][0]),
         "test_acc": accuracy(net, built.splits.test),
         "test_acc_note": "accuracy (%) of these weights on the test split, measured once for this "
         "record; no choice was made with it (archs were compared on the validation split)",

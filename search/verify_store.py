@@ -8,7 +8,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +74,58 @@ class StandaloneStore:
         torch.save(state, buf)
         write_atomic(self.weights_path(result["arch"]), lambda f: f.write(buf.getvalue()))
         self.results[result["arch"]] = result
-        payload = {"format": FORMAT, "settings": self.settings, "results": self.results}
+        self._write()
+        return result
+
+    def adopt(self, result: dict) -> None:
+        """Take a result stored elsewhere (a study), without weights: kept in memory, so
+        ``standalone.json`` keeps naming only results whose weights this folder holds."""
+        self.results[result["arch"]] = dict(result)
+
+    def has_weights(self, arch: str) -> bool:
+        return self.weights_path(arch).exists()
+
+    def put_weights(self, arch: str, state: dict[str, torch.Tensor]) -> None:
+        """Store the weights of an adopted result, then name it in ``standalone.json``."""
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        write_atomic(self.weights_path(arch), lambda f: f.write(buf.getvalue()))
+        self._write()
+
+    def _write(self) -> None:
+        kept = {a: r for a, r in self.results.items() if self.has_weights(a)}
+        payload = {"format": FORMAT, "settings": self.settings, "results": kept}
         text = json.dumps(payload, indent=1, sort_keys=True, allow_nan=False) + "\n"
         write_atomic(self.path, lambda f: f.write(text.encode("utf-8")))
-        return result
 
     def weights(self, arch: str) -> dict[str, torch.Tensor]:
         """The stored state_dict of ``arch`` (tensors only: ``weights_only=True``)."""
         return torch.load(self.weights_path(arch), map_location="cpu", weights_only=True)
+
+
+def _well_formed(arch: str, value: Any) -> bool:
+    if not isinstance(value, dict) or value.get("arch") != arch:
+        return False
+    per_seed, mean = value.get("standalone_acc_per_seed"), value.get("standalone_acc")
+    numbers = per_seed if isinstance(per_seed, list) else []
+    return bool(numbers) and all(
+        isinstance(a, int | float) and not isinstance(a, bool) and math.isfinite(a)
+        for a in [*numbers, mean]
+    )
+
+
+def from_study(attrs: Mapping[str, Any] | None, prefix: str) -> dict[str, dict]:
+    """The standalone results a persistent study holds under ``prefix`` (``verify:<settings
+    digest>:``), by arch. They are data: only well-formed plain values are taken; the rest are
+    skipped, and how many is said once."""
+    found, bad = {}, 0
+    for name, value in (attrs or {}).items():
+        if name.startswith(prefix):
+            arch = name[len(prefix) :]
+            if _well_formed(arch, value):
+                found[arch] = dict(value)
+            else:
+                bad += 1
+    if bad:
+        print(f"verify: {bad} malformed standalone results in the study skipped", file=sys.stderr)
+    return found

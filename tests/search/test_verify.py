@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import search
-from search.verify import KILL_AFTER_ENV
+from search.verify import KILL_AFTER_ENV, distinct, select
 from supernet.cli import check_key_overrides
 from supernet.data import load_splits
 from supernet.errors import SharenasError
@@ -133,6 +133,68 @@ def test_each_result_is_also_stored_in_a_persistent_study(checkpoint, tmp_path) 
     assert len(stored) == 2
     by_arch = {v["arch"]: v["standalone_acc"] for v in stored.values()}
     assert by_arch == {r["arch"]: r["standalone_acc"] for r in out["verify"]["archs"]}
+
+
+def test_a_killed_verify_resumes_from_the_study_in_a_new_run_directory(checkpoint, tmp_path):
+    """Hydra gives every run a new directory: the study is what carries finished results over."""
+    journal = tmp_path / "study.journal"
+    extra = ("verify.top_k=1", "verify.control=1", f"searcher.storage={journal}")
+    first = tmp_path / "first"
+    command = [sys.executable, "search.py", *overrides(checkpoint, *extra)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", KILL_AFTER_ENV: "1"}
+    killed = subprocess.run(
+        [*command, f"hydra.run.dir={first}"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    done_first = strict_json(first / "verify" / "standalone.json")["results"]
+    assert len(done_first) == 1
+    ((arch, result),) = done_first.items()
+
+    second = tmp_path / "second"
+    cfg = compose_tiny("search", overrides(checkpoint, *extra))
+    out = search.run(cfg, out_dir=second)
+    report = out["verify"]
+    assert (report["trained_now"], report["reused"]) == (1, 1)
+    reused = next(r for r in report["archs"] if r["arch"] == arch)
+    assert reused["standalone_acc_per_seed"] == result["standalone_acc_per_seed"]
+    third = (
+        tmp_path / "third"
+    )  # every result in the study: nothing trained, winner's weights redone
+    out = search.run(cfg, out_dir=third)
+    report = out["verify"]
+    assert (report["trained_now"], report["reused"]) == (0, 2)
+    assert report["winner_weights_retrained"]
+    record = strict_json(third / "best" / "record.json")
+    winner = next(r for r in report["archs"] if r["arch"] == record["arch"])
+    assert record["arch"] == report["best"]["arch"]
+    # CPU training is reproducible: the weights trained again score what the study holds
+    assert record["standalone_acc_these_weights"] == winner["standalone_acc_per_seed"][0]
+    built_cfg = torch.load(checkpoint, weights_only=True)["config"]
+    splits = load_splits(**{k: v for k, v in built_cfg["data"].items() if k != "_target_"})
+    space = build_space("nb201")
+    macro = Macro(4, 1, splits.in_channels, splits.num_classes)
+    net = standalone_from_scratch(space, macro, space.parse(record["arch"]))
+    net.load_state_dict(torch.load(third / "best" / "model.pt", weights_only=True))
+    assert accuracy(net, splits.val) == pytest.approx(record["standalone_acc_these_weights"])
+
+
+def test_select_trains_each_network_once() -> None:
+    """Leaderboard rows that are the same network (same canonical form) are verified once."""
+    ranked = [
+        {"arch": "a1", "canonical": "A"},
+        {"arch": "a2", "canonical": "A"},
+        {"arch": "b1", "canonical": "B"},
+        {"arch": "a3", "canonical": "A"},
+        {"arch": "c1", "canonical": "C"},
+        {"arch": "d1", "canonical": "D"},
+        {"arch": "d2", "canonical": "D"},
+    ]
+    assert [r["arch"] for r in distinct(ranked)] == ["a1", "b1", "c1", "d1"]
+    picks = select(ranked, top_k=2, control=5, seed=0)
+    assert [(r["arch"], role) for r, role in picks[:2]] == [("a1", "top"), ("b1", "top")]
+    assert sorted(r["arch"] for r, _ in picks[2:]) == ["c1", "d1"]
+    with pytest.raises(SharenasError, match="4 distinct networks .7 archs, 3 of them"):
+        select(ranked, top_k=5, control=0, seed=0)
 
 
 def test_verify_off_exports_the_supernet_pick(checkpoint, tmp_path) -> None:
