@@ -11,12 +11,16 @@ Two samples of cells, each cached in its own file (``SAMPLES``):
 
     python -m bench.ground_truth                    # the stratified sample
     python -m bench.ground_truth --sample uniform   # the uniform sample
-Both resume: archs already in the cache are skipped.
+    python -m bench.ground_truth --sample uniform --shard 0/2 &   # two processes, one cache
+    python -m bench.ground_truth --sample uniform --shard 1/2
+Both resume: archs already in the cache are skipped. Each finished arch is merged into the cache
+under a file lock (``fcntl``), so shards never overwrite each other's results.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import time
@@ -82,9 +86,23 @@ CACHE = SAMPLES["stratified"].cache  # the protocol's sample
 
 
 def _write(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(payload, indent=1))
     os.replace(tmp, path)
+
+
+def _merge(path: Path, header: dict, key: str, accs: list[float], n_params: int) -> dict:
+    """Add one arch's result to the cache at ``path``, read again under an exclusive lock so
+    that results other processes (shards) wrote meanwhile are kept; returns the new payload."""
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        payload = json.loads(path.read_text()) if path.exists() else {}
+        payload.update(header)
+        payload.setdefault("per_seed", {})[key] = accs
+        payload.setdefault("params", {})[key] = n_params
+        payload["mean"] = {k: sum(v) / len(v) for k, v in payload["per_seed"].items()}
+        _write(path, payload)
+    return payload
 
 
 def measure(
@@ -93,14 +111,15 @@ def measure(
     splits: Splits,
     recipe: StandaloneRecipe,
     log: Callable[[str], None] = print,
+    shard: tuple[int, int] = (0, 1),
 ) -> dict:
-    """Train every arch of ``archs`` not yet in ``sample.cache`` once per seed, writing the cache
-    (atomically) after each arch; returns the cache's payload."""
+    """Train every arch of ``archs`` not yet in ``sample.cache`` once per seed, merging each
+    finished arch into the cache; returns the cache's payload. ``shard=(k, n)``: only the archs
+    whose position is k modulo n (n processes share the work)."""
     space = build_space("nb201")
     macro = Macro(**MACRO, in_channels=splits.in_channels, num_classes=splits.num_classes)
     sample.cache.parent.mkdir(parents=True, exist_ok=True)
-    payload = json.loads(sample.cache.read_text()) if sample.cache.exists() else {}
-    payload.update(
+    header = dict(
         recipe=recipe.to_dict(),
         data=DATA,
         macro=MACRO,
@@ -109,12 +128,12 @@ def measure(
         n_archs=len(archs),
         command=f"python -m bench.ground_truth --sample {sample.name}",
     )
-    per_seed = payload.setdefault("per_seed", {})
-    params = payload.setdefault("params", {})
+    payload = json.loads(sample.cache.read_text()) if sample.cache.exists() else header
+    done = payload.get("per_seed", {})
     start = time.time()
     for n, arch in enumerate(archs):
         key = str(arch)
-        if key in per_seed and len(per_seed[key]) == len(sample.seeds):
+        if n % shard[1] != shard[0] or len(done.get(key, ())) == len(sample.seeds):
             continue
         accs = []
         for seed in sample.seeds:
@@ -122,10 +141,8 @@ def measure(
             net = standalone_from_scratch(space, macro, arch)
             train_standalone(net, splits.train, recipe, seed)
             accs.append(accuracy(net, splits.test))
-        per_seed[key] = accs
-        params[key] = sum(p.numel() for p in net.parameters())
-        payload["mean"] = {k: sum(v) / len(v) for k, v in per_seed.items()}
-        _write(sample.cache, payload)
+        n_params = sum(p.numel() for p in net.parameters())
+        payload = _merge(sample.cache, header, key, accs, n_params)
         log(f"[{n + 1}/{len(archs)}] {time.time() - start:7.0f}s {key} {accs}")
     return payload
 
@@ -136,11 +153,18 @@ def main(argv: list[str] | None = None) -> None:
         "--limit", type=int, default=None, help="only the first N archs (a dry run)"
     )
     parser.add_argument("--sample", choices=list(SAMPLES), default="stratified")
+    parser.add_argument(
+        "--shard", default="0/1", help="K/N: this process trains the archs at positions K mod N"
+    )
     args = parser.parse_args(argv)
+    k, n = (int(v) for v in args.shard.split("/"))
+    if not 0 <= k < n:
+        parser.error(f"--shard {args.shard}: need K/N with 0 <= K < N")
     torch.set_num_threads(1)
     sample = SAMPLES[args.sample]
     archs = sample.draw(build_space("nb201"), **sample.params)[: args.limit]
-    measure(archs, sample, load_splits(**DATA), StandaloneRecipe(), lambda s: print(s, flush=True))
+    splits = load_splits(**DATA)
+    measure(archs, sample, splits, StandaloneRecipe(), lambda s: print(s, flush=True), (k, n))
 
 
 if __name__ == "__main__":

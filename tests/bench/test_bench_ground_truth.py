@@ -38,6 +38,35 @@ def test_measure_trains_each_seed_writes_the_cache_and_resumes(tmp_path):
     assert {a: again["per_seed"][a] for a in payload["per_seed"]} == payload["per_seed"]
 
 
+def test_shards_in_two_processes_share_one_cache(tmp_path):
+    """Two shard processes write to one cache at once; the lock keeps every result."""
+    import multiprocessing
+
+    cache = tmp_path / "gt" / "cells.json"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_shard, args=(cache, k)) for k in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=300)
+    assert [w.exitcode for w in workers] == [0, 0]
+    archs = uniform_sample(build_space("nb201"), n=4, seed=0)
+    payload = json.loads(cache.read_text())
+    assert sorted(payload["per_seed"]) == sorted(map(str, archs))
+    assert sorted(payload["mean"]) == sorted(payload["params"]) == sorted(map(str, archs))
+
+
+def _shard(cache, k: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    sample = dataclasses.replace(ground_truth.SAMPLES["uniform"], cache=cache, seeds=(0,))
+    splits = load_splits("digits", limit=120, seed=0)
+    archs = uniform_sample(build_space("nb201"), n=4, seed=0)
+    recipe = StandaloneRecipe(epochs=1, batch_size=64)
+    ground_truth.measure(archs, sample, splits, recipe, lambda s: None, shard=(k, 2))
+
+
 def test_a_missing_cache_names_the_command_that_makes_it(tmp_path):
     sample = dataclasses.replace(ground_truth.SAMPLES["uniform"], cache=tmp_path / "absent.json")
     with pytest.raises(FileNotFoundError, match="python -m bench.ground_truth --sample uniform"):
@@ -51,3 +80,5 @@ def test_the_samples_keep_their_caches_and_seeds():
     assert strat.estimates == "estimates.json" and uni.estimates != strat.estimates
     with pytest.raises(SystemExit):
         ground_truth.main(["--sample", "random"])
+    with pytest.raises(SystemExit):
+        ground_truth.main(["--sample", "uniform", "--shard", "2/2"])
