@@ -44,7 +44,9 @@ def fake_uniform(tmp_path, monkeypatch) -> tuple[ground_truth.Sample, dict]:
     payload = make_truth()
     cache = tmp_path / "gt.json"
     cache.write_text(json.dumps(payload))
-    sample = dataclasses.replace(ground_truth.SAMPLES["uniform"], cache=cache)
+    sample = dataclasses.replace(
+        ground_truth.SAMPLES["uniform"], cache=cache, params=dict(n=40, seed=0)
+    )  # its draw gives the made-up truth's cells
     monkeypatch.setitem(ground_truth.SAMPLES, "uniform", sample)
     return sample, payload
 

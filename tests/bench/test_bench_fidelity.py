@@ -137,3 +137,42 @@ def test_main_reports_cached_runs_on_the_uniform_sample(
 def test_the_summary_file_is_named_by_sample(tmp_path):
     assert fidelity.summary_path(tmp_path, SAMPLES["stratified"]).name == "fidelity.json"
     assert fidelity.summary_path(tmp_path, SAMPLES["uniform"]).name == "fidelity_uniform.json"
+
+
+def test_a_partial_ground_truth_reports_on_the_cells_it_has(
+    fake_uniform, tmp_path, capsys, monkeypatch
+):
+    """Runs score the whole drawn sample; the tables use the cells whose truth exists, so a
+    ground truth still being computed can be reported on without rescoring later."""
+    sample, truth = fake_uniform
+    drawn = sorted(truth["mean"])
+    for key in ("per_seed", "params", "mean"):
+        truth[key] = {a: v for a, v in truth[key].items() if a not in drawn[:5]}
+    sample.cache.write_text(json.dumps(truth))
+    monkeypatch.setattr(fidelity, "_train", _no_training)
+    rows = tmp_path / "rows.yaml"
+    rows.write_text(
+        "budget: {epochs: 2, steps_per_epoch: 3}\n"
+        "rows:\n  counted: {why: counts parameters, overrides: [sampler=uniform]}\n"
+    )
+    book = load_rows(rows)
+    scores = {a: float(i) for i, a in enumerate(drawn)}  # every drawn cell, with or without truth
+    runs = tmp_path / "runs"
+    write_run(
+        runs,
+        sample,
+        "counted",
+        0,
+        scores,
+        overrides=[*book.overrides("counted"), "seed=0"],
+        total_s=1.0,
+        param_bytes=4e5,
+        num_supernets=1,
+    )
+    args = ["--sample", "uniform", "--rows-file", str(rows), "--seeds", "0", "--jobs", "1"]
+    assert fidelity.main([*args, "--out", str(runs), "--results", str(tmp_path)]) == 0
+    assert "ground truth: 35 archs x 5 seeds" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "fidelity_uniform.json").read_text())
+    assert summary["rows"]["counted"]["kendall_tau"] == pytest.approx(
+        [kendall_tau({a: scores[a] for a in truth["mean"]}, truth["mean"])]
+    )
