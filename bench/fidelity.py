@@ -47,6 +47,7 @@ ESTIMATORS = {
         "val accuracy with BN recalibrated on the whole training split, as -train loss is",
     ),
 }
+TRAINED = "trained.json"  # written next to supernet.pt when its training ends: overrides, seconds
 FULL_CALIB = 47  # x 64 = every training image of mnist5k (3,000)
 
 
@@ -93,11 +94,14 @@ def _write(path: Path, payload: dict) -> None:
 
 
 def trained_before(out: Path, overrides: list[str]) -> float | None:
-    """Training seconds of the supernet saved in ``out`` when some sample's estimates file says
-    it was trained with exactly ``overrides``; None when it must be trained (again)."""
+    """Training seconds of the supernet saved in ``out`` when ``trained.json`` or some sample's
+    estimates file says it was trained with exactly ``overrides``; None when it must be trained
+    (again)."""
     if not (out / "supernet.pt").exists():
         return None
-    for path in sorted(out.glob("estimates*.json")):
+    for path in sorted([*out.glob("estimates*.json"), out / TRAINED]):
+        if not path.exists():
+            continue
         payload = json.loads(path.read_text())
         if payload.get("overrides") == overrides and "train_s" in payload:
             return payload["train_s"]
@@ -149,6 +153,8 @@ def run_job(job: Job) -> dict:
     train_s = trained_before(job.out, overrides)
     if train_s is None:
         train_s = _train(overrides, job.out)
+        # a run killed while scoring keeps its supernet: the next run scores it, never retrains
+        _write(job.out / TRAINED, {"overrides": overrides, "train_s": train_s})
     scores = _score(job.out, job.archs, job.seed)
     result = {
         "overrides": overrides,

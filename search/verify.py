@@ -15,9 +15,7 @@ import json
 import math
 import os
 import shutil
-import signal
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -26,9 +24,11 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from search.calibrate import FEATURES, Design, calibrate_ranking, format_calibration
+from search.verify_jobs import STUDY_ATTR, macro, train_missing, winner_weights
 from search.verify_report import agreement_report, format_block
 from search.verify_store import StandaloneStore, data_digest, from_study
-from search.verify_train import RayOptions, StandaloneJob, build_net, run_local, run_ray
+from search.verify_train import StandaloneJob, build_net
 from supernet.builder import Built
 from supernet.errors import SharenasError, check_int
 from supernet.fileio import write_atomic
@@ -36,10 +36,6 @@ from supernet.standalone import StandaloneRecipe
 
 MODES = ("scratch", "finetune")
 BACKENDS = ("auto", "local", "ray")
-#: Test hook: after this many new results are stored, the process kills itself (SIGKILL).
-KILL_AFTER_ENV = "SHARENAS_VERIFY_KILL_AFTER"
-#: Prefix of the study user attributes that hold standalone results (a persistent study).
-STUDY_ATTR = "verify"
 
 
 @dataclass
@@ -81,6 +77,12 @@ def check_verify(vcfg: DictConfig, planned: int) -> None:
         raise SharenasError("verify.seeds is empty; give at least one seed, e.g. verify.seeds=[0]")
     for seed in vcfg.seeds:
         check_int("verify.seeds[]", seed, 0)
+    check_int("verify.calibrate_min", vcfg.calibrate_min, 3)
+    if vcfg.calibrate_features not in FEATURES:
+        raise SharenasError(
+            f"unknown verify.calibrate_features {vcfg.calibrate_features!r}; allowed: "
+            f"{', '.join(FEATURES)}"
+        )
     recipe(vcfg)
 
 
@@ -149,127 +151,12 @@ def _settings(vcfg: DictConfig, built: Built, checkpoint: str | None) -> dict[st
         "recipe": recipe(vcfg).to_dict(),
         "seeds": [int(s) for s in vcfg.seeds],
         "space": built.space.name,
-        "macro": _macro(built),
+        "macro": macro(built),
         "data": {"name": splits.name, "digest": data_digest(data)},
     }
     if vcfg.mode == "finetune":  # the starting weights come from this supernet
         settings["supernet"] = str(checkpoint)
     return settings
-
-
-def _macro(built: Built) -> dict:
-    return {f.name: getattr(built.macro, f.name) for f in fields(built.macro)}
-
-
-def _kill_hook(count: int) -> None:
-    limit = os.environ.get(KILL_AFTER_ENV)
-    if limit is not None and count >= int(limit):
-        print(
-            f"verify: {KILL_AFTER_ENV}={limit}: killing this process", file=sys.stderr, flush=True
-        )
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _jobs(vcfg, built, store, archs: list[str], seeds: tuple[int, ...]) -> list[StandaloneJob]:
-    return [
-        StandaloneJob(
-            arch=arch,
-            space=built.space.name,
-            macro=_macro(built),
-            recipe=store.settings["recipe"],
-            seeds=seeds,
-            init=_inherited(built, arch) if vcfg.mode == "finetune" else None,
-        )
-        for arch in archs
-    ]
-
-
-def _train(vcfg, built, jobs, on_ray: bool, ray_address, on_result) -> str:
-    """Run ``jobs`` as worker processes or Ray tasks; returns "local" or "ray"."""
-    data = tuple((s.tensors[0], s.tensors[1]) for s in (built.splits.train, built.splits.val))
-    use_ray = vcfg.backend == "ray" or (vcfg.backend == "auto" and on_ray)
-    if use_ray:
-        options = RayOptions(
-            ray_address,
-            int(vcfg.workers),
-            float(vcfg.cpus_per_task),
-            vcfg.gpus_per_task,
-            int(vcfg.max_retries),
-        )
-        run_ray(jobs, data, options, on_result)
-    else:
-        run_local(jobs, data, int(vcfg.workers), on_result)
-    return "ray" if use_ray else "local"
-
-
-def _train_missing(
-    vcfg, built, picks, store, on_ray: bool, ray_address, also_store, earlier
-) -> tuple[int, float, str]:
-    """Train the picked archs that neither ``store`` nor the study (``earlier``) holds; returns
-    (how many, seconds, "local" | "ray")."""
-    archs = [r["arch"] for r, _ in picks]
-    adopted = [a for a in archs if a not in store and a in earlier]
-    for arch in adopted:  # results without weights: export retrains the winner's first seed
-        store.adopt(earlier[arch])
-    todo = [a for a in archs if a not in store]
-    done = len(picks) - len(todo)
-    if done:
-        where = f"{store.path}" + (f", {len(adopted)} of them from the study" if adopted else "")
-        print(
-            f"verify: {done} of {len(picks)} archs already trained ({where}); "
-            f"training the other {len(todo)}",
-            file=sys.stderr,
-        )
-    jobs = _jobs(vcfg, built, store, todo, tuple(store.settings["seeds"]))
-    count = 0
-
-    def on_result(result: dict) -> None:
-        nonlocal count
-        stored = store.add(result)
-        if also_store is not None:  # the study's storage: key = settings digest and arch
-            also_store(f"{STUDY_ATTR}:{store.digest}:{stored['arch']}", stored)
-        count += 1
-        print(
-            f"verify [{count}/{len(jobs)}] {stored['standalone_acc']:6.2f}%  "
-            f"{stored['seconds']:5.1f}s  {stored['arch']}",
-            file=sys.stderr,
-            flush=True,
-        )
-        _kill_hook(count)
-
-    tic = time.time()
-    runner = _train(vcfg, built, jobs, on_ray, ray_address, on_result)
-    return len(jobs), time.time() - tic, runner
-
-
-def _winner_weights(vcfg, built, store, arch: str, on_ray: bool, ray_address) -> float | None:
-    """Give the winner trained weights when its result came from the study (which holds no
-    tensors): train its first seed again, as verify did. Returns those weights' accuracy, or
-    None when the run directory already had them."""
-    if store.has_weights(arch):
-        return None
-    first = int(store.settings["seeds"][0])
-    print(
-        f"verify: training the winner again (seed {first}) for its weights: {arch}", file=sys.stderr
-    )
-    got: list[dict] = []
-    jobs = _jobs(vcfg, built, store, [arch], (first,))
-    _train(vcfg, built, jobs, on_ray, ray_address, got.append)
-    store.put_weights(arch, got[0]["state_dict"])
-    acc = float(got[0]["standalone_acc"])
-    if acc != store.results[arch]["standalone_acc_per_seed"][0]:
-        print(
-            f"verify: retrained weights score {acc:.2f}%, the stored seed-{first} result "
-            f"{store.results[arch]['standalone_acc_per_seed'][0]:.2f}% (training is not "
-            f"bit-reproducible on this hardware); record.json gives the weights' own accuracy",
-            file=sys.stderr,
-        )
-    return acc
-
-
-def _inherited(built: Built, arch: str) -> dict:
-    net = built.strategy.extract(built.space.parse(arch))
-    return {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
 
 
 def run(
@@ -297,37 +184,29 @@ def run(
     picks = select(ranked, int(vcfg.top_k), int(vcfg.control), seed)
     store = StandaloneStore(out / "verify", _settings(vcfg, built, checkpoint))
     earlier = from_study(study_attrs, f"{STUDY_ATTR}:{store.digest}:")
-    trained, seconds, runner = _train_missing(
+    trained, seconds, runner = train_missing(
         vcfg, built, picks, store, on_ray, ray_address, also_store, earlier
     )
-    rows = []
-    for record, role in picks:
-        result = store.results[record["arch"]]
-        rows.append(
-            {
-                **record,
-                "role": role,
-                **{k: result[k] for k in ("standalone_acc", "standalone_acc_per_seed")},
-            }
-        )
+    rows = [
+        {**record, "role": role, **_result(store.results[record["arch"]])} for record, role in picks
+    ]
     report = agreement_report(rows, key, descending, int(vcfg.bootstrap), seed)
-    top_n = sum(r == "top" for _, r in picks)
-    what = "from scratch" if vcfg.mode == "scratch" else "from the inherited weights"
-    r = store.settings["recipe"]
-    header = (
-        f"verify: {len(rows)} archs trained standalone {what} ({top_n} top + {len(rows) - top_n} "
-        f"control; {r['epochs']} epochs, batch {r['batch_size']}, lr {r['lr']}, seeds "
-        f"{' '.join(map(str, store.settings['seeds']))}), accuracy on the validation split"
-    )
-    block = format_block(report, rows, header)
+    block = format_block(report, rows, _header(vcfg, store, rows))
+    if vcfg.calibrate:  # every row of ranked gets calibrated_acc when enough archs were verified
+        design = Design(key, descending, built.space.choices(), str(vcfg.calibrate_features))
+        decisions = [dict(built.space.parse(r["arch"])) for r in ranked]
+        report["calibration"] = calibrate_ranking(
+            ranked, rows, design, decisions, int(vcfg.calibrate_min)
+        )
+        block += "\n\n" + format_calibration(report["calibration"], ranked, key, 10)
     winner = report["best"]["arch"]
-    weights_acc = _winner_weights(vcfg, built, store, winner, on_ray, ray_address)
+    weights_acc = winner_weights(vcfg, built, store, winner, on_ray, ray_address)
     if weights_acc is not None:
         next(r for r in rows if r["arch"] == winner)["weights_acc"] = weights_acc
     report |= {
         "mode": vcfg.mode,
         "split": "val",
-        "recipe": r,
+        "recipe": store.settings["recipe"],
         "seeds": store.settings["seeds"],
         "archs": [{k: v for k, v in row.items() if k != "supernet"} for row in rows],
         "backend": runner,
@@ -342,20 +221,39 @@ def run(
     return Verified(rows, report, block, store, str(vcfg.mode))
 
 
+def _result(result: dict) -> dict:
+    return {k: result[k] for k in ("standalone_acc", "standalone_acc_per_seed")}
+
+
+def _header(vcfg: DictConfig, store: StandaloneStore, rows: list[dict]) -> str:
+    top_n = sum(row["role"] == "top" for row in rows)
+    what = "from scratch" if vcfg.mode == "scratch" else "from the inherited weights"
+    r = store.settings["recipe"]
+    return (
+        f"verify: {len(rows)} archs trained standalone {what} ({top_n} top + {len(rows) - top_n} "
+        f"control; {r['epochs']} epochs, batch {r['batch_size']}, lr {r['lr']}, seeds "
+        f"{' '.join(map(str, store.settings['seeds']))}), accuracy on the validation split"
+    )
+
+
 def verified_net(verified: Verified, built: Built, arch: str):
     """The standalone net of a verified arch with its stored trained weights (first seed)."""
-    job = StandaloneJob(arch, built.space.name, _macro(built), {}, (0,))
+    job = StandaloneJob(arch, built.space.name, macro(built), {}, (0,))
     net = build_net(job, 0)
     net.load_state_dict(verified.store.weights(arch))
     return net.eval()
 
 
 def annotate(records: list[dict], ranked: list[dict], verified: Verified) -> None:
-    """Give the verified rows of ``records`` and ``ranked`` their ``standalone_acc``."""
+    """Give the verified rows of ``records`` and ``ranked`` their ``standalone_acc``, and every
+    row of ``records`` the ``calibrated_acc`` the calibration gave ``ranked``."""
     accs = {r["arch"]: r["standalone_acc"] for r in verified.rows}
+    calibrated = {r["arch"]: r["calibrated_acc"] for r in ranked if "calibrated_acc" in r}
     for record in (*records, *ranked):
         if record["arch"] in accs:
             record["standalone_acc"] = accs[record["arch"]]
+        if record["arch"] in calibrated:
+            record["calibrated_acc"] = calibrated[record["arch"]]
 
 
 def export_winner(

@@ -87,6 +87,10 @@ def test_a_job_trains_once_and_scores_each_sample_from_the_saved_supernet(tmp_pa
     second = fidelity.run_job(other)  # another sample: scored from the saved supernet
     assert sorted(second["val_acc"]) == sorted(archs[3:]) and second["train_s"] == first["train_s"]
     assert fidelity.trained_before(tmp_path, [*overrides[:-1], "seed=1"]) is None
+    # a run killed while scoring left no estimates file: trained.json still says it trained
+    for path in tmp_path.glob("estimates*.json"):
+        path.unlink()
+    assert fidelity.trained_before(tmp_path, list(overrides)) == first["train_s"]
 
 
 def test_main_reports_cached_runs_on_the_uniform_sample(

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 import search
-from search.verify import KILL_AFTER_ENV, distinct, select
+from search.verify import distinct, select
+from search.verify_jobs import KILL_AFTER_ENV
 from supernet.cli import check_key_overrides
 from supernet.data import load_splits
 from supernet.errors import SharenasError
@@ -197,6 +198,20 @@ def test_select_trains_each_network_once() -> None:
         select(ranked, top_k=5, control=0, seed=0)
 
 
+def test_calibrated_ranking_reaches_every_result_file(checkpoint, tmp_path, capsys) -> None:
+    extra = ("verify.calibrate_min=3", "verify.calibrate_features=counts")
+    out = search.run(compose_tiny("search", overrides(checkpoint, *extra)), out_dir=tmp_path)
+    calibration = strict_json(tmp_path / "verify.json")["calibration"]
+    assert calibration["fitted"] and calibration["n"] == 4 and calibration["features"] == "counts"
+    records = strict_json(tmp_path / "results.json")["records"]
+    assert len(records) == 6 and all(0 <= r["calibrated_acc"] <= 100 for r in records)
+    accs = [r["standalone_acc"] for r in out["verify"]["archs"]]
+    assert all(min(accs) <= r["calibrated_acc"] <= max(accs) for r in records)
+    header = (tmp_path / "leaderboard.csv").read_text().splitlines()[0].split(",")
+    assert "calibrated_acc" in header
+    assert "calibrated ranking: standalone accuracy predicted" in capsys.readouterr().out
+
+
 def test_verify_off_exports_the_supernet_pick(checkpoint, tmp_path) -> None:
     out = search.run(compose_tiny("search", overrides(checkpoint, "verify=off")), tmp_path)
     assert out["verify"] is None and not (tmp_path / "verify.json").exists()
@@ -211,6 +226,10 @@ def test_verify_off_exports_the_supernet_pick(checkpoint, tmp_path) -> None:
         (["verify.control=-1"], ["verify.control must be an integer >= 0, got -1"]),
         (["verify.mode=retrain"], ["unknown verify.mode 'retrain'; allowed: scratch, finetune"]),
         (["verify.recipe.lr=0"], ["verify.recipe.lr must be a number > 0"]),
+        (
+            ["verify.calibrate_features=onehot"],
+            ["unknown verify.calibrate_features 'onehot'; allowed: none, counts, decisions"],
+        ),
     ],
 )
 def test_bad_values_fail_in_one_line_before_training(tmp_path, extra, words) -> None:

@@ -1,0 +1,29 @@
+"""bench/calibration.py on a made-up ground truth: held-out tau of raw, params and calibrated."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import calibration
+from tests.bench.conftest import write_run
+
+
+def test_prints_a_row_per_size_with_every_ranking(fake_uniform, tmp_path, capsys):
+    sample, truth = fake_uniform
+    estimate = {a: -2.0 + m / 100 for a, m in truth["mean"].items()}  # a perfect estimate
+    write_run(tmp_path, sample, "row", 0, estimate)
+    args = ["--sample", "uniform", "--row", "row", "--seeds", "0", "--sizes", "10", "20"]
+    assert calibration.main([*args, "--draws", "3", "--runs", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("uniform sample: 40 archs with ground truth")
+    assert "calibrated (none)" in lines[1] and "calibrated (decisions)" in lines[1]
+    rows = [ln.split() for ln in lines[2:]]
+    assert [r[0] for r in rows] == ["10", "20"]
+    for r in rows:
+        assert float(r[1]) == pytest.approx(1.0)  # the raw estimate is the truth itself
+        assert all(-1.0 <= float(v) <= 1.0 for v in r[2:6])
+
+
+def test_no_runs_is_one_clear_error(fake_uniform, tmp_path):
+    with pytest.raises(SystemExit):
+        calibration.main(["--sample", "uniform", "--row", "absent", "--runs", str(tmp_path)])
