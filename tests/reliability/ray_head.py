@@ -1,5 +1,6 @@
-"""A real Ray head (``ray start --head --block``) on 127.0.0.1 with token authentication and a
-Ray Client server, in its own process group: stopped by killing that group, never ``ray stop``."""
+"""A real Ray head (``ray start --head --block``) on 127.0.0.1, with token authentication or
+without, and a Ray Client server, in its own process group: stopped by killing that group and
+any process still naming its temp dir, never ``ray stop``."""
 
 from __future__ import annotations
 
@@ -30,11 +31,11 @@ def free_port() -> int:
 
 @dataclass
 class Head:
-    """Where the head listens, and the token a driver must send."""
+    """Where the head listens, and the token a driver must send (None: no token auth)."""
 
     address: str  # host:port of the GCS
     client: str  # ray://host:port of the Ray Client server
-    token: str
+    token: str | None
 
 
 def _pids_naming(marker: str) -> list[int]:
@@ -49,13 +50,17 @@ def _pids_naming(marker: str) -> list[int]:
 
 
 @contextmanager
-def ray_head(start_timeout: float = 180) -> Iterator[Head]:
-    """A head with ``RAY_AUTH_MODE=token`` and its own token; workers import this repository."""
+def ray_head(start_timeout: float = 180, auth: bool = True) -> Iterator[Head]:
+    """A head with ``RAY_AUTH_MODE=token`` and its own token (``auth``), else with token auth
+    off (Ray 2.60 turns it on for ``ray start`` whenever ``~/.ray/auth_token`` exists); workers
+    import this repository."""
     temp_dir = tempfile.mkdtemp(prefix="rayh", dir="/tmp")  # short: socket paths are limited
     port, client = free_port(), free_port()
-    token = secrets.token_hex(16)
+    token = secrets.token_hex(16) if auth else None
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
-    env |= {**RAY_ENV, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token, "PYTHONPATH": str(REPO)}
+    mode = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token} if auth else {}
+    mode = mode or {"RAY_AUTH_MODE": "disabled"}
+    env |= {**RAY_ENV, **mode, "PYTHONPATH": str(REPO)}
     env["OMP_NUM_THREADS"] = "1"
     cmd = [
         str(Path(sys.executable).parent / "ray"),
@@ -98,3 +103,4 @@ def ray_head(start_timeout: float = 180) -> Iterator[Head]:
                 pass
         head.wait(timeout=30)
         shutil.rmtree(temp_dir, ignore_errors=True)
+        assert not _pids_naming(temp_dir), "processes of the Ray head outlived it"

@@ -4,13 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,88 +17,23 @@ from search.study import Study
 from supernet.builder import load_trained
 from supernet.training import train
 from tests.conftest import compose_tiny
+from tests.reliability.ray_head import RAY_ENV, ray_head
 
 pytestmark = pytest.mark.ray
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pids_using(marker: str) -> list[int]:
-    """Processes whose command line mentions ``marker`` (our cluster's unique temp dir)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and marker in (proc / "cmdline").read_text(errors="replace"):
-                pids.append(int(proc.name))
-        except OSError:  # the process exited meanwhile
-            pass
-    return pids
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
-    """A head node started with ``ray start --head --block`` in its own session; torn down by
-    killing that process group, then any process still naming its unique temp dir."""
-    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths are limited
-    port = _free_port()
-    # No token auth on either side: Ray 2.60 turns it on for `ray start` whenever ~/.ray/auth_token
-    # exists (a local ray.init() writes one), but a driver given an explicit address sends none.
-    ray_env = {
-        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "RAY_AUTH_MODE": "disabled",
-    }
-    env = {**os.environ, **ray_env}
-    cmd = [
-        str(Path(sys.executable).parent / "ray"),
-        "start",
-        "--head",
-        "--block",
-        "--node-ip-address=127.0.0.1",
-        f"--port={port}",
-        "--num-cpus=2",
-        "--include-dashboard=false",
-        "--disable-usage-stats",
-        f"--temp-dir={temp_dir}",
-        f"--ray-client-server-port={_free_port()}",
-        f"--dashboard-port={_free_port()}",
-        f"--dashboard-agent-listen-port={_free_port()}",
-    ]
+    """A head node started with ``ray start --head --block`` (``tests.reliability.ray_head``),
+    token auth off on both sides: a driver given an explicit address sends no token."""
     patch = pytest.MonkeyPatch()
-    for key, value in ray_env.items():
+    for key, value in {**RAY_ENV, "RAY_AUTH_MODE": "disabled"}.items():
         patch.setenv(key, value)  # the driver (this process) too
-    log = open(Path(temp_dir) / "head.log", "w+")  # noqa: SIM115 - closed at teardown
-    head = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-    )
     try:
-        deadline = time.monotonic() + 90
-        while "Ray runtime started" not in (Path(temp_dir) / "head.log").read_text():
-            if head.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"ray start failed:\n{(Path(temp_dir) / 'head.log').read_text()}")
-            time.sleep(0.5)
-        yield f"127.0.0.1:{port}"
+        with ray_head(start_timeout=90, auth=False) as head:
+            yield head.address
     finally:
-        for sig, wait in ((signal.SIGTERM, 2), (signal.SIGKILL, 1)):
-            try:
-                os.killpg(head.pid, sig)
-            except ProcessLookupError:
-                pass
-            time.sleep(wait)
-        for pid in _pids_using(temp_dir):  # e.g. workers that left the process group
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        head.wait(timeout=10)
         patch.undo()
-        log.close()
-        shutil.rmtree(temp_dir, ignore_errors=True)
-        assert not _pids_using(temp_dir)
 
 
 @pytest.fixture(scope="module")
