@@ -46,6 +46,10 @@ ESTIMATORS = {
         " (val acc, full calib)",
         "val accuracy with BN recalibrated on the whole training split, as -train loss is",
     ),
+    "angle": (
+        " (angle)",
+        "radians between the path's initial and trained weights (no forward pass; Hu et al. 2020)",
+    ),
 }
 TRAINED = "trained.json"  # written next to supernet.pt when its training ends: overrides, seconds
 FULL_CALIB = 47  # x 64 = every training image of mnist5k (3,000)
@@ -64,27 +68,39 @@ class Job:
     rescore: bool = False
 
 
-def _score(out: Path, archs: tuple[str, ...], seed: int) -> dict:
-    """Every estimator of ``ESTIMATORS`` for the supernet saved in ``out``."""
-    from search.evaluate import Evaluator
-    from supernet.builder import load_trained
+def _score(out: Path, archs: tuple[str, ...], seed: int, want: set[str] | None = None) -> dict:
+    """The estimators of ``ESTIMATORS`` (those in ``want``: all by default) for the supernet
+    saved in ``out``."""
+    from search.evaluate import Evaluator, path_angle
+    from supernet.builder import initial_strategy, load_trained
 
-    built, _ = load_trained(out / "supernet.pt")
-    protocol = Evaluator(built, count_flops=False, seed=seed)
-    full = Evaluator(built, calib_batches=FULL_CALIB, count_flops=False, train_loss=True, seed=seed)
-    tic = time.time()
-    records = {a: protocol(built.space.parse(a)) for a in archs}
-    protocol_s = time.time() - tic
-    trained = {a: full(built.space.parse(a)) for a in archs}
-    return {
-        "protocol_score_s": protocol_s,
+    want = set(ESTIMATORS) if want is None else want
+    built, state = load_trained(out / "supernet.pt")
+    result: dict = {
         "param_bytes": built.strategy.parameter_bytes(),
         "num_supernets": built.strategy.num_supernets,
-        "val_acc": {a: r["val_acc"] for a, r in records.items()},
-        "neg_val_loss": {a: -r["val_loss"] for a, r in records.items()},
-        "neg_train_loss": {a: -r["train_loss"] for a, r in trained.items()},
-        "val_acc_full_calib": {a: r["val_acc"] for a, r in trained.items()},
     }
+    if want & {"val_acc", "neg_val_loss"}:
+        protocol = Evaluator(built, count_flops=False, seed=seed)
+        tic = time.time()
+        records = {a: protocol(built.space.parse(a)) for a in archs}
+        result["protocol_score_s"] = time.time() - tic
+        result["val_acc"] = {a: r["val_acc"] for a, r in records.items()}
+        result["neg_val_loss"] = {a: -r["val_loss"] for a, r in records.items()}
+    if want & {"neg_train_loss", "val_acc_full_calib"}:
+        full = Evaluator(
+            built, calib_batches=FULL_CALIB, count_flops=False, train_loss=True, seed=seed
+        )
+        trained = {a: full(built.space.parse(a)) for a in archs}
+        result["neg_train_loss"] = {a: -r["train_loss"] for a, r in trained.items()}
+        result["val_acc_full_calib"] = {a: r["val_acc"] for a, r in trained.items()}
+    if "angle" in want:
+        start, strategy = initial_strategy(state.config).supernets[0], built.strategy
+        result["angle"] = {
+            a: path_angle(start.extract(arch), strategy.extract(arch))
+            for a, arch in ((a, built.space.parse(a)) for a in archs)
+        }
+    return result
 
 
 def _write(path: Path, payload: dict) -> None:
@@ -146,7 +162,8 @@ def run_job(job: Job) -> dict:
                 return payload
             if (job.out / "supernet.pt").exists():  # an older run: add the newer estimators
                 tic = time.time()
-                payload |= _score(job.out, job.archs, job.seed)
+                missing = {k for k in ESTIMATORS if k not in payload}
+                payload |= _score(job.out, job.archs, job.seed, missing)
                 payload["rescore_s"] = time.time() - tic
                 _write(cached, payload)
                 return payload

@@ -8,6 +8,10 @@ paths inherit from the supernet, with BN recalibrated (``search.evaluate``):
 - ``val_loss``: minus the validation loss;
 - ``train_loss``: minus the loss on the whole training split, continuous and three times the
   images of the validation split on mnist5k; it ranked best in ``bench/fidelity.py``;
+- ``angle``: the angle between the path's weights at the supernet's initialisation and after
+  training (Hu et al., "Angle-based search space shrinking", ECCV 2020: paths whose weights moved
+  further rank higher). It needs no forward pass: the initial supernet is rebuilt from the
+  checkpoint's config and seed (``supernet.builder.initial_strategy``);
 - ``train_loss+params``: a fixed-rule fusion with cost, without fitted weights: the sum of the
   z-scores of minus the training loss and of the log parameter count, each standardised on a
   seeded reference sample of ``REFERENCE_ARCHS`` archs scored once by the same evaluator.
@@ -35,6 +39,7 @@ class Estimator:
     name: str
     needs_train_loss: bool
     describe: str
+    needs_initial: bool = False  # the supernet's initial weights (the angle)
 
 
 ESTIMATORS: dict[str, Estimator] = {
@@ -43,6 +48,7 @@ ESTIMATORS: dict[str, Estimator] = {
         Estimator("val_acc", False, "validation accuracy"),
         Estimator("val_loss", False, "minus the validation loss"),
         Estimator("train_loss", True, "minus the loss on the whole training split"),
+        Estimator("angle", False, "angle between initial and trained path weights", True),
         Estimator(
             "train_loss+params",
             True,
@@ -96,6 +102,8 @@ class Scorer:
             return -float(record["val_loss"])
         if name == "train_loss":
             return -float(record["train_loss"])
+        if name == "angle":
+            return float(record["angle"])
         stats = self.reference()
         return sum(
             (v - mean) / std for v, (mean, std) in zip(_fusion_parts(record), stats, strict=True)

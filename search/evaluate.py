@@ -27,6 +27,16 @@ from supernet.builder import Built
 from supernet.errors import SharenasError, check_int
 from supernet.models import StandaloneNet, count_params
 from supernet.scoring import score
+from supernet.sharing.base import SharingStrategy
+
+
+def path_angle(start: nn.Module, trained: nn.Module) -> float:
+    """Radians between two nets' weights: every parameter, flattened in order, in float64 (the
+    same path extracted from the initial and from the trained supernet)."""
+    a = torch.cat([p.detach().double().cpu().flatten() for p in start.parameters()])
+    b = torch.cat([p.detach().double().cpu().flatten() for p in trained.parameters()])
+    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-300)
+    return float(torch.arccos(cos.clamp(-1.0, 1.0)))
 
 
 class Evaluator:
@@ -46,8 +56,10 @@ class Evaluator:
         device: str = "cpu",
         threads: Any = "auto",
         estimator: str = "val_acc",
+        initial: SharingStrategy | None = None,
     ) -> None:
         self.built = built
+        self.initial = initial  # the supernet before training: records get ``angle``
         self.device = torch.device(device)
         calib_batch_size = check_int("evaluator.calib_batch_size", calib_batch_size, 1)
         self.calibrator = BatchNormCalibrator(
@@ -57,6 +69,12 @@ class Evaluator:
             seed,
         )
         self.scorer = Scorer(estimator, self._measure, built.space, seed)
+        if self.scorer.estimator.needs_initial and initial is None:
+            raise SharenasError(
+                f"evaluator.estimator={estimator} needs the supernet's initial weights "
+                "(Evaluator(initial=supernet.builder.initial_strategy(checkpoint config)))"
+            )
+        self._initial_parts: dict = {}  # scratch part copies of the initial supernet
         train_loss = train_loss or self.scorer.estimator.needs_train_loss
         val, train = built.splits.val, built.splits.train
         batch_size = check_int("evaluator.batch_size", batch_size, 1)
@@ -70,17 +88,7 @@ class Evaluator:
         )
         self.input_shape = tuple(val.tensors[0].shape[1:])
         self.measure_latency = measure_latency
-        self.latency_table = None  # predicted latency_ms: search.latency.LatencyTable
-        if latency_table is not None:
-            if measure_latency:
-                raise SharenasError(
-                    "evaluator.measure_latency=true and evaluator.latency_table are both set; "
-                    "latency_ms is either measured here or predicted from the table: pick one"
-                )
-            from search.latency import LatencyTable
-
-            supernet = built.strategy.supernets[0]
-            self.latency_table = LatencyTable.load(latency_table, supernet, self.input_shape)
+        self.latency_table = self._table(latency_table)  # predicted latency_ms, or None
         self.count_flops = count_flops
         self.memo: dict[str, dict] = {}
         self._parts: dict[int, dict] = {}  # sub-supernet -> its scratch part copies (compute)
@@ -88,8 +96,29 @@ class Evaluator:
         self.threads = threads  # trainer.num_threads, applied by Ray workers (supernet.threads)
         built.strategy.eval()
 
+    def _table(self, path: str | None):
+        """The latency lookup table at ``path`` (``search.latency.LatencyTable``), or None."""
+        if path is None:
+            return None
+        if self.measure_latency:
+            raise SharenasError(
+                "evaluator.measure_latency=true and evaluator.latency_table are both set; "
+                "latency_ms is either measured here or predicted from the table: pick one"
+            )
+        from search.latency import LatencyTable
+
+        supernet = self.built.strategy.supernets[0]
+        return LatencyTable.load(path, supernet, self.input_shape)
+
     @classmethod
-    def from_config(cls, built: Built, ev: Mapping, seed: int, threads: Any = "auto") -> Evaluator:
+    def from_config(
+        cls,
+        built: Built,
+        ev: Mapping,
+        seed: int,
+        threads: Any = "auto",
+        initial: SharingStrategy | None = None,
+    ) -> Evaluator:
         """The evaluator a search's ``evaluator`` config group describes."""
         return cls(
             built,
@@ -104,6 +133,7 @@ class Evaluator:
             device=ev["device"],
             threads=threads,
             estimator=ev.get("estimator", "val_acc"),
+            initial=initial,
         )
 
     def calibrated(self, arch: Mapping[str, str]) -> nn.Module:
@@ -148,8 +178,15 @@ class Evaluator:
             "params": count_params(net),
             "flops": self._flops(net) if self.count_flops else None,
             "latency_ms": self._latency(arch, net),
+            "angle": self._angle(arch, net),
             "supernet": route,
         }
+
+    def _angle(self, arch: Mapping[str, str], net: nn.Module) -> float | None:
+        """``path_angle`` of the path in the initial supernet and ``net`` (None without one)."""
+        if self.initial is None:
+            return None
+        return path_angle(self.initial.supernets[0].extract(arch, self._initial_parts), net)
 
     def _latency(self, arch: Mapping[str, str], net: nn.Module) -> float | None:
         """latency_ms: predicted from the table, measured on this host, or None (both off)."""

@@ -23,6 +23,7 @@ METRIC_DIRECTIONS: dict[str, str] = {
     "flops": "min",
     "latency_ms": "min",
     "train_loss": "min",
+    "angle": "max",  # radians the path's weights moved in training (evaluator.estimator=angle)
 }
 #: Optuna's direction words -> ranking directions.
 OPTUNA_DIRECTIONS: dict[str, str] = {"maximize": "max", "minimize": "min"}
@@ -43,6 +44,7 @@ class Record:
     params: int | None = None  # parameters of the extracted standalone net
     flops: float | None = None  # forward FLOPs of one sample (evaluator.count_flops)
     latency_ms: float | None = None  # median forward time of one sample (measure_latency)
+    angle: float | None = None  # radians between the path's initial and trained weights (angle)
     trial: int | None = None  # the study trial that evaluated it
     supernet: int | None = None  # the sub-supernet the sharing strategy routes the arch to
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -80,6 +81,18 @@ def build_from_file(config: Mapping[str, Any]) -> Built:
     cls = STRATEGIES[sharing.pop("name")]
     strategy = _call_checked(cls, "sharing", sharing, space=space, macro=macro)
     return Built(space, splits, macro, strategy)
+
+
+def initial_strategy(config: Mapping[str, Any]) -> SharingStrategy:
+    """The supernet a checkpoint's training started from, weights as they were before the first
+    step: rebuilt from the saved config and seed the way training set it up
+    (``torch.manual_seed(seed)``, then the build). The global RNG state is left as it was."""
+    state = torch.random.get_rng_state()
+    try:
+        torch.manual_seed(int(config["seed"]))
+        return build_from_file(config).strategy
+    finally:
+        torch.random.set_rng_state(state)
 
 
 def build_sampler(cfg: DictConfig, built: Built) -> PathSampler:

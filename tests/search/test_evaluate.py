@@ -38,6 +38,7 @@ def reference(ev: Evaluator, arch) -> dict:
         "params": count_params(net),
         "flops": flops(net, ev.input_shape),
         "latency_ms": None,
+        "angle": None,  # only with the initial supernet (tests/search/test_angle.py)
         "supernet": ev.built.strategy.route(arch),
     }
     return {**record, "score": ev.scorer(record)}  # the estimator's value of those measurements

@@ -21,14 +21,15 @@ def test_key_directions() -> None:
         "flops": "min",
         "latency_ms": "min",
         "train_loss": "min",
+        "angle": "max",
     }
-    assert descending("score") and descending("val_acc")
-    assert not any(descending(k) for k in RECORD_KEYS if k not in ("score", "val_acc"))
+    assert descending("score") and descending("val_acc") and descending("angle")
+    assert not any(descending(k) for k in RECORD_KEYS if k not in ("score", "val_acc", "angle"))
     with pytest.raises(SharenasError) as err:
         direction("acc")
     assert str(err.value) == (
         "unknown results.key 'acc'; allowed: score, val_acc, val_loss, params, flops, latency_ms, "
-        "train_loss"
+        "train_loss, angle"
     )
 
 
