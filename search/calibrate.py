@@ -160,6 +160,9 @@ def calibrate_ranking(
     report = {"n": len(verified), "minimum": minimum, "features": design.extra}
     if len(verified) < minimum:
         return report | {"fitted": False}
+    if len({float(v["standalone_acc"]) for v in verified}) < 3:
+        why = "their standalone accuracies take fewer than 3 distinct values"
+        return report | {"fitted": False, "why": why}
     x = design.rows(ranked, decisions)  # percentiles among every evaluated arch
     where = {r["arch"]: i for i, r in enumerate(ranked)}
     rows = [where[v["arch"]] for v in verified]
@@ -186,29 +189,45 @@ def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def format_calibration(report: Mapping, ranked: Sequence[Mapping], key: str, k: int) -> str:
+EXTRA_TEXT = {
+    "none": "",
+    "counts": " and how many decisions take each choice",
+    "decisions": " and the choice at each decision",
+}
+
+
+def format_calibration(
+    report: Mapping, ranked: Sequence[Mapping], key: str, k: int, verified: Sequence[Mapping] = ()
+) -> str:
     """The printed calibration block: a line when nothing was fitted, else the fit's
-    leave-one-out agreement and the top ``k`` archs by calibrated accuracy."""
+    leave-one-out agreement and the top ``k`` archs by calibrated accuracy, with the standalone
+    accuracy of those among them that were ``verified``."""
     from search.tables import format_table
 
     if not report["fitted"]:
-        return (
-            f"calibrated ranking: not fitted ({report['n']} distinct verified archs; it needs at "
-            f"least {report['minimum']} to beat the raw ranking on the dev benchmark: raise "
-            f"verify.control)"
+        why = report.get(
+            "why",
+            f"it needs at least {report['minimum']} to beat the raw ranking on the dev benchmark: "
+            "raise verify.control",
         )
+        return f"calibrated ranking: not fitted ({report['n']} distinct verified archs; {why})"
     loo = report["leave_one_out_kendall_tau"]
 
     def show(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.2f}"
 
-    top = sorted(ranked, key=lambda r: (-r["calibrated_acc"], r["rank"]))[:k]
+    accs = {v["arch"]: v["standalone_acc"] for v in verified}
+    top = [
+        {**r, "standalone_acc": accs.get(r["arch"])}
+        for r in sorted(ranked, key=lambda r: (-r["calibrated_acc"], r["rank"]))[:k]
+    ]
     return "\n".join(
         [
-            f"calibrated ranking: standalone accuracy predicted from the estimate, the parameter "
-            f"count and {report['features']} features, fitted on {report['n']} verified archs "
-            f"(leave-one-out Kendall tau on them: calibrated {show(loo['calibrated'])}, "
-            f"supernet {show(loo['supernet'])}); top {len(top)}:",
+            f"calibrated ranking: standalone accuracy predicted from the estimate and the "
+            f"parameter count{EXTRA_TEXT[report['features']]}, fitted on {report['n']} verified "
+            f"archs (leave-one-out Kendall tau on them: calibrated {show(loo['calibrated'])}, "
+            f"supernet {show(loo['supernet'])}: prefer it only when the first is clearly higher); "
+            f"top {len(top)}:",
             format_table(
                 top, k=len(top), columns=["rank", key, "calibrated_acc", "standalone_acc", "arch"]
             ),

@@ -16,6 +16,7 @@ import math
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -192,17 +193,20 @@ def run(
     ]
     report = agreement_report(rows, key, descending, int(vcfg.bootstrap), seed)
     block = format_block(report, rows, _header(vcfg, store, rows))
+    if warning := _at_chance(rows, built.splits.num_classes, store.settings["recipe"]):
+        report["warning"] = warning
+        block = f"{warning}\n{block}"
     if vcfg.calibrate:  # every row of ranked gets calibrated_acc when enough archs were verified
         design = Design(key, descending, built.space.choices(), str(vcfg.calibrate_features))
         decisions = [dict(built.space.parse(r["arch"])) for r in ranked]
         report["calibration"] = calibrate_ranking(
             ranked, rows, design, decisions, int(vcfg.calibrate_min)
         )
-        block += "\n\n" + format_calibration(report["calibration"], ranked, key, 10)
+        block += "\n\n" + format_calibration(report["calibration"], ranked, key, 10, rows)
     winner = report["best"]["arch"]
+    tic = time.time()
     weights_acc = winner_weights(vcfg, built, store, winner, on_ray, ray_address)
-    if weights_acc is not None:
-        next(r for r in rows if r["arch"] == winner)["weights_acc"] = weights_acc
+    seconds += time.time() - tic
     report |= {
         "mode": vcfg.mode,
         "split": "val",
@@ -214,11 +218,30 @@ def run(
         "trained_now": trained,
         "reused": len(rows) - trained,
         "winner_weights_retrained": weights_acc is not None,
+        "winner_weights_acc": weights_acc,  # None: the weights trained with its result
         "train_seconds": seconds,
     }
     text = json.dumps(report, indent=2, sort_keys=True, allow_nan=False) + "\n"
     write_atomic(out / "verify.json", lambda f: f.write(text.encode("utf-8")))
     return Verified(rows, report, block, store, str(vcfg.mode))
+
+
+#: Record fields measured with the supernet's inherited weights (named in best/record.json).
+ESTIMATE_KEYS = ("score", "val_acc", "val_loss", "train_loss", "angle")
+
+
+def _at_chance(rows: list[dict], num_classes: int, recipe: dict) -> str | None:
+    """A warning when at least half the verified archs trained to about chance accuracy: the
+    standalone recipe is too short for the data, and no figure below says much."""
+    chance = 100.0 / max(num_classes, 1)
+    low = [r for r in rows if r["standalone_acc"] <= chance + 2.0]
+    if 2 * len(low) < len(rows):
+        return None
+    return (
+        f"warning: {len(low)} of {len(rows)} verified archs trained to about chance accuracy "
+        f"(<= {chance + 2.0:.1f}%): verify.recipe.epochs={recipe['epochs']} is too short for this "
+        f"data, so the agreement figures below say little; raise verify.recipe.epochs"
+    )
 
 
 def _result(result: dict) -> dict:
@@ -275,7 +298,12 @@ def export_winner(
     record = {k: v for k, v in best.items() if k != "supernet"} | {
         "weights": f"trained standalone by the verify stage (verify.mode={verified.mode}, "
         f"seed {first_seed})",
-        "standalone_acc_these_weights": best.get("weights_acc", best["standalone_acc_per_seed"][0]),
+        "standalone_acc_these_weights": best["standalone_acc_per_seed"][0]
+        if verified.report.get("winner_weights_acc") is None
+        else verified.report["winner_weights_acc"],
+        "estimates_note": f"{', '.join(k for k in ESTIMATE_KEYS if k in best)} are the "
+        "supernet's estimates for this arch (inherited weights); these weights were trained "
+        "standalone: their own accuracy is standalone_acc_these_weights",
         "test_acc": accuracy(net, built.splits.test),
         "test_acc_note": "accuracy (%) of these weights on the test split, measured once for this "
         "record; no choice was made with it (archs were compared on the validation split)",

@@ -77,7 +77,9 @@ def train_missing(
     todo = [a for a in archs if a not in store]
     done = len(picks) - len(todo)
     if done:
-        where = f"{store.path}" + (f", {len(adopted)} of them from the study" if adopted else "")
+        here = done - len(adopted)
+        parts = [f"{here} in {store.path}" if here else "", f"{len(adopted)} in the study"]
+        where = ", ".join(p for p in parts if p and not p.startswith("0 "))
         print(
             f"verify: {done} of {len(picks)} archs already trained ({where}); "
             f"training the other {len(todo)}",

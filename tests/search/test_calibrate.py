@@ -78,8 +78,16 @@ def test_calibrate_ranking_fills_every_row_or_says_why_not():
     assert report["fitted"] and report["n"] == 25
     assert all(np.isfinite(r["calibrated_acc"]) for r in records)
     assert set(report["leave_one_out_kendall_tau"]) == {"calibrated", "supernet"}
-    text = format_calibration(report, records, "score", 10)
+    text = format_calibration(report, records, "score", 10, verified)
     assert "fitted on 25 verified archs" in text and "calibrated_acc" in text
+    assert "parameter count, fitted" in text  # no feature words for features=none
+    shown = {line.split()[-1]: line.split()[3] for line in text.splitlines()[3:]}
+    for v in verified:  # verified archs among the top show their standalone accuracy
+        if v["arch"] in shown:
+            assert shown[v["arch"]] == f"{v['standalone_acc']:.2f}"
+    flat = [{"arch": v["arch"], "standalone_acc": 10.0} for v in verified]
+    same = calibrate_ranking(records, flat, design, decisions, minimum=20)
+    assert not same["fitted"] and "fewer than 3 distinct values" in same["why"]
 
 
 def test_unknown_features_are_refused():

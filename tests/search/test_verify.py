@@ -93,6 +93,7 @@ def test_best_is_the_best_verified_arch_with_its_trained_weights(checkpoint, tmp
     ]
     record = strict_json(tmp_path / "best" / "record.json")
     assert record["standalone_acc"] == top and "test split" in record["test_acc_note"]
+    assert "val_acc" in record["estimates_note"] and "inherited weights" in record["estimates_note"]
     built_cfg = torch.load(checkpoint, weights_only=True)["config"]
     splits = load_splits(**{k: v for k, v in built_cfg["data"].items() if k != "_target_"})
     space = build_space("nb201")
@@ -177,6 +178,16 @@ def test_a_killed_verify_resumes_from_the_study_in_a_new_run_directory(checkpoin
     net = standalone_from_scratch(space, macro, space.parse(record["arch"]))
     net.load_state_dict(torch.load(third / "best" / "model.pt", weights_only=True))
     assert accuracy(net, splits.val) == pytest.approx(record["standalone_acc_these_weights"])
+
+
+def test_chance_level_standalone_training_is_warned_about() -> None:
+    from search.verify import _at_chance
+
+    recipe = {"epochs": 2}
+    rows = [{"standalone_acc": a} for a in (10.9, 10.9, 11.5, 80.0)]
+    warning = _at_chance(rows, num_classes=10, recipe=recipe)
+    assert warning and "3 of 4 verified archs" in warning and "verify.recipe.epochs=2" in warning
+    assert _at_chance(rows[2:] + [{"standalone_acc": 90.0}], 10, recipe) is None
 
 
 def test_select_trains_each_network_once() -> None:
