@@ -195,7 +195,7 @@ def test_configs_instantiate(path: Path, nb201: Space) -> None:
     assert "_schema_searcher_" in defaults[0] and defaults[-1] == "_self_"  # typed keys
     cfg = compose_config("search", [f"searcher={path.stem}"]).searcher
     searcher = hydra.utils.instantiate(cfg, space=nb201, seed=0)
-    assert isinstance(searcher, Searcher) and searcher.storage is None and not searcher.dedupe
+    assert isinstance(searcher, Searcher) and searcher.storage is None and searcher.dedupe
     assert [p.trial for p in drive(Study(searcher), 1)] == [0]
 
 
