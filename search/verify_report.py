@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 Row = dict[str, Any]
 CONFIDENCE = 0.95
+ROUGH_BELOW = 10  # verified archs below which the printed intervals get a caution
 
 
 def _interval(est: list[float], truth: list[float], metric: str, resamples: int, seed: int):
@@ -124,6 +125,11 @@ def format_block(report: Mapping[str, Any], rows: Sequence[Row], header: str) ->
         name = "parameter count" if part == "params" else label
         lines.append(f"{name:<28}{_figure(tau):<32}{_figure(rho)}")
     pick, best, n = report["supernet_pick"], report["best"], report["n"]
+    if n < ROUGH_BELOW:
+        lines.append(
+            f"({n} archs: a bootstrap over so few gives rough intervals, often narrower than the "
+            f"truth; raise verify.control to about 20 for a measurement)"
+        )
     lines += [
         "",
         f"the supernet's pick ranks {pick['standalone_rank']} of {n} by standalone accuracy "
