@@ -207,8 +207,8 @@ def format_calibration(
     if not report["fitted"]:
         why = report.get(
             "why",
-            f"it needs at least {report['minimum']} to beat the raw ranking on the dev benchmark: "
-            "raise verify.control",
+            f"it needs at least {report['minimum']}: with fewer it ranks worse than the raw "
+            "estimate on the dev benchmark; raise verify.control",
         )
         return f"calibrated ranking: not fitted ({report['n']} distinct verified archs; {why})"
     loo = report["leave_one_out_kendall_tau"]
