@@ -11,7 +11,9 @@ paths inherit from the supernet, with BN recalibrated (``search.evaluate``):
 - ``angle``: the angle between the path's weights at the supernet's initialisation and after
   training (Hu et al., "Angle-based search space shrinking", ECCV 2020: paths whose weights moved
   further rank higher). It needs no forward pass: the initial supernet is rebuilt from the
-  checkpoint's config and seed (``supernet.builder.initial_strategy``);
+  checkpoint's config and seed (``supernet.builder.initial_strategy``). On the dev benchmark
+  (``bench/README.md``) it ranked NB201 cells *against* their standalone accuracy (Kendall tau
+  below zero on both samples): it is here to be compared, not to be used by default;
 - ``train_loss+params``: a fixed-rule fusion with cost, without fitted weights: the sum of the
   z-scores of minus the training loss and of the log parameter count, each standardised on a
   seeded reference sample of ``REFERENCE_ARCHS`` archs scored once by the same evaluator.
