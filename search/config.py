@@ -152,7 +152,7 @@ class VerifyConf:
     max_retries: int = 2  # Ray: a failed training task is run again this many times
     bootstrap: int = 1000  # resamples of the verified archs for the tau / rho intervals
     calibrate: bool = True  # fit standalone accuracy on the verified archs, re-rank every arch
-    calibrate_min: int = 20  # distinct verified archs needed (bench/calibration.py)
+    calibrate_min: int = 50  # distinct verified archs needed (bench/calibration.py)
     calibrate_features: str = "none"  # besides estimate and params: none | counts | decisions
 
 
