@@ -197,12 +197,8 @@ def run(
         report["warning"] = warning
         block = f"{warning}\n{block}"
     if vcfg.calibrate:  # every row of ranked gets calibrated_acc when enough archs were verified
-        design = Design(key, descending, built.space.choices(), str(vcfg.calibrate_features))
-        decisions = [dict(built.space.parse(r["arch"])) for r in ranked]
-        report["calibration"] = calibrate_ranking(
-            ranked, rows, design, decisions, int(vcfg.calibrate_min)
-        )
-        block += "\n\n" + format_calibration(report["calibration"], ranked, key, 10, rows)
+        report["calibration"], text = _calibrate(vcfg, built, ranked, rows, key, descending)
+        block += "\n\n" + text
     winner = report["best"]["arch"]
     tic = time.time()
     weights_acc = winner_weights(vcfg, built, store, winner, on_ray, ray_address)
@@ -224,6 +220,14 @@ def run(
     text = json.dumps(report, indent=2, sort_keys=True, allow_nan=False) + "\n"
     write_atomic(out / "verify.json", lambda f: f.write(text.encode("utf-8")))
     return Verified(rows, report, block, store, str(vcfg.mode))
+
+
+def _calibrate(vcfg, built: Built, ranked: list, rows: list, key: str, descending: bool):
+    """(calibration report, printed block): ``search.calibrate`` fitted on the verified ``rows``."""
+    design = Design(key, descending, built.space.choices(), str(vcfg.calibrate_features))
+    decisions = [dict(built.space.parse(r["arch"])) for r in ranked]
+    report = calibrate_ranking(ranked, rows, design, decisions, int(vcfg.calibrate_min))
+    return report, format_calibration(report, ranked, key, 10, rows)
 
 
 #: Record fields measured with the supernet's inherited weights (named in best/record.json).
