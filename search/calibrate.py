@@ -22,6 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from search.fidelity import kendall_tau
+from search.record import finite_or_none
+from search.tables import format_table
+
 #: Ridge penalty on standardised features (fixed before any figure was measured).
 ALPHA = 1.0
 #: Feature sets: what the fit sees besides the estimate and the parameter count.
@@ -155,8 +159,6 @@ def calibrate_ranking(
     ranking beside the raw estimate's. With fewer than ``minimum`` verified archs nothing is
     fitted (``fitted`` false): below that, on the dev benchmark, it ranks worse than the raw
     estimate (``bench/calibration.py``)."""
-    from search.fidelity import kendall_tau
-
     report = {"n": len(verified), "minimum": minimum, "features": design.extra}
     if len(verified) < minimum:
         return report | {"fitted": False}
@@ -179,14 +181,10 @@ def calibrate_ranking(
         "alpha": ALPHA,
         "weights": weights,
         "leave_one_out_kendall_tau": {
-            "calibrated": _finite(kendall_tau(loo, truth)),
-            "supernet": _finite(kendall_tau(raw, truth)),
+            "calibrated": finite_or_none(kendall_tau(loo, truth)),
+            "supernet": finite_or_none(kendall_tau(raw, truth)),
         },
     }
-
-
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
 
 
 EXTRA_TEXT = {
@@ -202,8 +200,6 @@ def format_calibration(
     """The printed calibration block: a line when nothing was fitted, else the fit's
     leave-one-out agreement and the top ``k`` archs by calibrated accuracy, with the standalone
     accuracy of those among them that were ``verified``."""
-    from search.tables import format_table
-
     if not report["fitted"]:
         why = report.get(
             "why",
