@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from pathlib import Path
 from bench import fidelity_tables
 from bench.ground_truth import SAMPLES, Sample
 from bench.rows import ROWS_FILE, load_rows
-from supernet.spaces import build_space
+from search.zero_cost import ZERO_COST
 
 HERE = Path(__file__).resolve().parent
 RUNS = HERE / "runs"
@@ -50,9 +52,16 @@ ESTIMATORS = {
         " (angle)",
         "radians between the path's initial and trained weights (no forward pass; Hu et al. 2020)",
     ),
+    **{name: (f" ({name})", f"zero-cost, inherited weights: {t}") for name, t in ZERO_COST.items()},
+}
+# Estimators computed from a run's other estimates and the archs' costs, never stored in a run.
+DERIVED = {
+    "train_loss+params": (
+        " (-train loss+params)",
+        "fixed-rule fusion: z(-train loss) + z(log params), standardised over the sample's archs",
+    ),
 }
 TRAINED = "trained.json"  # written next to supernet.pt when its training ends: overrides, seconds
-FULL_CALIB = 47  # x 64 = every training image of mnist5k (3,000)
 
 
 @dataclass(frozen=True)
@@ -88,12 +97,12 @@ def _score(out: Path, archs: tuple[str, ...], seed: int, want: set[str] | None =
         result["val_acc"] = {a: r["val_acc"] for a, r in records.items()}
         result["neg_val_loss"] = {a: -r["val_loss"] for a, r in records.items()}
     if want & {"neg_train_loss", "val_acc_full_calib"}:
-        full = Evaluator(
-            built, calib_batches=FULL_CALIB, count_flops=False, train_loss=True, seed=seed
-        )
+        full = Evaluator(built, calib_batches="all", count_flops=False, train_loss=True, seed=seed)
         trained = {a: full(built.space.parse(a)) for a in archs}
         result["neg_train_loss"] = {a: -r["train_loss"] for a, r in trained.items()}
         result["val_acc_full_calib"] = {a: r["val_acc"] for a, r in trained.items()}
+    if want & set(ZERO_COST):
+        result |= _zero_cost(built, archs, seed, sorted(want & set(ZERO_COST)))
     if "angle" in want:
         start, strategy = initial_strategy(state.config).supernets[0], built.strategy
         result["angle"] = {
@@ -101,6 +110,37 @@ def _score(out: Path, archs: tuple[str, ...], seed: int, want: set[str] | None =
             for a, arch in ((a, built.space.parse(a)) for a in archs)
         }
     return result
+
+
+def _zero_cost(built, archs: tuple[str, ...], seed: int, names: list[str]) -> dict:
+    """The zero-cost proxies ``names`` of every arch, each on its path's net with BN recalibrated
+    on the whole training split (as ``-train loss``), on one fixed batch of the seed."""
+    from search.evaluate import Evaluator
+    from search.zero_cost import PROXIES, proxy_batch
+
+    evaluator = Evaluator(built, calib_batches="all", count_flops=False, seed=seed)
+    batch = proxy_batch(built.splits.train, seed=seed)
+    out: dict[str, dict[str, float]] = {name: {} for name in names}
+    for a in archs:
+        net = evaluator.calibrated(built.space.parse(a))
+        for name in names:
+            out[name][a] = PROXIES[name](net, batch)
+    return out
+
+
+def with_derived(run: dict, params: dict[str, float]) -> dict:
+    """``run`` with the estimators of ``DERIVED`` added, over the archs of ``params``."""
+    if "neg_train_loss" not in run:
+        return run
+    parts = [
+        {a: run["neg_train_loss"][a] for a in params},
+        {a: math.log(p) for a, p in params.items()},
+    ]
+    z = []
+    for part in parts:
+        mean, std = statistics.fmean(part.values()), statistics.pstdev(part.values()) or 1.0
+        z.append({a: (v - mean) / std for a, v in part.items()})
+    return run | {"train_loss+params": {a: z[0][a] + z[1][a] for a in params}}
 
 
 def _write(path: Path, payload: dict) -> None:
@@ -241,11 +281,12 @@ def main(argv: list[str] | None = None) -> int:
     sample = SAMPLES[args.sample]
     # every drawn arch is scored, so a run's estimates stay valid while the ground truth of a
     # sample is still being computed; the tables use the archs that have ground truth
-    drawn = sorted(map(str, sample.draw(build_space("nb201"), **sample.params)))
+    drawn = sorted(map(str, sample.archs()))
     drawn = sorted(gt["mean"])[:30] if args.smoke else drawn
     archs = [a for a in drawn if a in gt["mean"]]
-    base = book.base(steps_per_epoch=2) if args.smoke else book.base()
+    base = book.base(steps_per_epoch=2 if args.smoke else None, sample=sample)
     out = args.out or (RUNS.with_name("runs-smoke") if args.smoke else RUNS)
+    out = out if sample.space == "nb201" else out / sample.space  # a row's runs, per space
     jobs = [
         Job(
             row,
@@ -268,7 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             runs = list(pool.map(run_job, jobs))
-    summary = fidelity_tables.tables(gt, archs, runs, rows, book, ESTIMATORS)
+    costs = fidelity_tables.Costs.of(sample, archs)
+    params = {a: float(gt["params"][a]) for a in archs}
+    runs = [with_derived(run, params) for run in runs]
+    summary = fidelity_tables.tables(gt, archs, runs, rows, book, ESTIMATORS | DERIVED, costs)
     if args.smoke:
         return 0
     fidelity_tables.write(summary_path(args.results, sample), summary)

@@ -10,9 +10,10 @@ import itertools
 import json
 import os
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench.ground_truth import CUT_OFF
+from bench.ground_truth import CUT_OFF, Sample
 from bench.rows import RowBook
 from search.fidelity import fidelity_report, kendall_tau
 
@@ -31,14 +32,41 @@ def per_seed_truth(gt: dict, archs: list[str]) -> list[dict[str, float]]:
     return [{a: gt["per_seed"][a][i] for a in archs} for i in range(len(gt["seeds"]))]
 
 
-def references(gt: dict, archs: list[str]) -> dict:
-    """What the supernet rows are read against: the parameter count's report, the ground truth's
-    single-seed noise (pairwise tau between seeds) and retraining once (each standalone seed as
-    the estimate of the mean of the others: leave-one-out, so a seed never grades itself; the
-    mean of one seed fewer is noisier than the truth, so this reads a little low)."""
+@dataclass(frozen=True)
+class Costs:
+    """The cost baselines of a sample's archs: FLOPs of one forward pass at the sample's image
+    size (``torch.utils.flop_counter``, through ``search.costs.flops``)."""
+
+    flops: dict[str, float]
+
+    @classmethod
+    def of(cls, sample: Sample, archs: list[str]) -> Costs:
+        """Count every arch's FLOPs on its standalone net in the sample's macro and data."""
+        from search.costs import flops
+        from supernet.data import load_splits
+        from supernet.models import Macro, build_supernet
+        from supernet.spaces import build_space
+
+        splits = load_splits(**sample.data)
+        space = build_space(sample.space)
+        macro = Macro(
+            **sample.macro, in_channels=splits.in_channels, num_classes=splits.num_classes
+        )
+        net = build_supernet(space, macro)
+        shape = (splits.in_channels, splits.image_size, splits.image_size)
+        return cls({a: float(flops(net.extract(space.parse(a)), shape)) for a in archs})
+
+
+def references(gt: dict, archs: list[str], costs: Costs | None = None) -> dict:
+    """What the supernet rows are read against: the cost baselines' reports (parameter count,
+    and FLOPs when ``costs`` are given), the ground truth's single-seed noise (pairwise tau
+    between seeds) and retraining once (each standalone seed as the estimate of the mean of the
+    others: leave-one-out, so a seed never grades itself; the mean of one seed fewer is noisier
+    than the truth, so this reads a little low)."""
     truth = {a: gt["mean"][a] for a in archs}
     seeds = per_seed_truth(gt, archs)
     params = {a: float(gt["params"][a]) for a in archs}
+    flops = {"baseline_flops": fidelity_report(costs.flops, truth)} if costs else {}
     retrain = [
         fidelity_report(
             seeds[k],
@@ -50,7 +78,7 @@ def references(gt: dict, archs: list[str]) -> dict:
         "baseline_params": fidelity_report(params, truth),
         "noise_tau": [kendall_tau(a, b) for a, b in itertools.combinations(seeds, 2)],
         "retrain_once": {m: [r[m] for r in retrain] for m in METRICS},
-    }
+    } | flops
 
 
 def header(
@@ -75,7 +103,7 @@ def header(
 
 
 def _line(label: str, cells: list[str], wall: str = "-", mb: str = "-") -> str:
-    return f"{label:28s} " + " ".join(f"{c:>15s}" for c in cells) + f" {wall:>8s} {mb:>6s}"
+    return f"{label:40s} " + " ".join(f"{c:>15s}" for c in cells) + f" {wall:>8s} {mb:>6s}"
 
 
 def row_reports(runs: list[dict], truth: dict, row: str, score: str) -> dict | None:
@@ -93,12 +121,18 @@ def row_reports(runs: list[dict], truth: dict, row: str, score: str) -> dict | N
 
 
 def tables(
-    gt: dict, archs: list[str], runs: list[dict], rows: list[str], book: RowBook, estimators: dict
+    gt: dict,
+    archs: list[str],
+    runs: list[dict],
+    rows: list[str],
+    book: RowBook,
+    estimators: dict,
+    costs: Costs | None = None,
 ) -> dict:
     """Print the main table (one block per estimator, longer budgets last) and the secondary
     views; return the summary written to ``bench/results``."""
     truth = {a: gt["mean"][a] for a in archs}
-    ref = references(gt, archs)
+    ref = references(gt, archs, costs)
     for suffix, text in estimators.values():
         print(f"estimator{suffix or ' (main rows)'}: {text}")
     head = _line(
@@ -107,6 +141,8 @@ def tables(
     print(head + "\n" + "-" * len(head))
     base = ref["baseline_params"]
     print(_line("param count (baseline)", [f"{base[m]:.3f}" for m in METRICS]))
+    if "baseline_flops" in ref:
+        print(_line("FLOPs (baseline)", [f"{ref['baseline_flops'][m]:.3f}" for m in METRICS]))
     print(_line("retrain once (reference)", [fmt(ref["retrain_once"][m]) for m in METRICS]))
     summary = ref | {"rows": {}}
     equal = [r for r in rows if book.epochs_of(r) == book.epochs]
@@ -128,31 +164,42 @@ def tables(
 
 
 def secondary(truth: dict, params: dict, runs: list[dict], rows: list[str], out_rows: dict) -> dict:
-    """The seed-ensemble tau and the tau on connected cells (val_acc estimates), printed; the
-    ensemble tau is added to ``out_rows``; returns the connected-cells summary."""
+    """The seed-ensemble tau (val_acc and -train loss estimates) and the tau on connected cells
+    (val_acc), printed; the ensemble taus are added to ``out_rows``; returns the
+    connected-cells summary."""
     connected = {a: v for a, v in truth.items() if v > CUT_OFF}
     base = kendall_tau({a: params[a] for a in connected}, connected)
     seeds = len({r["seed"] for r in runs})
     print(
-        f"\nsecondary views (val_acc estimates): seed-ensemble = mean estimate of the {seeds} "
-        f"supernet seeds ({seeds}x the training cost); connected = the {len(connected)} archs "
-        f"whose ground truth is above {CUT_OFF:.0f}% (cut-off cells removed)"
+        f"\nsecondary views: seed-ensemble = mean estimate of the {seeds} supernet seeds "
+        f"({seeds}x the training cost); connected = the {len(connected)} archs whose ground "
+        f"truth is above {CUT_OFF:.0f}% (cut-off cells removed), val_acc estimates"
     )
-    print(f"{'estimator':28s} {'tau seed-ensemble':>18s} {'tau connected':>15s}")
-    print(f"{'param count (baseline)':28s} {kendall_tau(params, truth):18.3f} {base:15.3f}")
+    print(f"{'estimator':28s} {'tau ensemble':>13s} {'(-train loss)':>14s} {'tau connected':>15s}")
+    everyone = kendall_tau(params, truth)
+    print(f"{'param count (baseline)':28s} {everyone:13.3f} {'':>14s} {base:15.3f}")
     out = {"n": len(connected), "param_count_tau": base, "rows": {}}
     for row in rows:
         mine = [r for r in runs if r["row"] == row]
         if not mine:
             continue
-        ensemble = {a: statistics.fmean(r["val_acc"][a] for r in mine) for a in truth}
-        ens_tau = kendall_tau(ensemble, truth)
+        ens = {k: _ensemble_tau(mine, k, truth) for k in ("val_acc", "neg_train_loss")}
         conn = [kendall_tau({a: r["val_acc"][a] for a in connected}, connected) for r in mine]
-        print(f"{row:28s} {ens_tau:18.3f} {fmt(conn):>15s}")
+        loss = "-" if ens["neg_train_loss"] is None else f"{ens['neg_train_loss']:.3f}"
+        print(f"{row:28s} {ens['val_acc']:13.3f} {loss:>14s} {fmt(conn):>15s}")
         if row in out_rows:
-            out_rows[row]["ensemble_tau"] = ens_tau
+            out_rows[row]["ensemble_tau"] = ens["val_acc"]
+        if ens["neg_train_loss"] is not None and f"{row} (-train loss)" in out_rows:
+            out_rows[f"{row} (-train loss)"]["ensemble_tau"] = ens["neg_train_loss"]
         out["rows"][row] = conn
     return out
+
+
+def _ensemble_tau(runs: list[dict], score: str, truth: dict) -> float | None:
+    """Kendall tau of the mean of ``score`` over ``runs`` (None when a run lacks it)."""
+    if not all(score in r for r in runs):
+        return None
+    return kendall_tau({a: statistics.fmean(r[score][a] for r in runs) for a in truth}, truth)
 
 
 def write(path: Path, summary: dict) -> None:

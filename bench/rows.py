@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.ground_truth import DATA, MACRO
+from bench.ground_truth import SAMPLES, Sample
 
 ROWS_FILE = Path(__file__).resolve().with_name("rows.yaml")
 ROW_KEYS = ("why", "extends", "overrides")
@@ -36,15 +36,25 @@ class RowBook:
     steps_per_epoch: int
     rows: dict[str, Row]
 
-    def base(self, epochs: int | None = None, steps_per_epoch: int | None = None) -> list[str]:
-        """The overrides every row starts from (``epochs``/``steps_per_epoch``: a smaller budget,
-        for a plumbing check)."""
+    def base(
+        self,
+        epochs: int | None = None,
+        steps_per_epoch: int | None = None,
+        sample: Sample | None = None,
+    ) -> list[str]:
+        """The overrides every row starts from: ``sample``'s space, data and macro (default the
+        stratified NB201 sample's) and the budget (``epochs``/``steps_per_epoch``: a smaller
+        one, for a plumbing check)."""
+        sample = sample or SAMPLES["stratified"]
+        space = [] if sample.space == "nb201" else [f"space={sample.space}"]
+        data = [f"data={sample.data['name']}"] + [
+            f"data.{k}={v}" for k, v in sample.data.items() if k in ("pool", "seed", "limit")
+        ]
+        macro = [f"space.macro.{k}={v}" for k, v in sample.macro.items()]
         return [
-            f"data={DATA['name']}",
-            f"data.pool={DATA['pool']}",
-            f"data.seed={DATA['seed']}",
-            f"space.macro.channels={MACRO['channels']}",
-            f"space.macro.cells_per_stage={MACRO['cells_per_stage']}",
+            *space,
+            *data,
+            *macro,
             f"trainer.epochs={epochs or self.epochs}",
             f"trainer.steps_per_epoch={steps_per_epoch or self.steps_per_epoch}",
             "trainer.progress=false",

@@ -14,6 +14,8 @@ paths inherit from the supernet, with BN recalibrated (``search.evaluate``):
   checkpoint's config and seed (``supernet.builder.initial_strategy``). On the dev benchmark
   (``bench/README.md``) it ranked NB201 cells *against* their standalone accuracy (Kendall tau
   below zero on both samples): it is here to be compared, not to be used by default;
+- ``snip``, ``grad_norm``, ``synflow``: zero-cost proxies computed with the inherited weights
+  (``search.zero_cost``): one backward pass on a fixed training batch (none for ``synflow``);
 - ``train_loss+params``: a fixed-rule fusion with cost, without fitted weights: the sum of the
   z-scores of minus the training loss and of the log parameter count, each standardised on a
   seeded reference sample of ``REFERENCE_ARCHS`` archs scored once by the same evaluator.
@@ -29,6 +31,7 @@ import statistics
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from search.zero_cost import ZERO_COST
 from supernet.errors import UnknownNameError
 
 REFERENCE_ARCHS = 64  # archs that set the fusion's standardisation (scored once per evaluator)
@@ -42,6 +45,7 @@ class Estimator:
     needs_train_loss: bool
     describe: str
     needs_initial: bool = False  # the supernet's initial weights (the angle)
+    zero_cost: bool = False  # a proxy of search.zero_cost: the record's ``zero_cost`` field
 
 
 ESTIMATORS: dict[str, Estimator] = {
@@ -51,6 +55,7 @@ ESTIMATORS: dict[str, Estimator] = {
         Estimator("val_loss", False, "minus the validation loss"),
         Estimator("train_loss", True, "minus the loss on the whole training split"),
         Estimator("angle", False, "angle between initial and trained path weights", True),
+        *(Estimator(name, False, text, zero_cost=True) for name, text in ZERO_COST.items()),
         Estimator(
             "train_loss+params",
             True,
@@ -106,6 +111,8 @@ class Scorer:
             return -float(record["train_loss"])
         if name == "angle":
             return float(record["angle"])
+        if self.estimator.zero_cost:
+            return float(record["zero_cost"])
         stats = self.reference()
         return sum(
             (v - mean) / std for v, (mean, std) in zip(_fusion_parts(record), stats, strict=True)

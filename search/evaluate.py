@@ -22,6 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from search.costs import flops, latency_ms
 from search.estimators import Scorer
+from search.zero_cost import PROXIES, proxy_batch
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built
 from supernet.errors import SharenasError, check_int
@@ -69,6 +70,8 @@ class Evaluator:
             seed,
         )
         self.scorer = Scorer(estimator, self._measure, built.space, seed)
+        self.seed = seed
+        self._proxy_batch: tuple[torch.Tensor, torch.Tensor] | None = None
         if self.scorer.estimator.needs_initial and initial is None:
             raise SharenasError(
                 f"evaluator.estimator={estimator} needs the supernet's initial weights "
@@ -154,8 +157,21 @@ class Evaluator:
     def _measure(self, arch: Mapping[str, str]) -> dict:
         key = str(arch)
         if key not in self.memo:
-            self.memo[key] = self.compute(arch)
+            record = self.compute(arch)
+            record["zero_cost"] = self.zero_cost(arch)
+            self.memo[key] = record
         return dict(self.memo[key])
+
+    def zero_cost(self, arch: Mapping[str, str], name: str | None = None) -> float | None:
+        """The zero-cost proxy ``name`` (default: the estimator's, None when it is not one) of
+        the path's calibrated net on the evaluator's fixed proxy batch (``search.zero_cost``)."""
+        if name is None and not self.scorer.estimator.zero_cost:
+            return None
+        if self._proxy_batch is None:
+            batch = proxy_batch(self.built.splits.train, seed=self.seed)
+            self._proxy_batch = (batch[0].to(self.device), batch[1].to(self.device))
+        proxy = PROXIES[name or self.scorer.estimator.name]
+        return proxy(self.calibrated(arch), self._proxy_batch)
 
     @torch.inference_mode()
     def compute(self, arch: Mapping[str, str]) -> dict:

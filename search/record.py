@@ -24,6 +24,7 @@ METRIC_DIRECTIONS: dict[str, str] = {
     "latency_ms": "min",
     "train_loss": "min",
     "angle": "max",  # radians the path's weights moved in training (evaluator.estimator=angle)
+    "zero_cost": "max",  # the zero-cost proxy named by evaluator.estimator (search.zero_cost)
 }
 #: Optuna's direction words -> ranking directions.
 OPTUNA_DIRECTIONS: dict[str, str] = {"maximize": "max", "minimize": "min"}
@@ -45,6 +46,7 @@ class Record:
     flops: float | None = None  # forward FLOPs of one sample (evaluator.count_flops)
     latency_ms: float | None = None  # median forward time of one sample (measure_latency)
     angle: float | None = None  # radians between the path's initial and trained weights (angle)
+    zero_cost: float | None = None  # the estimator's zero-cost proxy (snip, grad_norm, synflow)
     trial: int | None = None  # the study trial that evaluated it
     supernet: int | None = None  # the sub-supernet the sharing strategy routes the arch to
 

@@ -231,7 +231,7 @@ def _calibrate(vcfg, built: Built, ranked: list, rows: list, key: str, descendin
 
 
 #: Record fields measured with the supernet's inherited weights (named in best/record.json).
-ESTIMATE_KEYS = ("score", "val_acc", "val_loss", "train_loss", "angle")
+ESTIMATE_KEYS = ("score", "val_acc", "val_loss", "train_loss", "angle", "zero_cost")
 
 
 def _at_chance(rows: list[dict], num_classes: int, recipe: dict) -> str | None:

@@ -133,6 +133,12 @@ def test_main_reports_cached_runs_on_the_uniform_sample(
     assert summary["rows"]["counted (-train loss)"]["kendall_tau"] == pytest.approx([base, base])
     assert summary["rows"]["perfect"]["top1_regret"] == [0.0, 0.0]
     assert len(summary["noise_tau"]) == 10  # every pair of the 5 standalone seeds
+    # the fixed fusion of a score that is the parameter count ranks as the parameter count
+    assert summary["rows"]["counted (-train loss+params)"]["kendall_tau"] == pytest.approx(
+        [base, base]
+    )
+    assert summary["rows"]["perfect (-train loss)"]["ensemble_tau"] == 1.0
+    assert "FLOPs (baseline)" in out and -1.0 <= summary["baseline_flops"]["kendall_tau"] <= 1.0
     with pytest.raises(SystemExit):
         fidelity.main([*args, "--rows", "absent"])
     assert "unknown row 'absent'; allowed: perfect, counted" in capsys.readouterr().err
@@ -180,3 +186,23 @@ def test_a_partial_ground_truth_reports_on_the_cells_it_has(
     assert summary["rows"]["counted"]["kendall_tau"] == pytest.approx(
         [kendall_tau({a: scores[a] for a in truth["mean"]}, truth["mean"])]
     )
+
+
+def test_the_mbv3_sample_trains_its_rows_in_its_own_space_and_macro():
+    book, sample = load_rows(), SAMPLES["mbv3"]
+    base = book.base(sample=sample)
+    assert base[0] == "space=mbv3" and "space.macro.channels=4" in base
+    assert not any("cells_per_stage" in o for o in base)
+    assert "space=mbv3" not in book.base()  # the NB201 samples' base is unchanged
+    archs = [str(a) for a in sample.archs()]
+    assert len(archs) == len(set(archs)) == 100
+    assert all(sample.archs()[k] == build_space("mbv3").parse(a) for k, a in enumerate(archs[:5]))
+
+
+def test_flops_are_counted_on_each_arch_of_the_sample():
+    from bench.fidelity_tables import Costs
+
+    sample, space = SAMPLES["mbv3"], build_space("mbv3")
+    small, large = str(space.smallest()), str(space.largest())
+    costs = Costs.of(sample, [small, large])
+    assert 0 < costs.flops[small] < costs.flops[large]

@@ -82,3 +82,21 @@ def test_the_samples_keep_their_caches_and_seeds():
         ground_truth.main(["--sample", "random"])
     with pytest.raises(SystemExit):
         ground_truth.main(["--sample", "uniform", "--shard", "2/2"])
+
+
+def test_the_mbv3_sample_trains_mbv3_nets_in_its_own_macro(tmp_path):
+    sample = dataclasses.replace(
+        ground_truth.SAMPLES["mbv3"], cache=tmp_path / "mbv3.json", seeds=(0,)
+    )
+    splits = load_splits("digits", limit=120, seed=0)
+    archs = sample.archs()[:1]
+    payload = ground_truth.measure(
+        archs, sample, splits, StandaloneRecipe(epochs=1, batch_size=64), lambda s: None
+    )
+    from supernet.models import Macro, count_params, standalone_from_scratch
+
+    macro = Macro(**sample.macro, in_channels=1, num_classes=10)
+    net = standalone_from_scratch(build_space("mbv3"), macro, archs[0])
+    assert payload["params"] == {str(archs[0]): count_params(net)}
+    assert payload["space"] == "mbv3" and payload["macro"] == {"channels": 4}
+    assert payload["sample"] == {"kind": "mbv3", "n": 100, "seed": 1}
