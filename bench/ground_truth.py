@@ -42,10 +42,13 @@ DATA = dict(name="mnist5k", pool=2, val_fraction=0.2, test_fraction=0.2, seed=0)
 MACRO = dict(channels=8, cells_per_stage=1)
 #: accuracy below which a sampled cell is cut off (no path from input to output: ~8-10%)
 CUT_OFF = 20.0
-# The mbv3 sample's setting: the same data and recipe, a narrower macro (C=4; C=8 left the archs'
-# spread of means below the seed noise). A pilot of 8 uniform archs x 3 seeds at C=4 gave a spread
-# (std of means) of 0.72 pt against a single-seed noise of 0.61 pt, pairwise seed tau 0.44
-# (0.22 at C=8), at 15 s per training on one core.
+# The mbv3 sample's setting: the NB201 samples' data and recipe, a narrower macro (C=4). Pilots of
+# uniform archs x 3 seeds (std of the 3-seed means / per-seed sd / mean pairwise seed tau):
+# C=4 at 14x14 0.50 / 0.62 / 0.22 (the first 25 archs of this sample); C=4 at 7x7 1.17 / 1.49 /
+# 0.02 (11 archs); C=4 with a 2,000-image test split 0.59 / 0.98 / 0.20 (8 archs); C=2 and C=8
+# with 2-3 epochs were noisier or did not learn. None separates mbv3 archs much better than C=8
+# (0.34 / 0.43 / 0.22 on 23 archs); C=4 at 14x14 is the least noisy of them, at 15 s per training
+# on one core. ``python -m bench.ceiling --sample mbv3`` gives what any estimator could reach.
 MBV3_CACHE = "mbv3_mnist5k14_c4.json"
 MBV3_DATA = DATA
 MBV3_MACRO = dict(channels=4)

@@ -10,7 +10,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from search.config import SEARCH_SCHEMAS
-from search.estimators import get_estimator
+from search.estimators import AUTO_BY_SPACE, AUTO_OTHER, get_estimator
 from search.export import check_onnx_available
 from search.objective import RECORD_KEYS, Objective
 from search.tables import human
@@ -48,13 +48,19 @@ def check_search_config(cfg: DictConfig) -> None:
             setting = NEEDS_SETTING.get(k)
             if k == "latency_ms" and cfg.evaluator.get("latency_table") is not None:
                 continue  # predicted from the table
-            if k == "train_loss" and get_estimator(cfg.evaluator.estimator).needs_train_loss:
+            if k == "train_loss" and _computes_train_loss(cfg.evaluator.estimator):
                 continue  # the estimator computes it
             if setting is not None and not cfg.evaluator[setting.split(".")[1]]:
                 raise SharenasError(
                     f"{where} uses {k!r} but {setting}=false, so no arch has it; "
                     f"turn it on with {setting}=true"
                 )
+
+
+def _computes_train_loss(estimator: str) -> bool:
+    """Whether the estimator, or any that ``auto`` may become, measures the training loss."""
+    names = {*AUTO_BY_SPACE.values(), AUTO_OTHER} if estimator == "auto" else {estimator}
+    return any(get_estimator(n).needs_train_loss for n in names)
 
 
 def _command_line_overrides() -> list[str] | None:

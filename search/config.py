@@ -77,8 +77,9 @@ class EvaluatorConf:
     measure_latency: bool = False  # median forward time of one sample, ms, on this host
     latency_table: Any = None  # path of a sharenas-latency JSON table: latency_ms is predicted
     train_loss: bool = False  # also the loss on the whole training split (lower-noise ranking key)
-    # what the record's score is (search.estimators.ESTIMATORS)
-    estimator: str = checked("train_loss", one_of(*ESTIMATORS))
+    # what the record's score is (search.estimators.ESTIMATORS); auto: the benchmark's best for
+    # the checkpoint's space (search.estimators.AUTO_BY_SPACE), printed
+    estimator: str = checked("train_loss", one_of(*ESTIMATORS, "auto"))
     device: str = checked("cpu", _device)
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import random
 import statistics
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -35,6 +36,10 @@ from search.zero_cost import ZERO_COST
 from supernet.errors import UnknownNameError
 
 REFERENCE_ARCHS = 64  # archs that set the fusion's standardisation (scored once per evaluator)
+#: ``evaluator.estimator=auto`` (the default recipe's): the estimator ``bench/fidelity.py`` ranks
+#: best on each space's dev samples (``bench/README.md``); another space gets ``AUTO_OTHER``.
+AUTO_BY_SPACE = {"nb201": "train_loss", "mbv3": "angle"}
+AUTO_OTHER = "train_loss"
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,19 @@ def get_estimator(name: str) -> Estimator:
     if name not in ESTIMATORS:
         raise UnknownNameError("evaluator.estimator", name, ESTIMATORS)
     return ESTIMATORS[name]
+
+
+def resolve_estimator(name: str, space: str) -> str:
+    """``name``, or for ``auto`` the estimator of ``AUTO_BY_SPACE`` for ``space`` (printed)."""
+    if name != "auto":
+        return get_estimator(name).name
+    chosen = AUTO_BY_SPACE.get(space, AUTO_OTHER)
+    why = "ranked best on its dev samples" if space in AUTO_BY_SPACE else "no benchmark of it"
+    print(
+        f"evaluator.estimator=auto -> {chosen} ({space} space: {why}, bench/README.md)",
+        file=sys.stderr,
+    )
+    return chosen
 
 
 def _fusion_parts(record: Mapping) -> tuple[float, float]:

@@ -44,7 +44,7 @@ def test_recipes_compose():
     assert legacy["evaluator"] == legacy["evaluator"] | {"calib_batches": 4, "estimator": "val_acc"}
     search = OmegaConf.to_container(compose_config("search"), resolve=True)
     assert search["evaluator"]["calib_batches"] == "all"
-    assert search["evaluator"]["estimator"] == "train_loss" and search["results"]["key"] == "score"
+    assert search["evaluator"]["estimator"] == "auto" and search["results"]["key"] == "score"
     gm = OmegaConf.to_container(compose_config("train", ["sharing=gm"]), resolve=True)
     assert gm["sharing"]["_target_"].endswith("GradientMatchingSharing")  # the command line wins
     gpu = OmegaConf.to_container(compose_config("train", ["recipe=cifar10_gpu"]), resolve=True)
@@ -122,3 +122,31 @@ def test_default_search_ranks_by_the_estimator(tmp_path):
     assert all(r["score"] == -r["train_loss"] for r in board)
     assert [r["score"] for r in board] == sorted((r["score"] for r in board), reverse=True)
     assert torch.load(result["checkpoint"], weights_only=True)["sharing"]["name"] == "fewshot"
+
+
+def test_the_auto_estimator_is_the_benchmarks_best_for_the_space_and_says_so(capsys):
+    from search.estimators import AUTO_BY_SPACE, AUTO_OTHER, resolve_estimator
+
+    for space, name in AUTO_BY_SPACE.items():
+        assert resolve_estimator("auto", space) == name in ESTIMATORS
+        assert f"evaluator.estimator=auto -> {name} ({space} space" in capsys.readouterr().err
+    assert resolve_estimator("auto", "unbenchmarked") == AUTO_OTHER
+    assert "no benchmark of it" in capsys.readouterr().err
+    assert resolve_estimator("val_acc", "mbv3") == "val_acc" and not capsys.readouterr().err
+    with pytest.raises(SharenasError, match="unknown evaluator.estimator 'oracle'"):
+        resolve_estimator("oracle", "nb201")
+
+
+@pytest.mark.parametrize("space", ["nb201", "mbv3"])
+def test_the_default_search_ranks_each_space_by_its_benchmarked_estimator(tmp_path, space, capsys):
+    from search.estimators import AUTO_BY_SPACE, ESTIMATORS
+
+    cfg = compose_tiny(
+        "search", [*TINY, "recipe=default", f"space={space}", "searcher.n_trials=4"]
+    )
+    board = search_run(cfg, out_dir=tmp_path)["leaderboard"]
+    name = AUTO_BY_SPACE[space]
+    assert f"evaluator.estimator=auto -> {name} ({space} space" in capsys.readouterr().err
+    field = {"train_loss": "train_loss", "angle": "angle"}[name]
+    sign = -1.0 if ESTIMATORS[name].needs_train_loss else 1.0
+    assert all(r["score"] == sign * r[field] for r in board) and len(board) == 4
