@@ -141,9 +141,7 @@ def test_the_auto_estimator_is_the_benchmarks_best_for_the_space_and_says_so(cap
 def test_the_default_search_ranks_each_space_by_its_benchmarked_estimator(tmp_path, space, capsys):
     from search.estimators import AUTO_BY_SPACE, ESTIMATORS
 
-    cfg = compose_tiny(
-        "search", [*TINY, "recipe=default", f"space={space}", "searcher.n_trials=4"]
-    )
+    cfg = compose_tiny("search", [*TINY, "recipe=default", f"space={space}", "searcher.n_trials=4"])
     board = search_run(cfg, out_dir=tmp_path)["leaderboard"]
     name = AUTO_BY_SPACE[space]
     assert f"evaluator.estimator=auto -> {name} ({space} space" in capsys.readouterr().err
