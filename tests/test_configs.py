@@ -11,7 +11,7 @@ from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from search.estimators import ESTIMATORS
+from search.estimators import ESTIMATORS, resolve_estimator
 from search.objective import Objective
 from search.searchers import SEARCHERS, Proposal, Searcher
 from search.study import Study
@@ -133,7 +133,7 @@ def test_compose_and_instantiate(root, group, option, tmp_path):
         assert recipe(cfg.verify).epochs == cfg.verify.recipe.epochs > 0
     elif group == "recipe":  # a preset of the other groups: every value it sets resolves
         assert set(cfg.get("recipe") or {}) <= {"split_epoch", "train_all_leaves"}
-        assert cfg.evaluator.estimator in ESTIMATORS
+        assert resolve_estimator(cfg.evaluator.estimator, space.name) in ESTIMATORS
         strategy = instantiate(cfg.sharing, space=space, macro=macro)
         assert strategy.num_supernets == 1
     else:
