@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from search.costs import flops, latency_ms
-from search.estimators import Scorer
+from search.estimators import Scorer, resolve_estimator
 from search.zero_cost import PROXIES, proxy_batch
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built
@@ -69,6 +69,7 @@ class Evaluator:
             calib_batch_size,
             seed,
         )
+        estimator = resolve_estimator(estimator, built.space.name)  # auto: the space's best
         self.scorer = Scorer(estimator, self._measure, built.space, seed)
         self.seed = seed
         self._proxy_batch: tuple[torch.Tensor, torch.Tensor] | None = None

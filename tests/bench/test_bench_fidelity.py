@@ -24,7 +24,7 @@ def test_every_row_with_committed_results_is_still_a_row():
     """Cached runs and bench/results are keyed by row name: renaming a row orphans them."""
     book = load_rows()
     labels = json.loads(RESULTS.read_text())["rows"]
-    suffixes = [s for s, _ in fidelity.ESTIMATORS.values() if s]
+    suffixes = [s for s, _ in (fidelity.ESTIMATORS | fidelity.DERIVED).values() if s]
     names = {next((k[: -len(s)] for s in suffixes if k.endswith(s)), k) for k in labels}
     assert names <= set(book.rows)
     assert all(row.why for row in book.rows.values())
