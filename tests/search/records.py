@@ -39,7 +39,7 @@ def sample_records() -> list[dict]:
     return [
         rec(A_TIE2, 91.5, 120_000_000, 0, latency_ms=3.25),
         rec(A_WORSE, 84.0, 60_000_000, 1),
-        rec(A_BEST, 93.75, 180_000_000, 2, zero_cost=0.5),
+        rec(A_BEST, 93.75, 180_000_000, 2, my_metric=0.5),
         rec(A_CHEAP, 88.0, 40_000_000, 3),
         rec(A_TIE1, 91.5, 110_000_000, 4),
         rec(A_TINY, 70.25, 10_000_000, 5),

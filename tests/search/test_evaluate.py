@@ -39,6 +39,7 @@ def reference(ev: Evaluator, arch) -> dict:
         "flops": flops(net, ev.input_shape),
         "latency_ms": None,
         "angle": None,  # only with the initial supernet (tests/search/test_angle.py)
+        "zero_cost": None,  # only for a zero-cost estimator (tests/search/test_zero_cost.py)
         "supernet": ev.built.strategy.route(arch),
     }
     return {**record, "score": ev.scorer(record)}  # the estimator's value of those measurements

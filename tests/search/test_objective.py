@@ -22,14 +22,16 @@ def test_key_directions() -> None:
         "latency_ms": "min",
         "train_loss": "min",
         "angle": "max",
+        "zero_cost": "max",
     }
     assert descending("score") and descending("val_acc") and descending("angle")
-    assert not any(descending(k) for k in RECORD_KEYS if k not in ("score", "val_acc", "angle"))
+    higher = ("score", "val_acc", "angle", "zero_cost")
+    assert not any(descending(k) for k in RECORD_KEYS if k not in higher)
     with pytest.raises(SharenasError) as err:
         direction("acc")
     assert str(err.value) == (
         "unknown results.key 'acc'; allowed: score, val_acc, val_loss, params, flops, latency_ms, "
-        "train_loss, angle"
+        "train_loss, angle, zero_cost"
     )
 
 

@@ -25,8 +25,8 @@ def test_write_results_files(tmp_path: Path, records: list[dict]) -> None:
         rows = list(csv.DictReader(f))
     assert [r["arch"] for r in rows] == [r["arch"] for r in leaderboard(records)]
     assert [r["rank"] for r in rows] == [str(i) for i in range(1, len(records) + 1)]
-    assert list(rows[0])[:3] == ["rank", "arch", "val_acc"] and list(rows[0])[-1] == "zero_cost"
-    assert rows[0]["zero_cost"] == "0.5" and rows[1]["zero_cost"] == ""
+    assert list(rows[0])[:3] == ["rank", "arch", "val_acc"] and list(rows[0])[-1] == "my_metric"
+    assert rows[0]["my_metric"] == "0.5" and rows[1]["my_metric"] == ""
 
     assert load_results(paths["results"]) == leaderboard(records)
     assert load_results(tmp_path / "run") == leaderboard(records)
