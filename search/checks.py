@@ -58,9 +58,9 @@ def check_search_config(cfg: DictConfig) -> None:
 
 
 def _computes_train_loss(estimator: str) -> bool:
-    """Whether the estimator, or any that ``auto`` may become, measures the training loss."""
+    """Whether the estimator, or every one that ``auto`` may become, measures the training loss."""
     names = {*AUTO_BY_SPACE.values(), AUTO_OTHER} if estimator == "auto" else {estimator}
-    return any(get_estimator(n).needs_train_loss for n in names)
+    return all(get_estimator(n).needs_train_loss for n in names)
 
 
 def _command_line_overrides() -> list[str] | None:
