@@ -2,10 +2,12 @@
 
     python -m bench.calibration [--sample stratified] [--row recipe-default] [--seeds 0 1 2 3 4 5]
                                 [--sizes 5 10 20 30 50] [--draws 50] [--runs bench/runs]
+                                [--estimator val_loss+params]
 
-For each supernet seed of ``--row`` (its cached ``bench/fidelity.py`` estimates, the ``-train
-loss`` estimator, the default's) and each number of verified archs n: ``--draws`` times, n archs
-are drawn at random (as the verify stage's controls are) and given one standalone seed's accuracy
+For each supernet seed of ``--row`` (its cached ``bench/fidelity.py`` estimates of ``--estimator``,
+by default ``val_loss+params``, the default's on nb201) and each number of verified archs n:
+``--draws`` times, n archs are drawn at random (as the verify stage's controls are) and given one
+standalone seed's accuracy
 as their label (the ground truth's seed 0, as ``verify.seeds=[0]`` gives one); the calibration of
 ``search/calibrate.py`` is fitted on them and ranks the archs *not* drawn. Printed: Kendall tau on
 those held-out archs, against the ground-truth mean, of the raw estimate, the parameter count
@@ -22,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.fidelity import RUNS
+from bench.fidelity import DERIVED, ESTIMATORS, RUNS, with_derived
 from bench.ground_truth import SAMPLES
 from search.calibrate import FEATURES, Design, fit
 from search.fidelity import kendall_tau
 from supernet.spaces import build_space
 
-ESTIMATOR = "neg_train_loss"  # the default estimator (evaluator.estimator=train_loss)
+ESTIMATOR = "val_loss+params"  # the default estimator on nb201 (evaluator.estimator=auto)
 
 
 def held_out_taus(
@@ -69,14 +71,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="*", type=int, default=[5, 10, 20, 30, 50])
     parser.add_argument("--draws", type=int, default=50)
     parser.add_argument("--runs", type=Path, default=RUNS)
+    parser.add_argument("--estimator", choices=[*ESTIMATORS, *DERIVED], default=ESTIMATOR)
     args = parser.parse_args(argv)
     sample = SAMPLES[args.sample]
     truth = sample.load()
+    params = {a: float(p) for a, p in truth["params"].items()}
     estimates = {}
     for seed in args.seeds:
         path = args.runs / args.row / f"seed{seed}" / sample.estimates
         if path.exists():
-            estimates[seed] = json.loads(path.read_text())[ESTIMATOR]
+            run = with_derived(json.loads(path.read_text()), params)
+            if args.estimator not in run:
+                parser.error(f"{path} has no {args.estimator!r} estimate")
+            estimates[seed] = run[args.estimator]
     if not estimates:
         parser.error(f"no estimates of row {args.row!r} under {args.runs} for seeds {args.seeds}")
     choices = build_space("nb201").choices()
@@ -85,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     n_truth = len([a for a in next(iter(estimates.values())) if a in truth["mean"]])
     print(
-        f"{args.sample} sample: {n_truth} archs with ground truth; row {args.row}, supernet seeds "
+        f"{args.sample} sample: {n_truth} archs with ground truth; row {args.row}, estimator "
+        f"{args.estimator}, supernet seeds "
         f"{sorted(estimates)}; {args.draws} random draws of n verified archs per seed; labels: "
         f"one standalone seed; Kendall tau on the archs not drawn, against the ground-truth mean"
     )

@@ -60,7 +60,13 @@ DERIVED = {
         " (-train loss+params)",
         "fixed-rule fusion: z(-train loss) + z(log params), standardised over the sample's archs",
     ),
+    "val_loss+params": (
+        " (-val loss+params)",
+        "fixed-rule fusion: z(-val loss) + z(log params), as above (256 calibration images)",
+    ),
 }
+#: Each fusion of ``DERIVED`` -> the stored estimate it adds to z(log params).
+FUSED = {"train_loss+params": "neg_train_loss", "val_loss+params": "neg_val_loss"}
 TRAINED = "trained.json"  # written next to supernet.pt when its training ends: overrides, seconds
 
 
@@ -129,18 +135,21 @@ def _zero_cost(built, archs: tuple[str, ...], seed: int, names: list[str]) -> di
 
 
 def with_derived(run: dict, params: dict[str, float]) -> dict:
-    """``run`` with the estimators of ``DERIVED`` added, over the archs of ``params``."""
-    if "neg_train_loss" not in run:
-        return run
-    parts = [
-        {a: run["neg_train_loss"][a] for a in params},
-        {a: math.log(p) for a, p in params.items()},
-    ]
-    z = []
-    for part in parts:
-        mean, std = statistics.fmean(part.values()), statistics.pstdev(part.values()) or 1.0
-        z.append({a: (v - mean) / std for a, v in part.items()})
-    return run | {"train_loss+params": {a: z[0][a] + z[1][a] for a in params}}
+    """``run`` with the estimators of ``DERIVED`` added (those whose estimate it has), over the
+    archs of ``params``."""
+    cost = _z({a: math.log(p) for a, p in params.items()})
+    derived = {}
+    for name, source in FUSED.items():
+        if source in run:
+            estimate = _z({a: run[source][a] for a in params})
+            derived[name] = {a: estimate[a] + cost[a] for a in params}
+    return run | derived
+
+
+def _z(values: dict[str, float]) -> dict[str, float]:
+    """Each value standardised over ``values`` (population std; 1 when they are all equal)."""
+    mean, std = statistics.fmean(values.values()), statistics.pstdev(values.values()) or 1.0
+    return {a: (v - mean) / std for a, v in values.items()}
 
 
 def _write(path: Path, payload: dict) -> None:

@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from search.cli import register_configs
 from search.costs import flops
+from search.estimators import get_estimator, resolve_estimator
 from search.evaluate import Evaluator
 from supernet.builder import Built, build
 from supernet.models import count_params
@@ -147,6 +148,36 @@ def rank_costs(built: Built, archs: list, repeats: int) -> list[tuple]:
     return rows
 
 
+def estimator_costs(built: Built, archs: list, repeats: int) -> list[tuple[str, float]]:
+    """(label, ms summed over ``archs``) of a whole record with the default search's evaluator
+    (``evaluator.estimator=auto``, ``calib_batches=auto``) and with ``train_loss`` and the whole
+    training split for calibration (the default before ``val_loss+params``). The fusion's
+    reference archs are scored in the warm-up call, once per evaluator, as in a search."""
+    cfg = compose_search([f"space={built.space.name}"])
+    settings = dict(cfg.evaluator)
+    out = []
+    for label, changes in (
+        ("default", {}),
+        ("train_loss, calib all", {"estimator": "train_loss", "calib_batches": "all"}),
+    ):
+        if (
+            label == "default"
+            and get_estimator(resolve_estimator("auto", built.space.name)).needs_initial
+        ):
+            continue  # the angle needs the initial supernet; its forward passes are the record's
+        ev = Evaluator.from_config(built, settings | changes, seed=0)
+        total = 0.0
+        for arch in archs:
+
+            def evaluate(a=arch, e=ev) -> dict:
+                e.memo.clear()
+                return e(a)
+
+            total += median_ms(evaluate, repeats)
+        out.append((f"{label} ({ev.scorer.estimator.name})", total))
+    return out
+
+
 def train_steps(built: Built, archs: list, repeats: int) -> tuple[float, float]:
     """(supernet ms, standalone ms) per training step, summed over ``archs``, same batches."""
     x, y = built.splits.train.tensors[0][:64], built.splits.train.tensors[1][:64]
@@ -227,6 +258,14 @@ def report_space(space: str, args: argparse.Namespace) -> None:
     print(f"evaluator/floor {ev / fl:.3f} ({space}; target <= 1.10)")
     print(f"plain/floor {pl / fl:.3f} ({space}; the evaluator before this version)")
     print(f"naive/evaluator {nv / ev:.2f} ({space}; target >= 3)")
+    costs = estimator_costs(built, archs, args.repeats)
+    if len(costs) == 2:
+        (now, t_now), (before, t_before) = costs
+        print(
+            f"record cost, whole records over the same archs: {now} {t_now / len(archs):.1f} ms "
+            f"per arch, {before} {t_before / len(archs):.1f} ms"
+        )
+        print(f"train_loss/default {t_before / t_now:.2f} ({space}; the estimator's own passes)")
     sup, alone = train_steps(built, archs[: args.train_archs], args.repeats)
     print(
         f"training step, batch 64, {args.train_archs} archs: supernet {sup:.1f} ms, "

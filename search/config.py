@@ -22,11 +22,12 @@ from supernet.schema import at_least, checked, one_of
 
 
 def _calib_batches(key: str, value: Any) -> Any:
-    """A number of batches >= 1, or ``all`` (the whole training split)."""
-    if value == "all":
+    """A number of batches >= 1, ``all`` (the whole training split) or ``auto`` (the estimator's:
+    ``search.estimators.resolve_calibration``)."""
+    if value in ("all", "auto"):
         return value
     if isinstance(value, str) and not value.lstrip("+-").isdigit():
-        raise SharenasError(f"{key} must be an integer >= 1 or 'all', got {value!r}")
+        raise SharenasError(f"{key} must be an integer >= 1, 'all' or 'auto', got {value!r}")
     return at_least(1)(key, value)
 
 
@@ -69,8 +70,8 @@ class SupernetRef:
 @dataclass
 class EvaluatorConf:
     # BN recalibration batches of calib_batch_size (a fixed, cached subset of train); all: the
-    # whole training split
-    calib_batches: Any = checked("all", _calib_batches)
+    # whole training split; auto: all for an estimator that scores the training split, else 4
+    calib_batches: Any = checked("auto", _calib_batches)
     calib_batch_size: int = checked(64, at_least(1))
     batch_size: int = checked(500, at_least(1))  # validation batch size
     count_flops: bool = True  # FLOPs via torch.utils.flop_counter
@@ -79,7 +80,7 @@ class EvaluatorConf:
     train_loss: bool = False  # also the loss on the whole training split (lower-noise ranking key)
     # what the record's score is (search.estimators.ESTIMATORS); auto: the benchmark's best for
     # the checkpoint's space (search.estimators.AUTO_BY_SPACE), printed
-    estimator: str = checked("train_loss", one_of(*ESTIMATORS, "auto"))
+    estimator: str = checked("auto", one_of(*ESTIMATORS, "auto"))
     device: str = checked("cpu", _device)
 
 

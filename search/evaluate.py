@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from search.costs import flops, latency_ms
-from search.estimators import Scorer, resolve_estimator
+from search.estimators import Scorer, resolve_calibration, resolve_estimator
 from search.zero_cost import PROXIES, proxy_batch
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built
@@ -63,13 +63,14 @@ class Evaluator:
         self.initial = initial  # the supernet before training: records get ``angle``
         self.device = torch.device(device)
         calib_batch_size = check_int("evaluator.calib_batch_size", calib_batch_size, 1)
+        estimator = resolve_estimator(estimator, built.space.name)  # auto: the space's best
+        calib_batches = resolve_calibration(calib_batches, estimator)  # auto: the estimator's
         self.calibrator = BatchNormCalibrator(
             built.splits.train,
             calibration_batches(calib_batches, calib_batch_size, len(built.splits.train)),
             calib_batch_size,
             seed,
         )
-        estimator = resolve_estimator(estimator, built.space.name)  # auto: the space's best
         self.scorer = Scorer(estimator, self._measure, built.space, seed)
         self.seed = seed
         self._proxy_batch: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -139,6 +140,13 @@ class Evaluator:
             estimator=ev.get("estimator", "val_acc"),
             initial=initial,
         )
+
+    def prepare(self) -> None:
+        """Score what every record's score needs before the first one: the fusion's reference
+        archs. A search calls it before its backend runs, so that the copies it ships (Ray
+        workers) carry the reference and its records instead of each scoring them again."""
+        if self.scorer.fusion:
+            self.scorer.reference()
 
     def calibrated(self, arch: Mapping[str, str]) -> nn.Module:
         """The standalone net of ``arch``: inherited weights, recalibrated BN, eval mode."""
@@ -239,7 +247,8 @@ def _count(part: nn.Module, shape: tuple[int, ...]) -> tuple[int, tuple[int, ...
 
 
 def calibration_batches(value: int | str, batch_size: int, n_train: int) -> int:
-    """``evaluator.calib_batches``: a count, or ``all`` for the whole training split (printed)."""
+    """``evaluator.calib_batches``: a count, or ``all`` for the whole training split (printed);
+    ``auto`` is resolved before (``search.estimators.resolve_calibration``)."""
     if value == "all":
         batches = math.ceil(n_train / batch_size)
         print(
@@ -250,6 +259,6 @@ def calibration_batches(value: int | str, batch_size: int, n_train: int) -> int:
         return batches
     if isinstance(value, str) and not value.lstrip("+-").isdigit():
         raise SharenasError(
-            f"evaluator.calib_batches must be an integer >= 1 or 'all', got {value!r}"
+            f"evaluator.calib_batches must be an integer >= 1, 'all' or 'auto', got {value!r}"
         )
     return check_int("evaluator.calib_batches", value, 1)

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
 from search.checks import check_search_config, feasibility_note, warn_checkpoint_overrides
-from search.estimators import get_estimator, resolve_estimator
+from search.estimators import get_estimator, resolve_calibration, resolve_estimator
 from search.evaluate import Evaluator
 from search.export import export_top, normalization
 from search.objective import Objective
@@ -76,6 +76,8 @@ def _supernet(cfg: DictConfig, study: Study, out: Path) -> tuple[str, Any, Any, 
     if ema_decay is not None:
         print(f"scoring with the checkpoint's EMA weights (decay {ema_decay})", file=sys.stderr)
     cfg.evaluator.estimator = resolve_estimator(str(cfg.evaluator.estimator), built.space.name)
+    ev = cfg.evaluator
+    ev.calib_batches = resolve_calibration(ev.calib_batches, ev.estimator)  # auto: the estimator's
     evaluator_cfg = OmegaConf.to_container(cfg.evaluator, resolve=True)
     settings = {f"evaluator.{k}": v for k, v in evaluator_cfg.items()} | {"seed": cfg.seed}
     if state.ema is not None:  # which of its two weight sets scored the study's trials
@@ -125,6 +127,7 @@ def _search(study: Study, evaluator: Evaluator, backend: Any) -> list[dict]:
                 f"to reach searcher.n_trials={total}",
                 file=sys.stderr,
             )
+        evaluator.prepare()  # the fusion's reference archs, once, before workers get copies
         backend.run(study, evaluator)
     if study.n_failed:
         print(

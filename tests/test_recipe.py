@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
-from search.estimators import ESTIMATORS, REFERENCE_ARCHS, Scorer
+from search.estimators import ESTIMATORS, FUSIONS, REFERENCE_ARCHS, Scorer
 from search.evaluate import Evaluator, calibration_batches
 from search.pipeline import run as search_run
 from supernet.builder import load_trained
@@ -43,7 +44,7 @@ def test_recipes_compose():
     assert legacy["trainer"]["optimizer"]["lr"] == 0.05 and legacy["trainer"]["ema_decay"] is None
     assert legacy["evaluator"] == legacy["evaluator"] | {"calib_batches": 4, "estimator": "val_acc"}
     search = OmegaConf.to_container(compose_config("search"), resolve=True)
-    assert search["evaluator"]["calib_batches"] == "all"
+    assert search["evaluator"]["calib_batches"] == "auto"
     assert search["evaluator"]["estimator"] == "auto" and search["results"]["key"] == "score"
     gm = OmegaConf.to_container(compose_config("train", ["sharing=gm"]), resolve=True)
     assert gm["sharing"]["_target_"].endswith("GradientMatchingSharing")  # the command line wins
@@ -88,8 +89,25 @@ def test_calibration_all_covers_the_training_split(trained, capsys):
     assert f"all {n} training images" in capsys.readouterr().err
     ev = Evaluator(trained, calib_batches="all", count_flops=False)
     assert sum(len(b) for b in ev.calibrator.batches) == n
-    with pytest.raises(SharenasError, match="evaluator.calib_batches must be.*'all', got 'most'"):
+    with pytest.raises(SharenasError, match="calib_batches must be.*'all' or 'auto', got 'most'"):
         calibration_batches("most", 64, n)
+
+
+def test_auto_calibration_follows_the_estimator(trained, capsys):
+    from search.estimators import AUTO_CALIB_BATCHES, resolve_calibration
+
+    assert resolve_calibration("auto", "train_loss") == "all"
+    assert resolve_calibration("auto", "train_loss+params") == "all"
+    assert "evaluator.calib_batches=auto -> all (train_loss: " in capsys.readouterr().err
+    for name in ("val_loss", "val_loss+params", "val_acc", "angle", "synflow"):
+        assert resolve_calibration("auto", name) == AUTO_CALIB_BATCHES
+    assert (
+        resolve_calibration(7, "train_loss") == 7 and resolve_calibration("all", "val_acc") == "all"
+    )
+    ev = Evaluator(trained, calib_batches="auto", estimator="auto", count_flops=False)
+    assert len(ev.calibrator.batches) == AUTO_CALIB_BATCHES  # nb201 -> val_loss+params
+    ev = Evaluator(trained, calib_batches="auto", estimator="train_loss", count_flops=False)
+    assert sum(len(b) for b in ev.calibrator.batches) == len(trained.splits.train)
 
 
 def test_every_estimator_scores_from_the_record(trained):
@@ -102,24 +120,34 @@ def test_every_estimator_scores_from_the_record(trained):
     assert records["val_acc"]["score"] == records["val_acc"]["val_acc"]
     assert records["val_loss"]["score"] == -records["val_loss"]["val_loss"]
     assert records["train_loss"]["score"] == -records["train_loss"]["train_loss"]
-    fusion = Evaluator(trained, estimator="train_loss+params", count_flops=False, seed=3)
-    record = fusion(arch)
-    stats = fusion.scorer.reference()  # REFERENCE_ARCHS archs scored once, then reused
-    assert len(fusion.memo) >= REFERENCE_ARCHS - 5  # a seeded sample may repeat an arch
-    parts = (-record["train_loss"], math.log(record["params"]))
-    expected = sum((v - m) / s for v, (m, s) in zip(parts, stats, strict=True))
-    assert record["score"] == pytest.approx(expected)
-    small = fusion(trained.space.smallest())
-    assert small["score"] < record["score"]  # fewer parameters and a higher loss
+    for name, loss in FUSIONS.items():
+        fusion = Evaluator(trained, estimator=name, count_flops=False, seed=3)
+        record = fusion(arch)
+        stats = fusion.scorer.reference()  # REFERENCE_ARCHS archs scored once, then reused
+        assert len(fusion.memo) >= REFERENCE_ARCHS - 5  # a seeded sample may repeat an arch
+        parts = (-record[loss], math.log(record["params"]))
+        expected = sum((v - m) / s for v, (m, s) in zip(parts, stats, strict=True))
+        assert record["score"] == pytest.approx(expected)
+        assert stats[0][1] > 0 and stats[1][1] > 0  # the reference archs differ in both parts
+        small = fusion(trained.space.smallest())
+        assert small["score"] < record["score"]  # fewer parameters and a higher loss
     with pytest.raises(SharenasError, match="unknown evaluator.estimator 'oracle'; allowed: "):
         Scorer("oracle", fusion._measure, trained.space)
 
 
-def test_default_search_ranks_by_the_estimator(tmp_path):
-    cfg = compose_tiny("search", [*TINY, "recipe=default", "searcher.n_trials=4"])
-    result = search_run(cfg, out_dir=tmp_path)
+def test_default_search_ranks_by_the_estimator(tmp_path, capsys):
+    overrides = [*TINY, "recipe=default", "searcher.n_trials=4", "evaluator.calib_batches=auto"]
+    result = search_run(compose_tiny("search", overrides), out_dir=tmp_path)
+    err = capsys.readouterr().err
+    assert "evaluator.estimator=auto -> val_loss+params (nb201 space" in err
+    assert "evaluator.calib_batches=auto -> 4 (val_loss+params: " in err
     board = result["leaderboard"]
-    assert all(r["score"] == -r["train_loss"] for r in board)
+    built, _ = load_trained(result["checkpoint"])
+    scorer = Evaluator(built, estimator="val_loss+params", seed=0).scorer
+    for r in board:  # z(-val loss) + z(log params) over the seeded reference archs
+        (m_loss, s_loss), (m_p, s_p) = scorer.reference()
+        want = (-r["val_loss"] - m_loss) / s_loss + (math.log(r["params"]) - m_p) / s_p
+        assert r["score"] == pytest.approx(want, rel=1e-6) and r["train_loss"] is None
     assert [r["score"] for r in board] == sorted((r["score"] for r in board), reverse=True)
     assert torch.load(result["checkpoint"], weights_only=True)["sharing"]["name"] == "fewshot"
 
@@ -145,6 +173,21 @@ def test_the_default_search_ranks_each_space_by_its_benchmarked_estimator(tmp_pa
     board = search_run(cfg, out_dir=tmp_path)["leaderboard"]
     name = AUTO_BY_SPACE[space]
     assert f"evaluator.estimator=auto -> {name} ({space} space" in capsys.readouterr().err
-    field = {"train_loss": "train_loss", "angle": "angle"}[name]
-    sign = -1.0 if ESTIMATORS[name].needs_train_loss else 1.0
-    assert all(r["score"] == sign * r[field] for r in board) and len(board) == 4
+    if name == "angle":
+        assert all(r["score"] == r["angle"] for r in board) and len(board) == 4
+    else:  # a fusion: the better of two archs with equal params has the lower val loss
+        assert ESTIMATORS[name].name == "val_loss+params" and len(board) == 4
+        assert all(r["score"] is not None and r["val_loss"] is not None for r in board)
+
+
+def test_a_prepared_fusion_ships_its_reference_to_copies(trained, capsys):
+    import pickle
+
+    ev = Evaluator(trained, estimator="val_loss+params", count_flops=False, seed=1)
+    ev.prepare()
+    assert "scoring 64 seeded reference archs once" in capsys.readouterr().err
+    clone = pickle.loads(pickle.dumps(ev))  # what a Ray worker gets
+    assert clone.scorer._reference == ev.scorer._reference
+    arch = trained.space.sample(random.Random(5))
+    assert clone(arch)["score"] == pytest.approx(ev(arch)["score"])
+    assert "reference archs" not in capsys.readouterr().err  # neither scored them again
