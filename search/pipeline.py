@@ -215,8 +215,12 @@ def _report(cfg: DictConfig, study: Study, records: list, ranked: list, note, ve
     better = "higher" if objective.descending else "lower"
     n = len(study.earlier)
     resumed = f", {n} of them from earlier runs of the study" if n else ""
+    what = key
+    if key == "score":  # say what the score is: the estimator's value
+        estimator = get_estimator(str(cfg.evaluator.estimator))
+        what = f"score = {estimator.name}: {estimator.describe}"
     print(
-        f"\n{top_of(k, len(records))} evaluated archs{resumed} (ranked by {key}, {better} is "
+        f"\n{top_of(k, len(records))} evaluated archs{resumed} (ranked by {what}, {better} is "
         f"better; inherited weights, no retraining):"
     )
     if note and not note.startswith("warning:"):

@@ -138,7 +138,9 @@ def test_every_estimator_scores_from_the_record(trained):
 def test_default_search_ranks_by_the_estimator(tmp_path, capsys):
     overrides = [*TINY, "recipe=default", "searcher.n_trials=4", "evaluator.calib_batches=auto"]
     result = search_run(compose_tiny("search", overrides), out_dir=tmp_path)
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
+    assert "(ranked by score = val_loss+params: z(minus the validation loss)" in captured.out
     assert "evaluator.estimator=auto -> val_loss+params (nb201 space" in err
     assert "evaluator.calib_batches=auto -> 4 (val_loss+params: " in err
     board = result["leaderboard"]
