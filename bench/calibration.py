@@ -2,10 +2,10 @@
 
     python -m bench.calibration [--sample stratified] [--row recipe-default] [--seeds 0 1 2 3 4 5]
                                 [--sizes 5 10 20 30 50] [--draws 50] [--runs bench/runs]
-                                [--estimator val_loss+params]
+                                [--estimator val_loss+synflow]
 
 For each supernet seed of ``--row`` (its cached ``bench/fidelity.py`` estimates of ``--estimator``,
-by default ``val_loss+params``, the default's on nb201) and each number of verified archs n:
+by default ``val_loss+synflow``, the default's on nb201) and each number of verified archs n:
 ``--draws`` times, n archs are drawn at random (as the verify stage's controls are) and given one
 standalone seed's accuracy
 as their label (the ground truth's seed 0, as ``verify.seeds=[0]`` gives one); the calibration of
@@ -30,7 +30,7 @@ from search.calibrate import FEATURES, Design, fit
 from search.fidelity import kendall_tau
 from supernet.spaces import build_space
 
-ESTIMATOR = "val_loss+params"  # the default estimator on nb201 (evaluator.estimator=auto)
+ESTIMATOR = "val_loss+synflow"  # the default estimator on nb201 (evaluator.estimator=auto)
 
 
 def held_out_taus(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 from bench import fidelity_tables
 from bench.ground_truth import SAMPLES, Sample
 from bench.rows import ROWS_FILE, load_rows
+from search.estimators import log_cost
 from search.zero_cost import ZERO_COST
 
 HERE = Path(__file__).resolve().parent
@@ -64,9 +64,17 @@ DERIVED = {
         " (-val loss+params)",
         "fixed-rule fusion: z(-val loss) + z(log params), as above (256 calibration images)",
     ),
+    "val_loss+synflow": (
+        " (-val loss+synflow)",
+        "fixed-rule fusion: z(-val loss) + z(log synflow), as above",
+    ),
 }
-#: Each fusion of ``DERIVED`` -> the stored estimate it adds to z(log params).
-FUSED = {"train_loss+params": "neg_train_loss", "val_loss+params": "neg_val_loss"}
+#: Each fusion of ``DERIVED`` -> (the stored estimate, the cost whose log's z-score it adds).
+FUSED = {
+    "train_loss+params": ("neg_train_loss", "params"),
+    "val_loss+params": ("neg_val_loss", "params"),
+    "val_loss+synflow": ("neg_val_loss", "synflow"),
+}
 TRAINED = "trained.json"  # written next to supernet.pt when its training ends: overrides, seconds
 
 
@@ -81,6 +89,7 @@ class Job:
     out: Path  # bench/runs/<row>/seed<k>
     estimates: str  # the sample's estimates file in ``out``
     rescore: bool = False
+    rescore_only: tuple[str, ...] = ()  # with ``rescore``: only these estimators (empty: all)
 
 
 def _score(out: Path, archs: tuple[str, ...], seed: int, want: set[str] | None = None) -> dict:
@@ -128,8 +137,11 @@ def _zero_cost(built, archs: tuple[str, ...], seed: int, names: list[str]) -> di
     batch = proxy_batch(built.splits.train, seed=seed)
     out: dict[str, dict[str, float]] = {name: {} for name in names}
     for a in archs:
-        net = evaluator.calibrated(built.space.parse(a))
+        arch = built.space.parse(a)
+        # synflow removes BN: its value does not depend on the calibration, which it skips
+        calibrated = evaluator.calibrated(arch) if set(names) - {"synflow"} else None
         for name in names:
+            net = built.strategy.extract(arch) if name == "synflow" else calibrated
             out[name][a] = PROXIES[name](net, batch)
     return out
 
@@ -137,12 +149,13 @@ def _zero_cost(built, archs: tuple[str, ...], seed: int, names: list[str]) -> di
 def with_derived(run: dict, params: dict[str, float]) -> dict:
     """``run`` with the estimators of ``DERIVED`` added (those whose estimate it has), over the
     archs of ``params``."""
-    cost = _z({a: math.log(p) for a, p in params.items()})
+    costs = {"params": params, **({"synflow": run["synflow"]} if "synflow" in run else {})}
     derived = {}
-    for name, source in FUSED.items():
-        if source in run:
+    for name, (source, cost) in FUSED.items():
+        if source in run and cost in costs:
             estimate = _z({a: run[source][a] for a in params})
-            derived[name] = {a: estimate[a] + cost[a] for a in params}
+            logs = _z({a: log_cost(costs[cost][a]) for a in params})
+            derived[name] = {a: estimate[a] + logs[a] for a in params}
     return run | derived
 
 
@@ -207,11 +220,12 @@ def run_job(job: Job) -> dict:
         if payload.get("overrides") == overrides and sorted(payload["val_acc"]) == sorted(
             job.archs
         ):
-            if all(k in payload for k in ESTIMATORS) or not job.rescore:
+            wanted = set(job.rescore_only) or set(ESTIMATORS)
+            if wanted <= set(payload) or not job.rescore:
                 return payload
             if (job.out / "supernet.pt").exists():  # an older run: add the newer estimators
                 tic = time.time()
-                missing = {k for k in ESTIMATORS if k not in payload}
+                missing = {k for k in wanted if k not in payload}
                 payload |= _score(job.out, job.archs, job.seed, missing)
                 payload["rescore_s"] = time.time() - tic
                 _write(cached, payload)
@@ -247,9 +261,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rows-file", type=Path, default=ROWS_FILE)
     parser.add_argument(
         "--rescore",
-        action="store_true",
-        help="add missing estimators to cached runs from their saved supernet.pt (no retraining; "
-        "a cached run without supernet.pt is trained again)",
+        nargs="*",
+        choices=list(ESTIMATORS),
+        default=None,
+        metavar="ESTIMATOR",
+        help="add missing estimators (all, or those named) to cached runs from their saved "
+        "supernet.pt (no retraining; a cached run without supernet.pt is trained again)",
     )
     parser.add_argument(
         "--smoke",
@@ -304,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
             tuple(drawn),
             out / row / f"seed{seed}",
             sample.estimates,
-            args.rescore,
+            args.rescore is not None,
+            tuple(args.rescore or ()),
         )
         for row in rows
         for seed in args.seeds

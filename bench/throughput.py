@@ -151,7 +151,7 @@ def rank_costs(built: Built, archs: list, repeats: int) -> list[tuple]:
 def estimator_costs(built: Built, archs: list, repeats: int) -> list[tuple[str, float]]:
     """(label, ms summed over ``archs``) of a whole record with the default search's evaluator
     (``evaluator.estimator=auto``, ``calib_batches=auto``) and with ``train_loss`` and the whole
-    training split for calibration (the default before ``val_loss+params``). The fusion's
+    training split for calibration (the default before the validation-loss fusions). The fusion's
     reference archs are scored in the warm-up call, once per evaluator, as in a search."""
     cfg = compose_search([f"space={built.space.name}"])
     settings = dict(cfg.evaluator)

@@ -172,15 +172,20 @@ class Evaluator:
         return dict(self.memo[key])
 
     def zero_cost(self, arch: Mapping[str, str], name: str | None = None) -> float | None:
-        """The zero-cost proxy ``name`` (default: the estimator's, None when it is not one) of
-        the path's calibrated net on the evaluator's fixed proxy batch (``search.zero_cost``)."""
-        if name is None and not self.scorer.estimator.zero_cost:
+        """The zero-cost proxy ``name`` (default: the estimator's ``proxy``; None when it has
+        none) of the path's calibrated net on the evaluator's fixed proxy batch
+        (``search.zero_cost``); ``synflow`` removes BN, so it reads the extracted path as it is."""
+        name = name or self.scorer.estimator.proxy
+        if name is None:
             return None
         if self._proxy_batch is None:
             batch = proxy_batch(self.built.splits.train, seed=self.seed)
             self._proxy_batch = (batch[0].to(self.device), batch[1].to(self.device))
-        proxy = PROXIES[name or self.scorer.estimator.name]
-        return proxy(self.calibrated(arch), self._proxy_batch)
+        if name == "synflow":  # it removes BN: the path's weights alone, no recalibration
+            net = self.built.strategy.extract(arch).to(self.device)
+        else:
+            net = self.calibrated(arch)
+        return PROXIES[name](net, self._proxy_batch)
 
     @torch.inference_mode()
     def compute(self, arch: Mapping[str, str]) -> dict:

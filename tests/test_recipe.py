@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from search.estimators import ESTIMATORS, FUSIONS, REFERENCE_ARCHS, Scorer
 from search.evaluate import Evaluator, calibration_batches
 from search.pipeline import run as search_run
+from search.zero_cost import synflow
 from supernet.builder import load_trained
 from supernet.checkpoint import load_checkpoint
 from supernet.cli import group_options
@@ -105,7 +106,7 @@ def test_auto_calibration_follows_the_estimator(trained, capsys):
         resolve_calibration(7, "train_loss") == 7 and resolve_calibration("all", "val_acc") == "all"
     )
     ev = Evaluator(trained, calib_batches="auto", estimator="auto", count_flops=False)
-    assert len(ev.calibrator.batches) == AUTO_CALIB_BATCHES  # nb201 -> val_loss+params
+    assert len(ev.calibrator.batches) == AUTO_CALIB_BATCHES  # nb201 -> val_loss+synflow
     ev = Evaluator(trained, calib_batches="auto", estimator="train_loss", count_flops=False)
     assert sum(len(b) for b in ev.calibrator.batches) == len(trained.splits.train)
 
@@ -120,12 +121,14 @@ def test_every_estimator_scores_from_the_record(trained):
     assert records["val_acc"]["score"] == records["val_acc"]["val_acc"]
     assert records["val_loss"]["score"] == -records["val_loss"]["val_loss"]
     assert records["train_loss"]["score"] == -records["train_loss"]["train_loss"]
-    for name, loss in FUSIONS.items():
+    for name, (loss, cost) in FUSIONS.items():
         fusion = Evaluator(trained, estimator=name, count_flops=False, seed=3)
         record = fusion(arch)
         stats = fusion.scorer.reference()  # REFERENCE_ARCHS archs scored once, then reused
         assert len(fusion.memo) >= REFERENCE_ARCHS - 5  # a seeded sample may repeat an arch
-        parts = (-record[loss], math.log(record["params"]))
+        value = record["params"] if cost == "params" else record["zero_cost"]
+        assert cost == "params" or value == records["synflow"]["zero_cost"]  # the same proxy
+        parts = (-record[loss], math.log(value))
         expected = sum((v - m) / s for v, (m, s) in zip(parts, stats, strict=True))
         assert record["score"] == pytest.approx(expected)
         assert stats[0][1] > 0 and stats[1][1] > 0  # the reference archs differ in both parts
@@ -140,15 +143,17 @@ def test_default_search_ranks_by_the_estimator(tmp_path, capsys):
     result = search_run(compose_tiny("search", overrides), out_dir=tmp_path)
     captured = capsys.readouterr()
     err = captured.err
-    assert "(ranked by score = val_loss+params: z(minus the validation loss)" in captured.out
-    assert "evaluator.estimator=auto -> val_loss+params (nb201 space" in err
-    assert "evaluator.calib_batches=auto -> 4 (val_loss+params: " in err
+    assert "(ranked by score = val_loss+synflow: z(minus the validation loss)" in captured.out
+    assert "evaluator.estimator=auto -> val_loss+synflow (nb201 space" in err
+    assert "evaluator.calib_batches=auto -> 4 (val_loss+synflow: " in err
     board = result["leaderboard"]
     built, _ = load_trained(result["checkpoint"])
-    scorer = Evaluator(built, estimator="val_loss+params", seed=0).scorer
-    for r in board:  # z(-val loss) + z(log params) over the seeded reference archs
-        (m_loss, s_loss), (m_p, s_p) = scorer.reference()
-        want = (-r["val_loss"] - m_loss) / s_loss + (math.log(r["params"]) - m_p) / s_p
+    ev = Evaluator(built, estimator="val_loss+synflow", seed=0)
+    for r in board:  # z(-val loss) + z(log synflow) over the seeded reference archs
+        (m_loss, s_loss), (m_s, s_s) = ev.scorer.reference()
+        flow = synflow(built.strategy.extract(built.space.parse(r["arch"])), ev._proxy_batch)
+        assert r["zero_cost"] == pytest.approx(flow, rel=1e-9) and r["zero_cost"] > 0
+        want = (-r["val_loss"] - m_loss) / s_loss + (math.log(r["zero_cost"]) - m_s) / s_s
         assert r["score"] == pytest.approx(want, rel=1e-6) and r["train_loss"] is None
     assert [r["score"] for r in board] == sorted((r["score"] for r in board), reverse=True)
     assert torch.load(result["checkpoint"], weights_only=True)["sharing"]["name"] == "fewshot"
@@ -178,7 +183,7 @@ def test_the_default_search_ranks_each_space_by_its_benchmarked_estimator(tmp_pa
     if name == "angle":
         assert all(r["score"] == r["angle"] for r in board) and len(board) == 4
     else:  # a fusion: the better of two archs with equal params has the lower val loss
-        assert ESTIMATORS[name].name == "val_loss+params" and len(board) == 4
+        assert ESTIMATORS[name].proxy == "synflow" and len(board) == 4
         assert all(r["score"] is not None and r["val_loss"] is not None for r in board)
 
 

@@ -34,13 +34,14 @@ def test_the_default_estimate_is_the_fusion_derived_from_the_run(fake_uniform, t
     sample, truth = fake_uniform
     estimate = {a: -2.0 + m / 100 for a, m in truth["mean"].items()}
     args = ["--sample", "uniform", "--row", "row", "--seeds", "0", "--sizes", "10", "--draws", "2"]
-    write_run(tmp_path, sample, "row", 0, estimate)  # no neg_val_loss: no val_loss+params
+    write_run(tmp_path, sample, "row", 0, estimate)  # no neg_val_loss: no val_loss+synflow
     with pytest.raises(SystemExit):
         calibration.main([*args, "--runs", str(tmp_path)])
-    assert "has no 'val_loss+params' estimate" in capsys.readouterr().err
-    write_run(tmp_path, sample, "row", 0, estimate, neg_val_loss=estimate)
+    assert "has no 'val_loss+synflow' estimate" in capsys.readouterr().err
+    flow = {a: float(truth["params"][a]) ** 2 for a in estimate}  # a made-up synflow
+    write_run(tmp_path, sample, "row", 0, estimate, neg_val_loss=estimate, synflow=flow)
     assert calibration.main([*args, "--runs", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "estimator val_loss+params" in out.splitlines()[0]
+    assert "estimator val_loss+synflow" in out.splitlines()[0]
     raw = float(out.splitlines()[2].split()[1])
-    assert -1.0 <= raw < 1.0  # the fusion adds the parameter count: no longer the truth itself
+    assert -1.0 <= raw < 1.0  # the fusion adds the synflow score: no longer the truth itself
