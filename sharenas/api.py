@@ -62,9 +62,10 @@ class LoadedSupernet:
         checked = self.arch(arch)
         return {**self.evaluator(checked), "canonical": self.space.canonical(checked)}
 
-    def rank(self, archs: Iterable[ArchLike], key: str = "val_acc") -> list[dict]:
-        """Score each arch once and return the records best first by ``key`` (higher is better
-        for val_acc, lower for the losses and costs), each with a 1-based ``rank``."""
+    def rank(self, archs: Iterable[ArchLike], key: str = "score") -> list[dict]:
+        """Score each arch once and return the records best first by ``key`` (default ``score``,
+        the estimator's value; higher is better for it and val_acc, lower for the losses and
+        costs), each with a 1-based ``rank``."""
         from search.objective import KEY_DIRECTIONS
         from search.ranking import leaderboard
         from supernet.errors import SharenasError
@@ -81,21 +82,34 @@ def load(
     *,
     ema: bool = True,
     device: str = "cpu",
-    calib_batches: int = 4,
+    calib_batches: int | str = "auto",
     count_flops: bool = True,
     seed: int = 0,
     data_path: str | None = None,
+    estimator: str = "auto",
 ) -> LoadedSupernet:
     """Load a ``supernet.pt`` (``torch.load(weights_only=True)``: a checkpoint never runs code)
     with the data it was trained on, ready to rank and extract archs. ``data_path`` replaces
-    the saved path of a dataset read from disk that moved."""
+    the saved path of a dataset read from disk that moved. ``estimator`` and ``calib_batches``
+    are ``evaluator.estimator`` and ``evaluator.calib_batches`` of ``python search.py``, with the
+    same defaults: the benchmark's estimator for the checkpoint's space (printed)."""
     from search.cli import register_configs
+    from search.estimators import get_estimator, resolve_estimator
     from search.evaluate import Evaluator
-    from supernet.builder import load_trained
+    from supernet.builder import initial_strategy, load_trained
 
     register_configs()
-    built, _ = load_trained(checkpoint, data_path=data_path, ema=ema)
+    built, state = load_trained(checkpoint, data_path=data_path, ema=ema)
+    initial = None
+    if get_estimator(resolve_estimator(estimator, built.space.name)).needs_initial:
+        initial = initial_strategy(state.config)  # the angle: the supernet before training
     evaluator = Evaluator(
-        built, calib_batches=calib_batches, count_flops=count_flops, seed=seed, device=device
+        built,
+        calib_batches=calib_batches,
+        count_flops=count_flops,
+        seed=seed,
+        device=device,
+        estimator=estimator,
+        initial=initial,
     )
     return LoadedSupernet(built, evaluator)

@@ -34,10 +34,10 @@ def test_readme_example_ranks_100_archs(tmp_path):
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = [ln for ln in proc.stdout.splitlines() if re.match(r"^\d+ \d+\.\d%", ln)]
+    rows = [ln for ln in proc.stdout.splitlines() if re.match(r"^\d+ -?\d+\.\d\d \d+\.\d%", ln)]
     assert [int(r.split()[0]) for r in rows] == [1, 2, 3, 4, 5]
-    accs = [float(r.split()[1].rstrip("%")) for r in rows]
-    assert accs == sorted(accs, reverse=True)
+    scores = [float(r.split()[1]) for r in rows]  # the default estimator's score, best first
+    assert scores == sorted(scores, reverse=True)
     assert len(list(tmp_path.glob("outputs/default/train/*/supernet.pt"))) == 1
 
 
@@ -54,7 +54,9 @@ def test_rank_scores_each_distinct_arch_once_best_first(loaded):
     ranked = loaded.rank(archs + archs[:3])
     assert sorted(r["arch"] for r in ranked) == sorted(archs)
     assert [r["rank"] for r in ranked] == list(range(1, 13))
-    accs = [r["val_acc"] for r in ranked]
+    scores = [r["score"] for r in ranked]  # the default estimator's, as python search.py's
+    assert scores == sorted(scores, reverse=True) and loaded.evaluator.scorer.fusion
+    accs = [r["val_acc"] for r in loaded.rank(archs, key="val_acc")]
     assert accs == sorted(accs, reverse=True)
     by_loss = loaded.rank(archs, key="val_loss")
     assert [r["val_loss"] for r in by_loss] == sorted(r["val_loss"] for r in by_loss)
