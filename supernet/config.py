@@ -15,7 +15,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from supernet.derived import half, or_auto
+from supernet.derived import epochs_for, half, or_auto
 from supernet.errors import SharenasError, check_int
 from supernet.file_config import config_to_file
 from supernet.optim import check_optim_config
@@ -177,6 +177,8 @@ def register_train_configs() -> None:
     ``defaults: [/_schema_<group>@_here_, _self_]``."""
     if not OmegaConf.has_resolver("half"):  # ${half:${trainer.epochs}}: the middle epoch
         OmegaConf.register_new_resolver("half", half)
+    if not OmegaConf.has_resolver("epochs_for"):  # ${epochs_for:${data.name}}: the CPU default
+        OmegaConf.register_new_resolver("epochs_for", epochs_for)
     cs = ConfigStore.instance()
     cs.store(name="_schema_space", node=SpaceConf)
     cs.store(name="_schema_data", node=DataConf)

@@ -11,6 +11,12 @@ ranked best. ``auto`` carries those choices to other runs by the quantity they s
   8x8, 4 at 32x32 as the usual CIFAR-10 recipe pads);
 - ``evaluator.calib_batches=all`` (``search.evaluate``): BN recalibrated on the whole training
   split, whatever its size.
+
+The CPU trainer's number of epochs follows the dataset (``${epochs_for:${data.name}}`` in
+``conf/trainer/cpu.yaml``): ``DATA_EPOCHS`` holds the datasets the recipe was benchmarked on, at the
+benchmark's budget (30 epochs of mnist5k's 47 batches: about its 1,350 optimizer steps; at 15 the
+supernet's own estimates ranked far worse, ``bench/README.md``); any other dataset gets
+``OTHER_EPOCHS``, which keeps the default ``python search.py`` on digits within a minute.
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ from typing import Any
 from supernet.errors import SharenasError
 
 AUTO = "auto"
+#: CPU training epochs of the datasets the default recipe was benchmarked on (see above).
+DATA_EPOCHS = {"mnist5k": 30}
+OTHER_EPOCHS = 15
 EMA_SPAN = 0.37  # the EMA's time constant as a share of the run's optimizer steps
 
 
@@ -33,6 +42,12 @@ def ema_decay_for(total_steps: int) -> float:
 def crop_pad_for(image_size: int) -> int:
     """Random-shift pixels for square images of side ``image_size``: an eighth, at least 1."""
     return max(1, math.floor(image_size / 8 + 0.5))
+
+
+def epochs_for(data_name: object) -> int:
+    """The CPU trainer's default epochs for the dataset ``data_name``: the ``${epochs_for:...}``
+    resolver of ``conf/trainer/cpu.yaml``."""
+    return DATA_EPOCHS.get(str(data_name), OTHER_EPOCHS)
 
 
 def half(epochs: object) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
@@ -26,7 +26,7 @@ from supernet.augment import BatchAugment
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built, build, build_sampler
 from supernet.data import make_loader
-from supernet.derived import AUTO, EMA_SPAN, crop_pad_for, ema_decay_for
+from supernet.derived import AUTO, DATA_EPOCHS, EMA_SPAN, crop_pad_for, ema_decay_for
 from supernet.distributed import Ranks
 from supernet.ema import WeightEMA, init_share
 from supernet.errors import SharenasError
@@ -101,6 +101,7 @@ def set_up(cfg: DictConfig, out: Path, ranks: Ranks, device: torch.device) -> Tr
         )
     opt = build_optimizer(tc, built.strategy)
     probe_loader = make_loader(built.splits.train, int(tc.batch_size), shuffle=False)
+    _say_epochs(cfg, say)
     return TrainRun(
         cfg=cfg,
         out=out,
@@ -164,6 +165,19 @@ def pick_device(name: str) -> torch.device:
 
 def _silent(*args: object, **kwargs: object) -> None:
     """``print`` for the processes that are not rank 0."""
+
+
+def _say_epochs(cfg: DictConfig, say) -> None:
+    """Print ``trainer.epochs`` when the CPU trainer derived it from the dataset."""
+    raw = OmegaConf.to_container(cfg.trainer, resolve=False).get("epochs")
+    if isinstance(raw, str) and raw.startswith("${epochs_for:"):
+        name = cfg.data.name
+        why = (
+            "the budget the default recipe was benchmarked at"
+            if name in DATA_EPOCHS
+            else "no benchmark of this dataset"
+        )
+        say(f"trainer.epochs={cfg.trainer.epochs} (the CPU default for data={name}: {why})")
 
 
 def _batch_augment(cfg: DictConfig, built: Built, say) -> BatchAugment:

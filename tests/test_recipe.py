@@ -198,3 +198,25 @@ def test_a_prepared_fusion_ships_its_reference_to_copies(trained, capsys):
     arch = trained.space.sample(random.Random(5))
     assert clone(arch)["score"] == pytest.approx(ev(arch)["score"])
     assert "reference archs" not in capsys.readouterr().err  # neither scored them again
+
+
+def test_cpu_epochs_follow_the_dataset_and_say_so(tmp_path, capsys):
+    from supernet.derived import DATA_EPOCHS, OTHER_EPOCHS
+
+    mnist = compose_config("train", ["data=mnist5k"])
+    assert mnist.trainer.epochs == DATA_EPOCHS["mnist5k"] == 30 and mnist.sharing.split_epoch == 15
+    assert compose_config("search", ["data=digits"]).trainer.epochs == OTHER_EPOCHS == 15
+    assert compose_config("train", ["data=mnist5k", "trainer.epochs=4"]).trainer.epochs == 4
+    assert compose_config("train", ["data=mnist5k", "recipe=legacy"]).trainer.epochs == 15
+    assert compose_config("train", ["recipe=cifar10_gpu"]).trainer.epochs == 50  # the GPU trainer's
+    train(
+        compose_tiny("train", ["trainer.epochs=1", "trainer.steps_per_epoch=2"]), out_dir=tmp_path
+    )
+    assert "trainer.epochs=" not in capsys.readouterr().out  # given: nothing derived to print
+    quick = ["trainer.steps_per_epoch=1", "trainer.stop_after=1", "trainer.progress=false"]
+    cfg = compose_config("train", ["space.macro.channels=4", "trainer.num_threads=1", *quick])
+    train(cfg, out_dir=tmp_path / "derived")  # 1 of the derived 15 epochs (a time slice)
+    assert (
+        "trainer.epochs=15 (the CPU default for data=digits: no benchmark"
+        in capsys.readouterr().out
+    )
