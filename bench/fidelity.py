@@ -90,6 +90,7 @@ class Job:
     estimates: str  # the sample's estimates file in ``out``
     rescore: bool = False
     rescore_only: tuple[str, ...] = ()  # with ``rescore``: only these estimators (empty: all)
+    estimators: tuple[str, ...] = ()  # what a new run scores (empty: every one of ESTIMATORS)
 
 
 def _score(out: Path, archs: tuple[str, ...], seed: int, want: set[str] | None = None) -> dict:
@@ -235,7 +236,7 @@ def run_job(job: Job) -> dict:
         train_s = _train(overrides, job.out)
         # a run killed while scoring keeps its supernet: the next run scores it, never retrains
         _write(job.out / TRAINED, {"overrides": overrides, "train_s": train_s})
-    scores = _score(job.out, job.archs, job.seed)
+    scores = _score(job.out, job.archs, job.seed, set(job.estimators) or None)
     result = {
         "overrides": overrides,
         "row": job.row,
@@ -267,6 +268,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ESTIMATOR",
         help="add missing estimators (all, or those named) to cached runs from their saved "
         "supernet.pt (no retraining; a cached run without supernet.pt is trained again)",
+    )
+    parser.add_argument(
+        "--estimators",
+        nargs="+",
+        choices=list(ESTIMATORS),
+        default=None,
+        metavar="ESTIMATOR",
+        help="what a run trained now is scored with (default: all; val_acc always, it keys the "
+        "cache); a table lacks the others for it",
     )
     parser.add_argument(
         "--smoke",
@@ -323,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             sample.estimates,
             args.rescore is not None,
             tuple(args.rescore or ()),
+            tuple(sorted({"val_acc", *args.estimators})) if args.estimators else (),
         )
         for row in rows
         for seed in args.seeds

@@ -14,8 +14,8 @@ ranked best. ``auto`` carries those choices to other runs by the quantity they s
 
 The CPU trainer's number of epochs follows the dataset (``${epochs_for:${data.name}}`` in
 ``conf/trainer/cpu.yaml``): ``DATA_EPOCHS`` holds the datasets the recipe was benchmarked on, at the
-benchmark's budget (30 epochs of mnist5k's 47 batches: about its 1,350 optimizer steps; at 15 the
-supernet's own estimates ranked far worse, ``bench/README.md``); any other dataset gets
+benchmark's budget (30 epochs of mnist5k's 46 batches: 1,380 optimizer steps, about its 1,350; at
+15 the supernet's own estimates ranked worse, ``bench/README.md``); any other dataset gets
 ``OTHER_EPOCHS``, which keeps the default ``python search.py`` on digits within a minute.
 """
 
