@@ -182,7 +182,9 @@ class Evaluator:
             batch = proxy_batch(self.built.splits.train, seed=self.seed)
             self._proxy_batch = (batch[0].to(self.device), batch[1].to(self.device))
         if name == "synflow":  # it removes BN: the path's weights alone, no recalibration
-            net = self.built.strategy.extract(arch).to(self.device)
+            route = self.built.strategy.route(arch)  # the scratch parts: synflow copies them
+            parts = self._parts.setdefault(route, {})
+            net = self.built.strategy.supernets[route].extract(arch, parts).to(self.device)
         else:
             net = self.calibrated(arch)
         return PROXIES[name](net, self._proxy_batch)
