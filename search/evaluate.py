@@ -21,10 +21,10 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from search.costs import flops, latency_ms
-from search.estimators import Scorer, resolve_calibration, resolve_estimator
+from search.estimators import Scorer, get_estimator, resolve_calibration, resolve_estimator
 from search.zero_cost import PROXIES, proxy_batch
 from supernet.bn import BatchNormCalibrator
-from supernet.builder import Built
+from supernet.builder import Built, initial_strategy
 from supernet.errors import SharenasError, check_int
 from supernet.models import StandaloneNet, count_params
 from supernet.scoring import score
@@ -181,13 +181,17 @@ class Evaluator:
         if self._proxy_batch is None:
             batch = proxy_batch(self.built.splits.train, seed=self.seed)
             self._proxy_batch = (batch[0].to(self.device), batch[1].to(self.device))
-        if name == "synflow":  # it removes BN: the path's weights alone, no recalibration
-            route = self.built.strategy.route(arch)  # the scratch parts: synflow copies them
-            parts = self._parts.setdefault(route, {})
-            net = self.built.strategy.supernets[route].extract(arch, parts).to(self.device)
-        else:
-            net = self.calibrated(arch)
+        # synflow removes BN: the path's weights alone (the scratch parts, which it copies)
+        net = self._scratch(arch)[1] if name == "synflow" else self.calibrated(arch)
         return PROXIES[name](net, self._proxy_batch)
+
+    def _scratch(self, arch: Mapping[str, str]) -> tuple[int, nn.Module]:
+        """(sub-supernet index, the path's net on this device) assembled from scratch copies of
+        that sub-supernet's parts, made on first use and shared by every arch
+        (``supernet.ops.parts``): no weight is copied per arch."""
+        route = self.built.strategy.route(arch)
+        parts = self._parts.setdefault(route, {})
+        return route, self.built.strategy.supernets[route].extract(arch, parts).to(self.device)
 
     @torch.inference_mode()
     def compute(self, arch: Mapping[str, str]) -> dict:
@@ -195,10 +199,8 @@ class Evaluator:
         the supernet's parts made on first use and shared by every arch (``supernet.ops.parts``),
         so no weight is copied per arch; its BN statistics are recalibrated before it scores, so
         the numbers are those of ``calibrated(arch)``."""
-        route = self.built.strategy.route(arch)
-        parts = self._parts.setdefault(route, {})
-        net = self.built.strategy.supernets[route].extract(arch, parts)
-        val = score(net.to(self.device), self.val_batches, self.calibrator, self.device)
+        route, net = self._scratch(arch)
+        val = score(net, self.val_batches, self.calibrator, self.device)
         return {
             "arch": str(arch),
             "score": None,  # set by __call__ (the fusion reference archs are measured first)
@@ -251,6 +253,12 @@ def _count(part: nn.Module, shape: tuple[int, ...]) -> tuple[int, tuple[int, ...
         out = part(torch.zeros(shape, device=device))
     part.train(was_training)
     return int(counter.get_total_flops()), tuple(out.shape)
+
+
+def initial_for(estimator: str, config: Mapping) -> SharingStrategy | None:
+    """The supernet before training, rebuilt from a checkpoint's ``config``, when the (resolved)
+    ``estimator`` needs it (the angle); else None."""
+    return initial_strategy(config) if get_estimator(estimator).needs_initial else None
 
 
 def calibration_batches(value: int | str, batch_size: int, n_train: int) -> int:

@@ -12,7 +12,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from search.checks import check_search_config, feasibility_note, warn_checkpoint_overrides
 from search.estimators import get_estimator, resolve_calibration, resolve_estimator
-from search.evaluate import Evaluator
+from search.evaluate import Evaluator, initial_for
 from search.export import export_top, normalization
 from search.objective import Objective
 from search.ranking import Objectives, leaderboard, pareto_front
@@ -26,7 +26,7 @@ from search.tensorboard_log import log_to_tensorboard
 from search.verify import annotate, check_verify, export_winner
 from search.verify import run as verify
 from search.verify_report import log_verify_to_tensorboard
-from supernet.builder import initial_strategy, load_trained
+from supernet.builder import load_trained
 from supernet.config import run_dir
 from supernet.errors import SharenasError
 from supernet.spaces import build_space
@@ -256,9 +256,7 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     try:
         checkpoint, built, state, ema_decay = _supernet(cfg, study, out)
         threads = cfg.trainer.num_threads
-        initial = None  # the supernet before training, for the angle estimator
-        if get_estimator(str(cfg.evaluator.estimator)).needs_initial:
-            initial = initial_strategy(state.config)
+        initial = initial_for(str(cfg.evaluator.estimator), state.config)  # for the angle
         evaluator = Evaluator.from_config(
             built, cfg.evaluator, seed=int(cfg.seed), threads=threads, initial=initial
         )

@@ -94,15 +94,14 @@ def load(
     are ``evaluator.estimator`` and ``evaluator.calib_batches`` of ``python search.py``, with the
     same defaults: the benchmark's estimator for the checkpoint's space (printed)."""
     from search.cli import register_configs
-    from search.estimators import get_estimator, resolve_estimator
-    from search.evaluate import Evaluator
-    from supernet.builder import initial_strategy, load_trained
+    from search.estimators import resolve_estimator
+    from search.evaluate import Evaluator, initial_for
+    from supernet.builder import load_trained
 
     register_configs()
     built, state = load_trained(checkpoint, data_path=data_path, ema=ema)
-    initial = None
-    if get_estimator(resolve_estimator(estimator, built.space.name)).needs_initial:
-        initial = initial_strategy(state.config)  # the angle: the supernet before training
+    estimator = resolve_estimator(estimator, built.space.name)  # auto: printed, once
+    initial = initial_for(estimator, state.config)  # the angle: the supernet before training
     evaluator = Evaluator(
         built,
         calib_batches=calib_batches,
