@@ -22,11 +22,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from search.costs import flops, latency_ms
 from search.estimators import Scorer, get_estimator, resolve_calibration, resolve_estimator
-from search.zero_cost import PROXIES, proxy_batch
+from search.zero_cost import PROXIES, proxy_batch, synflow_score, synflow_twin
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built, initial_strategy
 from supernet.errors import SharenasError, check_int
 from supernet.models import StandaloneNet, count_params
+from supernet.ops.cells import FixedCell
+from supernet.ops.parts import PartMemo
 from supernet.scoring import score
 from supernet.sharing.base import SharingStrategy
 
@@ -97,6 +99,7 @@ class Evaluator:
         self.count_flops = count_flops
         self.memo: dict[str, dict] = {}
         self._parts: dict[int, dict] = {}  # sub-supernet -> its scratch part copies (compute)
+        self._twin_parts: dict[int, PartMemo] = {}  # sub-supernet -> its synflow twin parts
         self._part_flops: dict[tuple, tuple[int, tuple[int, ...]]] = {}  # see _flops
         self.threads = threads  # trainer.num_threads, applied by Ray workers (supernet.threads)
         built.strategy.eval()
@@ -181,9 +184,18 @@ class Evaluator:
         if self._proxy_batch is None:
             batch = proxy_batch(self.built.splits.train, seed=self.seed)
             self._proxy_batch = (batch[0].to(self.device), batch[1].to(self.device))
-        # synflow removes BN: the path's weights alone (the scratch parts, which it copies)
-        net = self._scratch(arch)[1] if name == "synflow" else self.calibrated(arch)
-        return PROXIES[name](net, self._proxy_batch)
+        if name == "synflow":  # BN removed: the path's weights alone, from prepared part copies
+            return synflow_score(self._twin(arch), tuple(self._proxy_batch[0].shape[1:]))
+        return PROXIES[name](self.calibrated(arch), self._proxy_batch)
+
+    def _twin(self, arch: Mapping[str, str]) -> nn.Module:
+        """The path's ``synflow_twin``, assembled from twin copies of its sub-supernet's parts,
+        each prepared once and shared by every arch: no weight is copied per arch."""
+        route = self.built.strategy.route(arch)
+        memo = self._twin_parts.setdefault(route, PartMemo(synflow_twin))
+        with torch.inference_mode(False):  # the twins are differentiated
+            net = self.built.strategy.supernets[route].extract(arch, memo)
+        return net.to(self.device).eval()
 
     def _scratch(self, arch: Mapping[str, str]) -> tuple[int, nn.Module]:
         """(sub-supernet index, the path's net on this device) assembled from scratch copies of
@@ -230,18 +242,26 @@ class Evaluator:
 
     def _flops(self, net: nn.Module) -> int:
         """``search.costs.flops(net)``, summed over the stem, blocks and head of a standalone net
-        (it runs them in sequence, and FLOPs add up), each counted once per (structure, input
-        shape) and then looked up."""
+        (it runs them in sequence, and FLOPs add up) and over the ops of a cell (the sums that
+        join them are not FLOPs to ``torch.utils.flop_counter``), each counted once per
+        (structure, input shape) and then looked up."""
         if not isinstance(net, StandaloneNet):
             return flops(net, self.input_shape)
         shape, total = (1, *self.input_shape), 0
         for part in (net.stem, *net.blocks, net.head):
-            key = (repr(part), shape)
-            if key not in self._part_flops:
-                self._part_flops[key] = _count(part, shape)
-            count, shape = self._part_flops[key]
+            if isinstance(part, FixedCell):  # every op reads a node shaped as the cell's input
+                total += sum(self._part_count(op, shape)[0] for op in part.ops.values())
+                continue
+            count, shape = self._part_count(part, shape)
             total += count
         return total
+
+    def _part_count(self, part: nn.Module, shape: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+        """``_count(part, shape)``, once per (structure, input shape)."""
+        key = (repr(part), shape)
+        if key not in self._part_flops:
+            self._part_flops[key] = _count(part, shape)
+        return self._part_flops[key]
 
 
 def _count(part: nn.Module, shape: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:

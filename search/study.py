@@ -28,6 +28,7 @@ CHECKPOINT_ATTR = "sharenas_checkpoint"  # study user attr: the supernet the rec
 SETTINGS_ATTR = "sharenas_settings"  # study user attr: the settings that shape a score
 LEGACY_RECORD_ATTR = "sharenas_record"  # one JSON attr per trial, as older sharenas stored it
 Listener = Callable[[Record], None]
+_UNSETTLED = object()  # a trial whose holder verdict is not kept yet
 
 
 class Study:
@@ -80,6 +81,9 @@ class Study:
         self.heartbeat = beat
         self.listeners: list[Listener] = []
         self.n_failed = 0  # archs of this run whose scores were not finite
+        self._decisions = set(self.space.choices())
+        self._settled: dict[int, str | None] = {}  # finished trial -> key it holds (None: none)
+        self._enumerated: list[tuple[str, Arch]] | None = None  # (key, arch) of a small space
         self.n_stale = self.fail_stale()
         self.earlier = self.records()  # stored by earlier runs (or other processes)
 
@@ -108,24 +112,37 @@ class Study:
         """Evaluated archs whose scores were not finite: never ranked nor exported."""
         return [r for t in self.trials() if FAILED_ATTR in t.user_attrs and (r := _record(t))]
 
-    def _holders(self, trials: list[FrozenTrial]) -> list[FrozenTrial]:
-        """Trials that hold an arch: evaluated (ranked or failed) or in flight, by number."""
-        held, decisions = [], set(self.space.choices())
+    def _holders(self, trials: list[FrozenTrial]) -> list[tuple[FrozenTrial, str]]:
+        """(trial, key) of the trials that hold an arch: evaluated (ranked or failed) or in flight,
+        by number. A finished trial never changes, so its verdict is kept and not read again: an
+        ask costs one pass over the trial list, not one per trial and field."""
+        held = []
         for t in sorted(trials, key=lambda t: t.number):
-            attrs = t.user_attrs
-            if KEY_ATTR not in attrs and LEGACY_RECORD_ATTR not in attrs:
-                continue
-            if set(t.params) != decisions:  # another space's trial (refused by ``bind``)
-                continue
-            if REPEAT_ATTR in attrs or t.system_attrs.get(STALE_ATTR):
-                continue
-            if t.state in (TrialState.COMPLETE, TrialState.RUNNING) or FAILED_ATTR in attrs:
-                held.append(t)
+            key = self._settled.get(t.number, _UNSETTLED)
+            if key is _UNSETTLED:
+                key = self._holder_key(t)
+                if t.state.is_finished():
+                    self._settled[t.number] = key
+            if key is not None:
+                held.append((t, key))
         return held
+
+    def _holder_key(self, t: FrozenTrial) -> str | None:
+        """The key of the arch trial ``t`` holds, or None when it holds none."""
+        attrs = t.user_attrs
+        if KEY_ATTR not in attrs and LEGACY_RECORD_ATTR not in attrs:
+            return None
+        if set(t.params) != self._decisions:  # another space's trial (refused by ``bind``)
+            return None
+        if REPEAT_ATTR in attrs or t.system_attrs.get(STALE_ATTR):
+            return None
+        if t.state in (TrialState.COMPLETE, TrialState.RUNNING) or FAILED_ATTR in attrs:
+            return _key(t, self)
+        return None
 
     def n_used(self) -> int:
         """Distinct archs the study holds: the budget spent, by every process on the storage."""
-        return len({_key(t, self) for t in self._holders(self.trials())})
+        return len({key for _, key in self._holders(self.trials())})
 
     # -- ask and tell ------------------------------------------------------------------------------
     def key(self, arch: Arch) -> str:
@@ -140,7 +157,7 @@ class Study:
         marked ``repeat_of``; after ``max_repeats`` in a row the next trial gets an unseen arch."""
         for attempt in range(4 * self.max_repeats):
             trials = self.trials()
-            held = {_key(t, self): t for t in reversed(self._holders(trials))}
+            held = {key: t for t, key in reversed(self._holders(trials))}
             if len(held) >= min(self.n_trials, self.space.size()):
                 return None
             if attempt >= self.max_repeats and (unseen := self._unseen(set(held))):
@@ -184,11 +201,11 @@ class Study:
             if choosing:
                 trials = None
                 time.sleep(0.05)
-        before = [t for t in self._holders(trials) if t.number < number]
-        for t in before:
-            if _key(t, self) == key:
+        before = [(t, k) for t, k in self._holders(trials) if t.number < number]
+        for t, k in before:
+            if k == key:
                 return "repeat", t
-        spent = len({_key(t, self) for t in before}) >= self.n_trials
+        spent = len({k for _, k in before}) >= self.n_trials
         return ("over", None) if spent else ("new", None)
 
     def _tell_repeat(self, trial: optuna.trial.Trial, first: FrozenTrial) -> None:
@@ -204,7 +221,9 @@ class Study:
         """A uniformly drawn arch that no trial holds (from the explicit remainder when the space
         is small enough to enumerate)."""
         if self.space.size() <= self.space.enumerate_limit:
-            rest = [a for a in self.space.enumerate() if self.key(a) not in held]
+            if self._enumerated is None:  # the space's keys, made once
+                self._enumerated = [(self.key(a), a) for a in self.space.enumerate()]
+            rest = [a for k, a in self._enumerated if k not in held]
             return self.rng.choice(rest) if rest else None
         for _ in range(1000):
             if self.key(arch := self.space.sample(self.rng)) not in held:

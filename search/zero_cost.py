@@ -13,8 +13,10 @@ here the weights are the supernet's, as the estimators issue asks:
   al., NeurIPS 2020): data-free.
 
 The net is never changed: the gradients are taken with ``torch.autograd.grad`` (no ``.grad`` is
-left behind), and ``synflow`` works on a copy. BN layers run in eval mode, with the recalibrated
-statistics, so a proxy is a pure function of the path's weights and the batch.
+left behind), and ``synflow`` works on a twin (``synflow_twin``: a copy, or, in the evaluator,
+one assembled from a memo of prepared part copies, so that no weight is copied per arch). BN layers
+run in eval mode, with the recalibrated statistics, so a proxy is a pure function of the path's
+weights and the batch.
 """
 
 from __future__ import annotations
@@ -63,30 +65,41 @@ def grad_norm(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> float
     return float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads if g is not None)))
 
 
-def _without_bn(net: nn.Module) -> nn.Module:
-    """A float64 copy of ``net`` with every BatchNorm an identity and every weight ``|w|``."""
-    twin = copy.deepcopy(net).double()
-    for name, child in list(twin.named_modules()):
+def synflow_twin(module: nn.Module) -> nn.Module:
+    """``module`` made synflow's, in place: float64, every weight ``|w|``, every BatchNorm an
+    identity (returned; a BatchNorm itself becomes an ``nn.Identity``). Idempotent. Tensors made
+    under ``torch.inference_mode`` cannot be differentiated: prepare copies outside it."""
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        return nn.Identity()
+    module.double()
+    for name, child in list(module.named_modules()):
         if isinstance(child, nn.modules.batchnorm._BatchNorm):
             parent, _, leaf = name.rpartition(".")
-            setattr(twin.get_submodule(parent) if parent else twin, leaf, nn.Identity())
+            setattr(module.get_submodule(parent), leaf, nn.Identity())
     with torch.inference_mode(False), torch.no_grad():
-        for p in twin.parameters():
-            p.copy_(p.abs())
-    return twin
+        for p in module.parameters():
+            p.abs_()
+    return module
 
 
-def synflow(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> float:
-    """``sum |w * dR/dw|`` of the ``|w|`` net without BN on ones shaped like ``batch``'s images
-    (one image: the score does not depend on the data)."""
+def synflow_score(twin: nn.Module, image_shape: tuple[int, ...]) -> float:
+    """``sum |w * dR/dw|`` of a ``synflow_twin`` on one all-ones image of ``image_shape``."""
+    device = next((p.device for p in twin.parameters()), torch.device("cpu"))
     with torch.inference_mode(False):
-        twin = _without_bn(net)
-        ones = torch.ones((1, *batch[0].shape[1:]), dtype=torch.float64, device=batch[0].device)
+        ones = torch.ones((1, *image_shape), dtype=torch.float64, device=device)
         weights = _weights(twin)
         with torch.enable_grad():
             grads = torch.autograd.grad(twin(ones).sum(), weights, allow_unused=True)
         pairs = zip(weights, grads, strict=True)
         return float(sum((w.detach() * g).abs().sum() for w, g in pairs if g is not None))
+
+
+def synflow(net: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> float:
+    """``sum |w * dR/dw|`` of the ``|w|`` net without BN on ones shaped like ``batch``'s images
+    (one image: the score does not depend on the data). Scores a twin; ``net`` is untouched."""
+    with torch.inference_mode(False):
+        twin = synflow_twin(copy.deepcopy(net)).eval()
+    return synflow_score(twin, tuple(batch[0].shape[1:]))
 
 
 PROXIES: dict[str, Callable[[nn.Module, tuple[torch.Tensor, torch.Tensor]], float]] = {

@@ -16,7 +16,7 @@ from supernet.models.macro import Macro, MacroNet, StandaloneNet, count_params
 from supernet.models.registry import register_supernet
 from supernet.ops.cells import SuperCell
 from supernet.ops.nb201_ops import ResBlock
-from supernet.ops.parts import copy_part
+from supernet.ops.parts import copy_part, sub_memo
 from supernet.spaces.base import Space
 
 
@@ -75,7 +75,7 @@ class Supernet(MacroNet):
         """A plain network holding copies of exactly the weights ``arch`` inherits. With a
         ``parts`` memo (``supernet.ops.parts``), nets extracted with it share their copies."""
         blocks = [
-            b.extract(arch, parts if parts is None else parts.setdefault(i, {}))
+            b.extract(arch, sub_memo(parts, i))
             if isinstance(b, SuperCell)
             else copy_part(parts, i, b)
             for i, b in enumerate(self.blocks)

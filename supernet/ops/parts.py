@@ -1,4 +1,4 @@
-"""Copies of supernet parts for extracted networks, optionally memoised."""
+"""Copies of supernet parts for extracted networks, optionally memoised (and prepared)."""
 
 from __future__ import annotations
 
@@ -21,5 +21,25 @@ def copy_part(
     if parts is None:
         return build()
     if key not in parts:
-        parts[key] = build()
+        part = build()
+        parts[key] = parts.prepare(part) if isinstance(parts, PartMemo) else part
+    return parts[key]
+
+
+class PartMemo(dict):
+    """A ``parts`` memo whose copies pass through ``prepare`` once, as they are made (e.g. the
+    synflow twins of ``search.zero_cost``: float64, ``|w|``, no BN); its nested memos (one per
+    cell, ``sub_memo``) prepare theirs the same way."""
+
+    def __init__(self, prepare: Callable[[nn.Module], nn.Module]) -> None:
+        super().__init__()
+        self.prepare = prepare
+
+
+def sub_memo(parts: dict | None, key: Hashable) -> dict | None:
+    """The memo nested in ``parts`` under ``key`` (made on first use; None without a memo)."""
+    if parts is None:
+        return None
+    if key not in parts:
+        parts[key] = PartMemo(parts.prepare) if isinstance(parts, PartMemo) else {}
     return parts[key]

@@ -65,7 +65,7 @@ def test_records_equal_the_plain_path(tiny_cfg, overrides):
         for _ in range(3):
             strategy(x, built.space.sample(rng))
     ev = Evaluator.from_config(built, {**cfg.evaluator, "count_flops": True}, seed=0)
-    archs = [built.space.sample(rng) for _ in range(8)]
+    archs = [built.space.sample(rng) for _ in range(16)]
     for arch in archs + archs[:2]:  # the second visit reuses the scratch parts
         ev.memo.clear()
         assert ev(arch) == reference(ev, arch)

@@ -13,7 +13,7 @@ from torch import nn
 import search
 from search.evaluate import Evaluator
 from search.zero_cost import grad_norm, proxy_batch, snip, synflow
-from supernet.builder import load_trained
+from supernet.builder import build, load_trained
 from supernet.training import train
 from tests.conftest import compose_tiny
 
@@ -107,3 +107,23 @@ def test_a_search_ranks_by_snip(checkpoint, tmp_path):
     ]
     ranked = search.run(compose_tiny("search", overrides), out_dir=tmp_path)["leaderboard"]
     assert [r["score"] for r in ranked] == sorted((r["zero_cost"] for r in ranked), reverse=True)
+
+
+@pytest.mark.parametrize("space", ["nb201", "mbv3"])
+def test_the_evaluators_synflow_twins_equal_a_copy_and_leave_the_supernet_alone(tiny_cfg, space):
+    """The evaluator assembles synflow twins from part copies prepared once and shared by every
+    arch; each arch's value equals synflow on a fresh copy of its extracted net, in any order."""
+    torch.manual_seed(0)
+    built = build(tiny_cfg("search", [f"space={space}"]))
+    before = {k: v.clone() for k, v in built.strategy.state_dict().items()}
+    ev = Evaluator(built, count_flops=False, estimator="synflow", seed=0)
+    batch = proxy_batch(built.splits.train, seed=0)
+    rng = random.Random(1)
+    archs = [built.space.sample(rng) for _ in range(12)]
+    by_copy = [synflow(built.strategy.extract(a).eval(), batch) for a in archs]
+    first = [ev.zero_cost(a) for a in archs]
+    again = [ev.zero_cost(a) for a in reversed(archs)][::-1]  # parts reused, in another order
+    assert first == pytest.approx(by_copy, rel=1e-12) and again == first
+    assert len(set(first)) > 1  # the archs really differ
+    after = built.strategy.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
