@@ -129,7 +129,7 @@ def tables(
     estimators: dict,
     costs: Costs | None = None,
 ) -> dict:
-    """Print the main table (one block per estimator, longer budgets last) and the secondary
+    """Print the main table (one block per estimator, other budgets last) and the secondary
     views; return the summary written to ``bench/results``."""
     truth = {a: gt["mean"][a] for a in archs}
     ref = references(gt, archs, costs)
@@ -145,16 +145,19 @@ def tables(
         print(_line("FLOPs (baseline)", [f"{ref['baseline_flops'][m]:.3f}" for m in METRICS]))
     print(_line("retrain once (reference)", [fmt(ref["retrain_once"][m]) for m in METRICS]))
     summary = ref | {"rows": {}}
-    equal = [r for r in rows if book.epochs_of(r) == book.epochs]
-    longer = [r for r in rows if book.epochs_of(r) != book.epochs]  # a separate comparison
+    budget = f"{book.epochs} epochs x {book.steps_per_epoch} steps"
+    equal = [r for r in rows if book.budget_of(r) == budget]
+    longer = [r for r in rows if book.budget_of(r) != budget]  # other budgets: apart
+    budgets = "; ".join(f"{r}: {book.budget_of(r)}" for r in longer)
     for score, (suffix, _) in estimators.items():
+        headed = False
         for row in equal + longer:
-            if longer and row == longer[0]:
-                steps = f"{book.epochs_of(row)} epochs x {book.steps_per_epoch} steps"
-                print(f"-- longer budgets ({steps}) --")
             cols = row_reports(runs, truth, row, score)
             if cols is None:
                 continue
+            if row in longer and not headed:  # once per estimator block, before its first row
+                print(f"-- other budgets, a separate comparison ({budgets}) --")
+                headed = True
             cells = [fmt(cols[m]) for m in METRICS]
             print(_line(row + suffix, cells, f"{cols['wall_s']:.0f}", f"{cols['param_mb']:.2f}"))
             summary["rows"][row + suffix] = cols

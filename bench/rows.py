@@ -67,8 +67,16 @@ class RowBook:
         keys = {o.split("=")[0] for o in row}
         return [b for b in (base or self.base()) if b.split("=")[0] not in keys] + list(row)
 
+    def budget_of(self, name: str) -> str:
+        """The row's step budget in words: "90 epochs x 45 steps", "15 epochs x every batch"."""
+        key = "trainer.steps_per_epoch="
+        given = [o.split("=")[1] for o in self.overrides(name) if o.startswith(key)]
+        steps = given[-1] if given else str(self.steps_per_epoch)
+        per = "every batch" if steps in ("null", "None") else f"{steps} steps"
+        return f"{self.epochs_of(name)} epochs x {per}"
+
     def epochs_of(self, name: str) -> int:
-        """The row's training epochs (rows above the budget are a separate, longer comparison)."""
+        """The row's training epochs (rows at another budget are a separate comparison)."""
         row = self.rows[name].overrides
         given = [o.split("=")[1] for o in row if o.startswith("trainer.epochs=")]
         return int(given[-1]) if given else self.epochs

@@ -17,8 +17,9 @@ not depend on the weights' values), for each of ``--archs`` random archs, millis
 Each figure is the median CPU time of ``--repeats`` runs (one thread); the ratios are of the
 sums over archs. The search's figures are wall time and CPU time. The
 training step (fwd + bwd + SGD) is timed on the same batches for the supernet path and for the
-path's extracted net. Lines starting ``evaluator/floor``, ``naive/evaluator`` and
-``supernet/standalone`` are for scripts to read.
+path's extracted net. Synflow (an estimator's data-free part) is timed on a fresh copy of the
+extracted net and on the evaluator's prepared part twins. Lines starting ``evaluator/floor``,
+``naive/evaluator`` and ``supernet/standalone`` are for scripts to read.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from search.cli import register_configs
 from search.costs import flops
 from search.estimators import get_estimator, resolve_estimator
 from search.evaluate import Evaluator
+from search.zero_cost import proxy_batch, synflow
 from supernet.builder import Built, build
 from supernet.models import count_params
 from supernet.scoring import score
@@ -178,6 +180,20 @@ def estimator_costs(built: Built, archs: list, repeats: int) -> list[tuple[str, 
     return out
 
 
+def synflow_costs(built: Built, archs: list, repeats: int) -> tuple[float, float]:
+    """(copy ms, twins ms) of synflow summed over ``archs``: on a fresh float64 copy of each
+    extracted net (``search.zero_cost.synflow``), and on the evaluator's twin assembled from part
+    copies prepared once (``Evaluator.zero_cost``)."""
+    ev = Evaluator(built, count_flops=False, estimator="synflow", seed=0)
+    batch = proxy_batch(built.splits.train, seed=0)
+    copy_ms = twins_ms = 0.0
+    for arch in archs:
+        net = built.strategy.extract(arch).eval()
+        copy_ms += median_ms(lambda n=net: synflow(n, batch), repeats)
+        twins_ms += median_ms(lambda a=arch: ev.zero_cost(a, "synflow"), repeats)
+    return copy_ms, twins_ms
+
+
 def train_steps(built: Built, archs: list, repeats: int) -> tuple[float, float]:
     """(supernet ms, standalone ms) per training step, summed over ``archs``, same batches."""
     x, y = built.splits.train.tensors[0][:64], built.splits.train.tensors[1][:64]
@@ -266,6 +282,11 @@ def report_space(space: str, args: argparse.Namespace) -> None:
             f"per arch, {before} {t_before / len(archs):.1f} ms"
         )
         print(f"train_loss/default {t_before / t_now:.2f} ({space}; the estimator's own passes)")
+    by_copy, by_twins = synflow_costs(built, archs, args.repeats)
+    print(
+        f"synflow per arch: a fresh copy {by_copy / len(archs):.1f} ms, prepared part twins "
+        f"{by_twins / len(archs):.1f} ms; copy/twins {by_copy / by_twins:.2f} ({space})"
+    )
     sup, alone = train_steps(built, archs[: args.train_archs], args.repeats)
     print(
         f"training step, batch 64, {args.train_archs} archs: supernet {sup:.1f} ms, "

@@ -46,6 +46,9 @@ def test_rows_extend_their_parent_and_may_replace_a_base_key():
     longer = book.overrides("full-uniform-x3")
     assert [o for o in longer if o.startswith("trainer.epochs=")] == ["trainer.epochs=90"]
     assert book.epochs_of("full-uniform-x3") == 90
+    assert book.budget_of("full-uniform") == "30 epochs x 45 steps"
+    assert book.budget_of("full-uniform-x3") == "90 epochs x 45 steps"
+    assert book.budget_of("recipe-default-user") == "15 epochs x every batch"
 
 
 @pytest.mark.parametrize(

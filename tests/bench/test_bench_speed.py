@@ -19,6 +19,7 @@ def test_throughput_prints_every_ratio(capsys):
     # the default estimator's record against train_loss's (nb201; mbv3's default is the angle)
     assert re.search(r"^train_loss/default \d+\.\d+ \(nb201;", out, re.M), out
     assert not re.search(r"^train_loss/default \d+\.\d+ \(mbv3;", out, re.M), out
+    assert re.search(r"^synflow per arch: .* copy/twins \d+\.\d+ \(nb201\)", out, re.M), out
     assert re.search(r"^searcher share \d\.\d+", out, re.M), out
 
 
