@@ -21,6 +21,7 @@ def test_throughput_prints_every_ratio(capsys):
     assert not re.search(r"^train_loss/default \d+\.\d+ \(mbv3;", out, re.M), out
     assert re.search(r"^synflow per arch: .* copy/twins \d+\.\d+ \(nb201\)", out, re.M), out
     assert re.search(r"^searcher share \d\.\d+", out, re.M), out
+    assert re.search(r"^searcher alone .*: 3 archs, \d+ trials .* ms per arch$", out, re.M), out
 
 
 def test_gpu_smoke_runs_every_cpu_path_and_checks_equality(capsys):
