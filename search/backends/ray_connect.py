@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 
 import ray
@@ -20,24 +21,41 @@ _TOKEN = (
 )
 # What Ray's GCS client prints (about once a second for 20 s) when its token is refused.
 _REFUSED = ("InvalidAuthToken", "Unauthenticated", "AuthenticationError")
+# What a Ray Client server answers when the process it starts for a new driver exits at once.
+_CLIENT_START = "Starting Ray client server failed"
+CLIENT_ATTEMPTS = 3  # joins of a ray:// address whose server did not start the session
+CLIENT_RETRY_S = 2.0  # seconds between them
 
 
 def connect(address: str | None, num_cpus: int) -> None:
     """``ray.init``: a local instance with ``num_cpus`` on 127.0.0.1 (``address`` None), else the
     cluster at ``address`` ("auto", "host:port", "ray://host:10001"). Refused authentication is
-    one ``SharenasError`` line saying what to set; other output of a failed join is kept."""
+    one ``SharenasError`` line saying what to set; other output of a failed join is kept. A
+    ``ray://`` join whose session the server failed to start is tried again (``CLIENT_ATTEMPTS``
+    in all, each retry said on stderr)."""
     quiet = dict(log_to_driver=False, logging_level=logging.WARNING)
     if address is None:
         local = dict(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1")
         ray.init(address="local", **local, **quiet)  # a new instance, even beside a running one
         return
-    failure: BaseException | None = None
-    with _stderr_held() as held:
-        try:
-            ray.init(address=address, **quiet)
-        except (ConnectionError, RuntimeError, ray.exceptions.RayError) as err:
-            failure = err
-    said = held.text
+    for attempt in range(1, CLIENT_ATTEMPTS + 1):
+        failure: BaseException | None = None
+        with _stderr_held() as held:
+            try:
+                ray.init(address=address, **quiet)
+            except (ConnectionError, RuntimeError, ray.exceptions.RayError) as err:
+                failure = err
+        said = held.text
+        if attempt == CLIENT_ATTEMPTS or not _session_not_started(address, failure):
+            break
+        print(
+            f"the Ray Client server at backend.address={address} did not start this driver's "
+            f"session (attempt {attempt} of {CLIENT_ATTEMPTS}): trying again",
+            file=sys.stderr,
+        )
+        with contextlib.suppress(Exception):  # leave no half-made client context behind
+            ray.shutdown()
+        time.sleep(CLIENT_RETRY_S)
     if failure is None:
         sys.stderr.write(said)  # warnings of a join that worked are the user's to see
         return
@@ -53,6 +71,12 @@ def connect(address: str | None, num_cpus: int) -> None:
         ) from None
     sys.stderr.write(said)
     raise failure
+
+
+def _session_not_started(address: str, err: BaseException | None) -> bool:
+    """Whether a ``ray://`` join failed because the server's per-driver process did not start:
+    a failure on the cluster's side, for this session only (the next join gets a new one)."""
+    return address.startswith("ray://") and err is not None and _CLIENT_START in str(err)
 
 
 def _refused(err: BaseException | None, said: str) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import fidelity
+from bench import fidelity, fidelity_tables
 from bench.ground_truth import SAMPLES
 from bench.rows import load_rows
 from bench.sample import uniform_sample
@@ -209,3 +209,44 @@ def test_flops_are_counted_on_each_arch_of_the_sample():
     small, large = str(space.smallest()), str(space.largest())
     costs = Costs.of(sample, [small, large])
     assert 0 < costs.flops[small] < costs.flops[large]
+
+
+def test_rows_at_other_budgets_are_headed_once_per_block_with_their_own_budgets(tmp_path, capsys):
+    path = tmp_path / "rows.yaml"
+    path.write_text(
+        "budget: {epochs: 2, steps_per_epoch: 3}\nrows:\n"
+        "  same: {why: x, overrides: [k=v]}\n"
+        "  longer: {why: y, overrides: [trainer.epochs=6]}\n"
+        "  every: {why: z, overrides: [trainer.steps_per_epoch=null]}\n"
+    )
+    book = load_rows(path)
+    archs = [f"a{i}" for i in range(8)]
+    gt = {
+        "mean": {a: 30.0 + i for i, a in enumerate(archs)},  # above the connected cut-off
+        "per_seed": {a: [30.0 + i, 30.5 + i] for i, a in enumerate(archs)},
+        "seeds": [0, 1],
+        "params": {a: 10 * (8 - i) for i, a in enumerate(archs)},
+    }
+    runs = [
+        {
+            "row": row,
+            "seed": 0,
+            "val_acc": {a: float(i) for i, a in enumerate(archs)},
+            "neg_val_loss": {a: float(-i) for i, a in enumerate(archs)},
+            "total_s": 1.0,
+            "param_bytes": 1e6,
+            "num_supernets": 1,
+        }
+        for row in ("same", "longer", "every")
+    ]
+    estimators = {"val_acc": ("", "accuracy"), "neg_val_loss": (" (-val loss)", "minus the loss")}
+    fidelity_tables.tables(gt, archs, runs, ["every", "same", "longer"], book, estimators)
+    lines = capsys.readouterr().out.splitlines()
+    head = (
+        "-- other budgets, a separate comparison "
+        "(every: 2 epochs x every batch; longer: 6 epochs x 3 steps) --"
+    )
+    assert lines.count(head) == 2  # once per estimator block
+    first = lines.index(head)
+    assert lines[first - 1].startswith("same ") and lines[first + 1].startswith("every ")
+    assert lines[first + 2].startswith("longer ")

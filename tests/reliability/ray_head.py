@@ -36,6 +36,12 @@ class Head:
     address: str  # host:port of the GCS
     client: str  # ray://host:port of the Ray Client server
     token: str | None
+    temp_dir: Path  # the head's --temp-dir (its session logs)
+
+    def client_logs(self) -> str:
+        """The tails of the Ray Client servers' error logs (why a ``ray://`` driver failed)."""
+        logs = sorted(self.temp_dir.glob("session_*/logs/ray_client_server*.err"))
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in logs)
 
 
 def _pids_naming(marker: str) -> list[int]:
@@ -88,7 +94,7 @@ def ray_head(start_timeout: float = 180, auth: bool = True) -> Iterator[Head]:
             if head.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"ray start failed:\n{log_path.read_text()}")
             time.sleep(0.5)
-        yield Head(f"127.0.0.1:{port}", f"ray://127.0.0.1:{client}", token)
+        yield Head(f"127.0.0.1:{port}", f"ray://127.0.0.1:{client}", token, Path(temp_dir))
     finally:
         for sig, wait in ((signal.SIGTERM, 3), (signal.SIGKILL, 1)):
             try:

@@ -105,7 +105,7 @@ def _search_cli(
 @pytest.mark.fault("Ray Client (ray://) address", outcome="recovered")
 def test_ray_client_search_ranks_and_exports(head, tmp_path):
     proc = _search_cli(head, head.client, tmp_path, auth=True)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr + head.client_logs()
     records = json.loads((tmp_path / "results.json").read_text())["records"]
     assert len(records) == 4 and all(isinstance(r["trial"], int) for r in records)
     assert (tmp_path / "best").is_dir() and any((tmp_path / "best").iterdir())

@@ -1,0 +1,59 @@
+"""search/backends/ray_connect.py: a ray:// join whose session the Ray Client server failed to
+start is tried again, and said; any other failure is not. The real joins (a `ray start` head with
+token auth, its Ray Client server) are tests/reliability/test_ray_faults.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from search.backends import ray_connect
+from supernet.errors import SharenasError
+
+ADDRESS = "ray://127.0.0.1:10001"
+NOT_STARTED = (
+    "Initialization failure from server:\nTraceback (most recent call last):\n"
+    "RuntimeError: Starting Ray client server failed. See ray_client_server_23000.err for "
+    "detailed logs."
+)
+
+
+@pytest.fixture
+def joins(monkeypatch: pytest.MonkeyPatch) -> list[Exception | None]:
+    """The outcomes ``ray.init`` gives in turn (None: joined); the calls are counted off it."""
+    outcomes: list[Exception | None] = []
+
+    def init(address: str, **_: object) -> None:
+        assert address == ADDRESS
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+
+    monkeypatch.setattr(ray_connect.ray, "init", init)
+    monkeypatch.setattr(ray_connect.ray, "shutdown", lambda: None)
+    monkeypatch.setattr(ray_connect, "CLIENT_RETRY_S", 0.0)
+    return outcomes
+
+
+def test_a_session_the_server_did_not_start_is_tried_again(joins, capsys):
+    joins += [ConnectionError(NOT_STARTED), ConnectionError(NOT_STARTED), None]
+    ray_connect.connect(ADDRESS, num_cpus=1)
+    assert not joins  # three joins, the third worked
+    said = capsys.readouterr().err
+    assert said.count("did not start this driver's session") == 2
+    assert "(attempt 1 of 3): trying again" in said and "(attempt 2 of 3)" in said
+
+
+def test_after_the_last_attempt_the_failure_is_one_line(joins, capsys):
+    joins += [ConnectionError(NOT_STARTED)] * ray_connect.CLIENT_ATTEMPTS
+    with pytest.raises(
+        SharenasError, match=f"cannot connect to Ray Client at backend.address={ADDRESS}"
+    ) as err:
+        ray_connect.connect(ADDRESS, num_cpus=1)
+    assert "Starting Ray client server failed" in str(err.value) and not joins
+
+
+def test_other_failures_are_not_tried_again(joins):
+    joins += [ConnectionError("connection refused"), None]
+    with pytest.raises(SharenasError, match="check that the port is reachable"):
+        ray_connect.connect(ADDRESS, num_cpus=1)
+    assert joins == [None]  # one join only
