@@ -185,7 +185,9 @@ def estimator_costs(built: Built, archs: list, repeats: int) -> list[tuple[str, 
 def synflow_costs(built: Built, archs: list, repeats: int) -> tuple[float, float]:
     """(copy ms, twins ms) of synflow summed over ``archs``: on a fresh float64 copy of each
     extracted net (``search.zero_cost.synflow``), and on the evaluator's twin assembled from part
-    copies prepared once (``Evaluator.zero_cost``)."""
+    copies prepared once (``Evaluator.zero_cost``). Warm: ``median_ms``'s warm-up call prepares an
+    arch's parts, so the twins' figure is a search's cost once its parts exist (each part is
+    prepared once per search), not the first visit's."""
     ev = Evaluator(built, count_flops=False, estimator="synflow", seed=0)
     batch = proxy_batch(built.splits.train, seed=0)
     copy_ms = twins_ms = 0.0

@@ -193,9 +193,9 @@ class Evaluator:
         each prepared once and shared by every arch: no weight is copied per arch."""
         route = self.built.strategy.route(arch)
         memo = self._twin_parts.setdefault(route, PartMemo(synflow_twin))
-        with torch.inference_mode(False):  # the twins are differentiated
-            net = self.built.strategy.supernets[route].extract(arch, memo)
-        return net.to(self.device).eval()
+        with torch.inference_mode(False):  # the twins are differentiated: no inference tensors
+            net = self.built.strategy.supernets[route].extract(arch, memo).to(self.device)
+        return net.eval()
 
     def _scratch(self, arch: Mapping[str, str]) -> tuple[int, nn.Module]:
         """(sub-supernet index, the path's net on this device) assembled from scratch copies of

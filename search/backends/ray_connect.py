@@ -59,6 +59,12 @@ def connect(address: str | None, num_cpus: int) -> None:
     if failure is None:
         sys.stderr.write(said)  # warnings of a join that worked are the user's to see
         return
+    if _session_not_started(address, failure):
+        raise SharenasError(
+            f"the Ray Client server at backend.address={address} failed to start this driver's "
+            f"session {CLIENT_ATTEMPTS} times ({_CLIENT_START}): see ray_client_server_*.err "
+            f"in the session logs on the cluster's head (by default /tmp/ray/session_latest/logs)"
+        ) from None
     if _refused(failure, said):
         raise SharenasError(
             f"the Ray cluster at backend.address={address} refused this "

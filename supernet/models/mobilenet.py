@@ -87,9 +87,10 @@ class MobileNetSupernet(MacroNet):
     def extract(self, arch: Mapping[str, str], parts: dict | None = None) -> StandaloneNet:
         """A plain network holding copies of exactly the slices ``arch`` uses. With a ``parts``
         memo (``supernet.ops.parts``), nets extracted with it share their copies."""
+        where = {id(b): i for i, b in enumerate(self.blocks)}  # keys that survive pickling
         blocks = [
-            copy_part(parts, (id(block), k, e), make=lambda b=block, k=k, e=e: b.extract(k, e))
-            for block, k, e in self._active(arch)
+            copy_part(parts, (where[id(b)], k, e), make=lambda b=b, k=k, e=e: b.extract(k, e))
+            for b, k, e in self._active(arch)
         ]
         stem, head = copy_part(parts, "stem", self.stem), copy_part(parts, "head", self.head)
         net = StandaloneNet(self.macro, blocks, stem, head)

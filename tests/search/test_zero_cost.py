@@ -3,6 +3,7 @@ definitions, computed by hand; the net left as it was; and a search ranked by on
 
 from __future__ import annotations
 
+import pickle
 import random
 from pathlib import Path
 
@@ -125,5 +126,10 @@ def test_the_evaluators_synflow_twins_equal_a_copy_and_leave_the_supernet_alone(
     again = [ev.zero_cost(a) for a in reversed(archs)][::-1]  # parts reused, in another order
     assert first == pytest.approx(by_copy, rel=1e-12) and again == first
     assert len(set(first)) > 1  # the archs really differ
+    shipped = pickle.loads(pickle.dumps(ev))  # as Ray workers get it: the memo keys still match
+    made = sum(len(m) for m in shipped._twin_parts.values())
+    with torch.inference_mode():  # a caller in inference mode leaves the prepared parts usable
+        assert [shipped.zero_cost(a) for a in archs] == first
+    assert sum(len(m) for m in shipped._twin_parts.values()) == made
     after = built.strategy.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
