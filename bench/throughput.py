@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -43,10 +44,12 @@ from search.cli import register_configs
 from search.costs import flops
 from search.estimators import get_estimator, resolve_estimator
 from search.evaluate import Evaluator
+from search.study import Study
 from search.zero_cost import proxy_batch, synflow
 from supernet.builder import Built, build
 from supernet.models import count_params
 from supernet.scoring import score
+from supernet.spaces.base import Space
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -223,20 +226,26 @@ def train_steps(built: Built, archs: list, repeats: int) -> tuple[float, float]:
     return sup, alone
 
 
-def search_rate(space: str, trials: int) -> tuple[float, float, float, float]:
-    """(wall s, CPU s, archs ranked per wall second, searcher's share of the CPU time: all but
-    the evaluator's) of a ``trials``-trial
-    Optuna TPE search through the local backend, end to end from a built supernet."""
+def _local_search(cfg: DictConfig, space: Space, evaluate: Callable[[object], dict]) -> Study:
+    """The study of the search ``cfg`` over ``space`` (Optuna TPE by default, seed 0), run to
+    its budget through the local backend with ``evaluate`` as the evaluator."""
     from hydra.utils import instantiate
 
     from search.backends.local import LocalBackend
     from search.objective import Objective
-    from search.study import Study
 
+    searcher = instantiate(cfg.searcher, space=space, seed=0)
+    study = Study(searcher, Objective(searcher.objectives, dict(cfg.constraints), key="val_acc"))
+    LocalBackend(progress=False).run(study, evaluate)
+    return study
+
+
+def search_rate(space: str, trials: int) -> tuple[float, float, float, float]:
+    """(wall s, CPU s, archs ranked per wall second, searcher's share of the CPU time: all but
+    the evaluator's) of a ``trials``-trial Optuna TPE search through the local backend, end to
+    end from a built supernet."""
     cfg = compose_search([f"space={space}", f"searcher.n_trials={trials}"])
     built = build(cfg)
-    searcher = instantiate(cfg.searcher, space=built.space, seed=0)
-    objective = Objective(searcher.objectives, dict(cfg.constraints), key="val_acc")
     evaluator = Evaluator.from_config(built, cfg.evaluator, seed=0)
     spent = [0.0]
 
@@ -246,34 +255,24 @@ def search_rate(space: str, trials: int) -> tuple[float, float, float, float]:
         spent[0] += time.process_time() - tic
         return record
 
-    study = Study(searcher, objective)
     tic, cpu = time.perf_counter(), time.process_time()
-    LocalBackend(progress=False).run(study, timed)
+    study = _local_search(cfg, built.space, timed)
     total, cpu = time.perf_counter() - tic, time.process_time() - cpu
-    records = study.records()
-    return total, cpu, len(records) / total, 1 - spent[0] / cpu
+    return total, cpu, len(study.records()) / total, 1 - spent[0] / cpu
 
 
 def searcher_alone(space: str, trials: int) -> tuple[int, int, float]:
     """(distinct archs, trials, searcher CPU s) of a ``trials``-trial search whose evaluator is a
     constant-time stub (a record from a hash of the arch): the study and sampler's own cost."""
-    from hydra.utils import instantiate
-
-    from search.backends.local import LocalBackend
-    from search.objective import Objective
-    from search.study import Study
-
     cfg = compose_search([f"space={space}", f"searcher.n_trials={trials}"])
-    space_ = build(cfg).space
-    searcher = instantiate(cfg.searcher, space=space_, seed=0)
+    search_space = build(cfg).space
 
     def stub(arch) -> dict:
         value = int(hashlib.sha256(str(arch).encode()).hexdigest()[:8], 16) / 2**32
         return {"score": value, "val_acc": value, "val_loss": 1 - value, "params": 1, "flops": 1}
 
-    study = Study(searcher, Objective(searcher.objectives, dict(cfg.constraints)))
     cpu = time.process_time()
-    LocalBackend(progress=False).run(study, stub)
+    study = _local_search(cfg, search_space, stub)
     return len(study.records()), len(study.trials()), time.process_time() - cpu
 
 
