@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import optuna
@@ -43,6 +43,7 @@ class Study:
     """
 
     max_repeats = 8  # repeated proposals in a row before the study steers to an unseen arch
+    redirect_repeats = True  # a sampler's proposal of a held arch moves to an unseen neighbour
     heartbeat_interval = 20.0  # seconds between heartbeats of a trial in flight
     grace_period = 120.0  # a heartbeat older than this marks another host's trial stale
 
@@ -53,7 +54,7 @@ class Study:
         self.persistent = searcher.storage is not None
         self.storage = open_storage(searcher.storage)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.sampler = SteeredSampler(searcher.make_sampler(), self.space.choices())
+        self.sampler = SteeredSampler(searcher.make_sampler(), self.space.choices(), self._redirect)
         try:
             self.optuna = optuna.create_study(
                 storage=self.storage,
@@ -81,6 +82,8 @@ class Study:
         self.heartbeat = beat
         self.listeners: list[Listener] = []
         self.n_failed = 0  # archs of this run whose scores were not finite
+        self.n_redirected = 0  # proposals of held archs moved to an unseen neighbour
+        self._asking: set[str] | None = None  # keys held while ``ask`` samples a trial
         self._decisions = set(self.space.choices())
         self._settled: dict[int, str | None] = {}  # finished trial -> key it holds (None: none)
         self._enumerated: list[tuple[str, Arch]] | None = None  # (key, arch) of a small space
@@ -154,7 +157,9 @@ class Study:
     def ask(self) -> Proposal | None:
         """The next arch no trial of the study holds, or None when the budget is spent or the
         space is used up. Repeated proposals are told the known values (so the sampler learns) and
-        marked ``repeat_of``; after ``max_repeats`` in a row the next trial gets an unseen arch."""
+        marked ``repeat_of``; after ``max_repeats`` in a row the next trial gets an unseen arch.
+        A whole-arch proposal of a held arch (relative sampling: TPE, GP, NSGA-II) is moved to an
+        unseen neighbour before the trial takes it, so it costs no repeat (``_redirect``)."""
         for attempt in range(4 * self.max_repeats):
             trials = self.trials()
             held = {key: t for t, key in reversed(self._holders(trials))}
@@ -164,7 +169,12 @@ class Study:
                 self.sampler.steer(dict(unseen))
             trial = self.optuna.ask()
             choices = self.space.choices()
-            arch = self.space.make({d: trial.suggest_categorical(d, c) for d, c in choices.items()})
+            self._asking = set(held)  # the sampler samples at the first suggest
+            try:
+                params = {d: trial.suggest_categorical(d, c) for d, c in choices.items()}
+            finally:
+                self._asking = None
+            arch = self.space.make(params)
             key = self.key(arch)
             trial.set_user_attr("arch", str(arch))
             trial.set_user_attr(KEY_ATTR, key)
@@ -229,6 +239,41 @@ class Study:
             if self.key(arch := self.space.sample(self.rng)) not in held:
                 return arch
         return None
+
+    def _redirect(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """For a proposal of an arch this study already holds: the params of the nearest unseen
+        arch (every arch one decision away, in an order drawn from the study's seeded RNG; then up
+        to ``64`` random draws at each larger distance), or None to keep the proposal (not held,
+        or nothing unseen found: the repeat is then told as before). A sampler that concentrates
+        on a region (TPE late in a search) proposes held archs again and again; each repeat is a
+        told trial that makes every later sample slower, and the nearest unseen arch is the closest
+        to what the sampler asked for."""
+        if not self.redirect_repeats or self._asking is None:
+            return None
+        if self.key(self.space.make(params)) not in self._asking:
+            return None
+        for moved in self._nearby(params):
+            if self.key(self.space.make(moved)) not in self._asking:
+                self.n_redirected += 1
+                return moved
+        return None
+
+    def _nearby(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Params near ``params``, nearest first: all one decision away, then 64 random draws at
+        each larger distance; the order comes from the study's seeded RNG."""
+        choices = self.space.choices()
+        decisions = sorted(d for d in params if len(choices[d]) > 1)
+        self.rng.shuffle(decisions)
+        for d in decisions:
+            for c in self.rng.sample(choices[d], len(choices[d])):
+                if c != params[d]:
+                    yield {**params, d: c}
+        for distance in range(2, len(decisions) + 1):
+            for _ in range(64):
+                moved = dict(params)
+                for d in self.rng.sample(decisions, distance):
+                    moved[d] = self.rng.choice([c for c in choices[d] if c != params[d]])
+                yield moved
 
     def _release(self, trial: optuna.trial.Trial) -> None:
         if self.heartbeat is not None:

@@ -26,7 +26,8 @@ class LocalBackend:
     def run(self, study: Study, evaluate: Callable[[Arch], dict]) -> None:
         total = max(0, study.n_trials - study.n_used())
         bar = tqdm(total=total, desc="search", disable=not self.progress, leave=False)
-        done: list[dict] = []
+        done = 0
+        best: list[dict] = []  # the best feasible record so far (one), for the progress bar
         proposal = None
         try:
             while (proposal := study.ask()) is not None:
@@ -34,14 +35,17 @@ class LocalBackend:
                 proposal = None
                 bar.update(1)
                 if record is not None:
-                    done.append(record.to_dict())
-                    best = study.objective.best(done)
-                    bar.set_postfix(best=_fmt(best, study.objective.key))
+                    done += 1
+                    fields = record.to_dict()
+                    value = study.objective.best([*best, fields])
+                    if value is not None and value == study.objective.best([fields]):
+                        best = [fields]
+                    bar.set_postfix(best=_fmt(value, study.objective.key))
         except KeyboardInterrupt:
             if proposal is not None:
                 study.tell_error(proposal, "interrupted (KeyboardInterrupt)")
             bar.close()
-            print(f"interrupted: keeping the {len(done)} archs evaluated so far", file=sys.stderr)
+            print(f"interrupted: keeping the {done} archs evaluated so far", file=sys.stderr)
         bar.close()
 
 

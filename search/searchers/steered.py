@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -17,12 +17,23 @@ class SteeredSampler(optuna.samplers.BaseSampler):
     The study uses it to move on to an unseen arch after a sampler re-proposed evaluated ones many
     times in a row. Optuna's own trial queue (``enqueue_trial``) would do it too, but the queue
     lives in the storage, where two processes may pop the same queued trial (SQLite has no row
-    locks); a steer lives in this process only."""
+    locks); a steer lives in this process only.
 
-    def __init__(self, inner: optuna.samplers.BaseSampler, choices: Mapping[str, Sequence]) -> None:
+    ``redirect(params)``, when given, sees every whole-arch proposal of the inner sampler's
+    relative sampling and may return other params for the trial (the study moves a proposal of an
+    arch it already holds to an unseen neighbour); None keeps the proposal. The trial's params are
+    the ones returned, so the sampler's model learns from what was really evaluated."""
+
+    def __init__(
+        self,
+        inner: optuna.samplers.BaseSampler,
+        choices: Mapping[str, Sequence],
+        redirect: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+    ) -> None:
         self.inner = inner
         self.space = {d: CategoricalDistribution(list(c)) for d, c in choices.items()}
         self.next: dict[str, Any] | None = None
+        self.redirect = redirect
 
     def steer(self, params: Mapping[str, Any]) -> None:
         self.next = dict(params)
@@ -40,7 +51,10 @@ class SteeredSampler(optuna.samplers.BaseSampler):
         if self.next is not None:
             params, self.next = self.next, None
             return params
-        return self.inner.sample_relative(study, trial, search_space)
+        params = self.inner.sample_relative(study, trial, search_space)
+        if self.redirect is not None and params.keys() == self.space.keys():
+            return self.redirect(params) or params
+        return params
 
     def sample_independent(
         self,

@@ -168,3 +168,53 @@ def test_a_study_keeps_its_directions(nb201: Space, tmp_path: Path) -> None:
     drive(Study(RandomSearcher(nb201, n_trials=2, storage=storage)), 2)
     with pytest.raises(SharenasError, match=r"optimises \['maximize'\], not searcher.directions"):
         Study(RandomSearcher(nb201, n_trials=2, storage=storage, directions=["minimize"]))
+
+
+class OneArchSampler(optuna.samplers.RandomSampler):
+    """A sampler whose relative sampling proposes the first choice of every decision, always."""
+
+    def __init__(self, space: Space) -> None:
+        super().__init__(seed=0)
+        self.space = {
+            d: optuna.distributions.CategoricalDistribution(c) for d, c in space.choices().items()
+        }
+        self.params = {d: c[0] for d, c in space.choices().items()}
+
+    def infer_relative_search_space(self, study, trial) -> dict:
+        return dict(self.space)
+
+    def sample_relative(self, study, trial, search_space) -> dict:
+        return dict(self.params)
+
+
+@pytest.mark.parametrize("space_name", ["nb201", "mbv3"])
+def test_a_proposal_of_a_held_arch_moves_to_the_nearest_unseen_arch(space_name: str) -> None:
+    space = build_space(space_name)
+    study = Study(OptunaSearcher(space, seed=0, n_trials=12))
+    study.sampler.inner = OneArchSampler(space)
+    fixed = study.sampler.inner.params
+    params = [t.params for t in (p.handle for p in drive(study, 12))]
+    assert params[0] == fixed  # not held yet: kept
+    assert len({study.key(space.make(p)) for p in params}) == 12  # every trial a new arch
+    assert not [t for t in study.trials() if "repeat_of" in t.user_attrs]
+    assert study.n_redirected == 11
+    moved = [sum(p[d] != fixed[d] for d in fixed) for p in params[1:]]
+    assert moved[0] == 1 and max(moved) <= 2  # the nearest unseen arch first
+    again = Study(OptunaSearcher(space, seed=0, n_trials=12))
+    again.sampler.inner = OneArchSampler(space)
+    assert [t.params for t in (p.handle for p in drive(again, 12))] == params  # seeded
+
+
+def test_without_redirects_a_repeated_proposal_is_told_as_a_repeat(nb201: Space) -> None:
+    study = Study(OptunaSearcher(nb201, seed=0, n_trials=3))
+    study.redirect_repeats = False
+    study.sampler.inner = OneArchSampler(nb201)
+    assert len(drive(study, 3)) == 3  # the steer still reaches unseen archs
+    repeats = [t for t in study.trials() if "repeat_of" in t.user_attrs]
+    assert len(repeats) == 2 * study.max_repeats and study.n_redirected == 0
+
+
+def test_tpe_spends_no_trial_on_repeats(nb201: Space) -> None:
+    study = Study(OptunaSearcher(nb201, seed=0, n_trials=80))
+    drive(study, 80)
+    assert len(study.trials()) == 80 and study.n_redirected > 0
