@@ -40,7 +40,7 @@ def run(table: dict[str, float], sampler: str, seed: int, trials: int, redirect:
         study.tell(proposal, {"score": acc, "val_acc": acc, "params": 1, "flops": 1})
     cpu = time.process_time() - cpu
     found = [r.val_acc for r in study.records()]
-    cut = sorted(table.values(), reverse=True)[len(table) // 100 - 1]
+    cut = sorted(table.values(), reverse=True)[max(1, len(table) // 100) - 1]
     return {
         "trials": len(study.trials()),
         "archs": len(found),
