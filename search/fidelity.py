@@ -9,6 +9,7 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from scipy import stats
 
@@ -136,25 +137,33 @@ def _from_records(records: list, path: Path, key: str) -> Scores:
     return out
 
 
-def load_scores(path: str | Path, key: str = "val_acc") -> Scores:
-    """Read an arch -> score map from JSON.
-
-    Accepted shapes: a flat ``{arch: number}`` map; an object whose ``"mean"`` key holds such a
-    map (ground-truth cache files); or a list of records with ``"arch"`` and a numeric ``key``
-    field, either bare or wrapped as ``{"records": [...]}`` (results.json files). Records with a
-    ``"feasible": false`` field are left out: only archs that met the constraints count.
-    """
-    path = Path(path)
+def _read(path: Path) -> Any:
     try:
-        data = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except OSError as e:
         raise ValueError(f"{path}: cannot read file ({e.strerror or e})") from e
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: invalid JSON ({e})") from e
+
+
+def load_scores(path: str | Path, key: str | None = None) -> Scores:
+    """Read an arch -> score map from JSON.
+
+    Accepted shapes: a flat ``{arch: number}`` map; an object whose ``"mean"`` key holds such a
+    map (ground-truth cache files); a list of records with ``"arch"`` and a numeric ``key`` field
+    (``val_acc`` by default), either bare or wrapped as ``{"records": [...]}`` (results.json
+    files); or the verify stage's store (``verify/standalone.json``: ``{"results": {arch:
+    result}}``, always read at ``standalone_acc``, its measured accuracy). Records with a
+    ``"feasible": false`` field are left out: only archs that met the constraints count.
+    """
+    path = Path(path)
+    data = _read(path)
+    if isinstance(data, dict) and isinstance(data.get("results"), dict):  # verify/standalone.json
+        return _from_records(list(data["results"].values()), path, "standalone_acc")
     if isinstance(data, dict) and isinstance(data.get("records"), list):
-        return _from_records(data["records"], path, key)
+        return _from_records(data["records"], path, key or "val_acc")
     if isinstance(data, list):
-        return _from_records(data, path, key)
+        return _from_records(data, path, key or "val_acc")
     if isinstance(data, dict) and isinstance(data.get("mean"), dict):
         mean = _as_map(data["mean"])
         if mean is None:
@@ -164,9 +173,25 @@ def load_scores(path: str | Path, key: str = "val_acc") -> Scores:
     if flat is None:
         raise ValueError(
             f"{path}: expected a JSON map arch -> number, an object with a 'mean' map, "
-            f"or a list of records with 'arch' and numeric {key!r} (bare or under 'records')"
+            f"or a list of records with 'arch' and numeric {key or 'val_acc'!r} (bare or under "
+            f"'records')"
         )
     return flat
+
+
+def score_note(path: str | Path) -> str | None:
+    """For records read at the default ``val_acc``: a line saying that they also hold ``score``,
+    the value a search ranks by, and how to compare that instead."""
+    data = _read(Path(path))
+    records = data.get("records") if isinstance(data, dict) else data
+    if not isinstance(records, list) or not records:
+        return None
+    if not all(isinstance(r, dict) and "score" in r for r in records):
+        return None
+    return (
+        f"note: {path}: reading val_acc; its records also hold score, the estimator's value the "
+        f"search ranked by (pass --key score to compare that)"
+    )
 
 
 #: Report key -> row label of the text table (with the unit of the value).
@@ -218,16 +243,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("estimates", help="JSON file of estimated scores")
     parser.add_argument("ground_truth", help="JSON file of ground-truth scores")
-    parser.add_argument("--key", default="val_acc", help="score field in record lists")
+    parser.add_argument(
+        "--key",
+        default=None,
+        help="score field in record lists (default: val_acc); a verify store is always read at "
+        "standalone_acc",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
         est = load_scores(args.estimates, key=args.key)
         truth = load_scores(args.ground_truth, key=args.key)
         report = fidelity_report(est, truth)
+        notes = [] if args.key else [score_note(p) for p in (args.estimates, args.ground_truth)]
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    for note in filter(None, notes):
+        print(note, file=sys.stderr)
     if warning := small_sample_warning(int(report["n"]), args.estimates, args.ground_truth):
         print(warning, file=sys.stderr)
     if args.json:

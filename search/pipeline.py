@@ -242,6 +242,12 @@ def _report(cfg: DictConfig, study: Study, records: list, ranked: list, note, ve
         print(format_table(front, k=len(front), columns=columns))
     if verified is not None:
         print(f"\n{verified.block}")
+        if cfg.results.export_best:
+            best = verified.report["best"]
+            print(
+                f"best/ holds the best verified arch (leaderboard rank {best['rank']}) with its "
+                f"standalone-trained weights; best_supernet/ holds the supernet's pick (rank 1)"
+            )
     return front
 
 

@@ -42,6 +42,14 @@ def open_storage(storage: str | None) -> optuna.storages.BaseStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
         check_journal(path)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    if "://" not in text:  # neither a journal path nor a database URL
+        sqlite = text.endswith((".db", ".sqlite"))
+        hint = f"; for an SQLite file: sqlite:///{text}" if sqlite else ""
+        raise SharenasError(
+            f"searcher.storage={text} is neither a journal file nor a database URL; allowed: a "
+            f"path ending in {' or '.join(JOURNAL_SUFFIXES)}, sqlite:///<file>, "
+            f"postgresql://<user>@<host>/<db> (or any SQLAlchemy URL){hint}"
+        )
     if text.startswith("sqlite:///"):
         check_sqlite(Path(text.removeprefix("sqlite:///")), text)
     for attempt in range(3):

@@ -66,9 +66,14 @@ def table_columns(shown: Iterable[str] = (), feasibility: bool = False) -> list[
     return [*columns, *(["feasible"] if feasibility else []), "arch"]
 
 
+def count(n: int, noun: str) -> str:
+    """ "1 arch", "5 archs": ``n`` and ``noun``, plural unless ``n`` is 1."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def top_of(k: int, n: int) -> str:
     """How many of ``n`` rows a top-``k`` table shows: "top 10 of 50", or "all 5" when k >= n."""
     return f"all {n}" if k >= n else f"top {k} of {n}"
 
 
-__all__ = ["DEFAULT_COLUMNS", "format_table", "human", "table_columns", "top_of"]
+__all__ = ["DEFAULT_COLUMNS", "count", "format_table", "human", "table_columns", "top_of"]

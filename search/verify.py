@@ -26,6 +26,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from search.calibrate import FEATURES, Design, calibrate_ranking, format_calibration
+from search.tables import count
 from search.verify_jobs import STUDY_ATTR, macro, train_missing, winner_weights
 from search.verify_report import agreement_report, format_block
 from search.verify_store import StandaloneStore, data_digest, from_study
@@ -192,6 +193,7 @@ def run(
         {**record, "role": role, **_result(store.results[record["arch"]])} for record, role in picks
     ]
     report = agreement_report(rows, key, descending, int(vcfg.bootstrap), seed)
+    report["val_images"] = len(built.splits.val)  # what a tie between two accuracies is
     block = format_block(report, rows, _header(vcfg, store, rows))
     if warning := _at_chance(rows, built.splits.num_classes, store.settings["recipe"]):
         report["warning"] = warning
@@ -257,8 +259,9 @@ def _header(vcfg: DictConfig, store: StandaloneStore, rows: list[dict]) -> str:
     what = "from scratch" if vcfg.mode == "scratch" else "from the inherited weights"
     r = store.settings["recipe"]
     return (
-        f"verify: {len(rows)} archs trained standalone {what} ({top_n} top + {len(rows) - top_n} "
-        f"control; {r['epochs']} epochs, batch {r['batch_size']}, lr {r['lr']}, seeds "
+        f"verify: {count(len(rows), 'arch')} trained standalone {what} ({top_n} top + "
+        f"{len(rows) - top_n} control; {count(r['epochs'], 'epoch')}, batch {r['batch_size']}, "
+        f"lr {r['lr']}, seeds "
         f"{' '.join(map(str, store.settings['seeds']))}), accuracy on the validation split"
     )
 

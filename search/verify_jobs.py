@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import fields
 
+from search.tables import count as count_of
 from search.verify_train import RayOptions, StandaloneJob, run_local, run_ray
 from supernet.builder import Built
 
@@ -86,6 +87,16 @@ def train_missing(
             file=sys.stderr,
         )
     jobs = _jobs(vcfg, built, store, todo, tuple(store.settings["seeds"]))
+    if todo and not done:  # say what the wait is for before the first result arrives
+        top = sum(role == "top" for _, role in picks)
+        seeds, epochs = len(store.settings["seeds"]), int(store.settings["recipe"]["epochs"])
+        print(
+            f"verify: training {count_of(len(todo), 'arch')} standalone ({top} top + "
+            f"{len(picks) - top} control; {count_of(epochs, 'epoch')} x "
+            f"{count_of(seeds, 'seed')} each); each result is printed as it finishes",
+            file=sys.stderr,
+            flush=True,
+        )
     count = 0
 
     def on_result(result: dict) -> None:

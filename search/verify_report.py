@@ -136,6 +136,7 @@ def format_block(report: Mapping[str, Any], rows: Sequence[Row], header: str) ->
         f"({pick['standalone_acc']:.2f}%), regret {pick['regret_points']:.2f} points",
         f"best verified: {best['arch']} standalone {best['standalone_acc']:.2f}% (leaderboard "
         f"rank {best['rank']}, {best['role']})",
+        *_tie_note(report),
         "",
         format_table(
             sorted(rows, key=lambda r: r["rank"]),
@@ -144,6 +145,30 @@ def format_block(report: Mapping[str, Any], rows: Sequence[Row], header: str) ->
         ),
     ]
     return "\n".join(lines)
+
+
+def noise_points(acc: float, n_images: int) -> float:
+    """About one standard error, in points, of the difference of two accuracies near ``acc`` (%)
+    each measured on ``n_images`` images: 100 * sqrt(2 p (1 - p) / n)."""
+    n = max(n_images, 1)
+    p = min(max(acc / 100.0, 1.0 / n), 1.0 - 1.0 / n)
+    return 100.0 * math.sqrt(2.0 * p * (1.0 - p) / n)
+
+
+def _tie_note(report: Mapping[str, Any]) -> list[str]:
+    """A line when the best verified arch leads the supernet's pick by no more than the noise of
+    the validation split (``report["val_images"]``): the two are as good as tied."""
+    pick, best, n = report["supernet_pick"], report["best"], report.get("val_images")
+    if not n or best["arch"] == pick["arch"]:
+        return []
+    lead, noise = pick["regret_points"], noise_points(pick["standalone_acc"], n)
+    if lead > noise:
+        return []
+    return [
+        f"its lead over the supernet's pick, {lead:.2f} points, is within about one standard "
+        f"error of a difference of two accuracies on {n} validation images ({noise:.2f} points): "
+        f"the two are as good as tied"
+    ]
 
 
 def log_verify_to_tensorboard(

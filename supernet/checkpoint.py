@@ -59,6 +59,12 @@ def check_output(path: str | os.PathLike, resume: bool, overwrite: bool) -> None
 def load_checkpoint(path: str | os.PathLike, space: str | None = None) -> dict:
     """Load and check a checkpoint; ``space`` (if given) must match the one it was trained on."""
     path = Path(path)
+    if path.is_dir():
+        inside = path / "supernet.pt"
+        hint = "pass the supernet.pt train.py wrote"
+        if inside.is_file():
+            hint = f"pass {str(inside)!r}"
+        raise CheckpointError(f"checkpoint {str(path)!r} is a directory, not a file: {hint}")
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {str(path)!r}")
     try:
@@ -70,7 +76,12 @@ def load_checkpoint(path: str | os.PathLike, space: str | None = None) -> dict:
             why = "not a valid PyTorch checkpoint (corrupt, truncated or another kind of file)"
         raise CheckpointError(f"cannot read checkpoint {str(path)!r}: {why}") from None
     if not isinstance(payload, dict) or any(k not in payload for k in REQUIRED):
-        raise CheckpointError(f"{str(path)!r} is not a sharenas checkpoint (keys: {REQUIRED})")
+        missing = [k for k in REQUIRED if not isinstance(payload, dict) or k not in payload]
+        raise CheckpointError(
+            f"{str(path)!r} is not a sharenas supernet checkpoint: it lacks {', '.join(missing)} "
+            f"(an exported best/model.pt holds one net's weights only); pass the supernet.pt "
+            f"train.py wrote"
+        )
     if payload["format_version"] not in READABLE_VERSIONS:
         raise CheckpointError(
             f"{str(path)!r} has format version {payload['format_version']!r}; "

@@ -107,7 +107,11 @@ def _train(
     metrics["checkpoint"] = str(run.ckpt_path)
     if ranks.main:
         tb = run.out / "tb"
-        tqdm.write(f"checkpoint: {run.ckpt_path}\nTensorBoard: tensorboard --logdir {tb}")
+        tqdm.write(
+            f"checkpoint: {run.ckpt_path}\nTensorBoard: tensorboard --logdir {tb}\n"
+            f"search it: python search.py supernet.checkpoint={run.ckpt_path} (with this run's "
+            f"data= and space= overrides, if any)"
+        )
     return metrics
 
 

@@ -87,6 +87,20 @@ def test_garbage_storage_is_refused_in_one_line(
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
+@pytest.mark.parametrize("text", ["study.db", "mystudy"])
+def test_a_storage_that_is_neither_a_journal_nor_a_url_names_the_allowed_forms(
+    text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SharenasError) as err:
+        study(text)
+    message = str(err.value)
+    assert "\n" not in message and f"searcher.storage={text} is neither" in message
+    assert ".journal" in message and "sqlite:///" in message and "postgresql://" in message
+    assert ("sqlite:///study.db" in message) == text.endswith(".db")
+    assert not list(tmp_path.iterdir())  # nothing created
+
+
 @pytest.mark.fault("search process killed (SIGKILL) mid-evaluation", outcome="recovered")
 @pytest.mark.parametrize("kind", ["journal", "sqlite"])
 def test_killed_search_leaves_no_trial_running(kind: str, tmp_path: Path) -> None:

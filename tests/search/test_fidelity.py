@@ -134,6 +134,24 @@ def test_load_scores_shapes(tmp_path: Path) -> None:
         load_scores(tmp_path / "wrapped.json", key="other")
 
 
+def test_a_verify_store_is_ground_truth_at_standalone_acc(tmp_path: Path, capsys) -> None:
+    results = {
+        a: {"arch": a, "standalone_acc": acc, "seeds": [0]} for a, acc in (("x", 90.0), ("y", 80.0))
+    }
+    store = _write(tmp_path / "standalone.json", {"format": 1, "results": results, "settings": {}})
+    assert load_scores(store) == {"x": 90.0, "y": 80.0}
+    assert load_scores(store, key="score") == {"x": 90.0, "y": 80.0}  # whatever --key says
+    recs = [
+        {"arch": "x", "val_acc": 1.0, "score": 2.0},
+        {"arch": "y", "val_acc": 3.0, "score": 1.0},
+    ]
+    found = _write(tmp_path / "results.json", recs)
+    assert main([str(found), str(store)]) == 0
+    assert "reading val_acc; its records also hold score" in capsys.readouterr().err
+    assert main(["--key", "score", str(found), str(store)]) == 0
+    assert "reading val_acc" not in capsys.readouterr().err
+
+
 def test_load_scores_custom_key(tmp_path: Path) -> None:
     recs = {"records": [{"arch": "x", "proxy": 3}, {"arch": "y", "proxy": 1}]}
     assert load_scores(_write(tmp_path / "r.json", recs), key="proxy") == {"x": 3.0, "y": 1.0}

@@ -109,6 +109,8 @@ def test_best_is_the_best_verified_arch_with_its_trained_weights(checkpoint, tmp
     header = (tmp_path / "leaderboard.csv").read_text().splitlines()[0].split(",")
     assert "standalone_acc" in header
     assert "Kendall tau" in printed and "parameter count" in printed
+    rank = report["best"]["rank"]
+    assert f"best/ holds the best verified arch (leaderboard rank {rank})" in printed
     for part in ("supernet", "params"):
         low, high = report[part]["kendall_tau_interval"]
         assert -1 <= low <= high <= 1
@@ -188,6 +190,26 @@ def test_chance_level_standalone_training_is_warned_about() -> None:
     warning = _at_chance(rows, num_classes=10, recipe=recipe)
     assert warning and "3 of 4 verified archs" in warning and "verify.recipe.epochs=2" in warning
     assert _at_chance(rows[2:] + [{"standalone_acc": 90.0}], 10, recipe) is None
+
+
+def test_a_lead_within_the_validation_noise_is_called_a_tie() -> None:
+    from search.verify_report import _tie_note, noise_points
+
+    assert noise_points(98.0, 359) == pytest.approx(100 * (2 * 0.98 * 0.02 / 359) ** 0.5)
+    assert noise_points(100.0, 359) > 0  # a perfect score still has a noise floor
+
+    def report(pick: float, best: float, n: int | None = 359) -> dict:
+        return {
+            "supernet_pick": {"arch": "a", "standalone_acc": pick, "regret_points": best - pick},
+            "best": {"arch": "b" if best != pick else "a"},
+            "val_images": n,
+        }
+
+    (note,) = _tie_note(report(98.05, 98.33))  # one image of 359 apart
+    assert "0.28 points" in note and "359 validation images" in note and "tied" in note
+    assert _tie_note(report(90.0, 96.0)) == []  # a real lead
+    assert _tie_note(report(98.0, 98.0)) == []  # the pick is the best
+    assert _tie_note(report(98.05, 98.33, None)) == []  # an older report: nothing to say
 
 
 def test_select_trains_each_network_once() -> None:
