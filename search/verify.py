@@ -189,11 +189,10 @@ def run(
     trained, seconds, runner = train_missing(
         vcfg, built, picks, store, on_ray, ray_address, also_store, earlier
     )
-    rows = [
-        {**record, "role": role, **_result(store.results[record["arch"]])} for record, role in picks
-    ]
-    report = agreement_report(rows, key, descending, int(vcfg.bootstrap), seed)
-    report["val_images"] = len(built.splits.val)  # what a tie between two accuracies is
+    rows = [{**record, "role": role, **_result(store, record["arch"])} for record, role in picks]
+    report = agreement_report(
+        rows, key, descending, int(vcfg.bootstrap), seed, len(built.splits.val)
+    )
     block = format_block(report, rows, _header(vcfg, store, rows))
     if warning := _at_chance(rows, built.splits.num_classes, store.settings["recipe"]):
         report["warning"] = warning
@@ -250,8 +249,8 @@ def _at_chance(rows: list[dict], num_classes: int, recipe: dict) -> str | None:
     )
 
 
-def _result(result: dict) -> dict:
-    return {k: result[k] for k in ("standalone_acc", "standalone_acc_per_seed")}
+def _result(store: StandaloneStore, arch: str) -> dict:
+    return {k: store.results[arch][k] for k in ("standalone_acc", "standalone_acc_per_seed")}
 
 
 def _header(vcfg: DictConfig, store: StandaloneStore, rows: list[dict]) -> str:

@@ -74,11 +74,17 @@ def _agreement(scores: Mapping[str, float], truth: Mapping[str, float], resample
 
 
 def agreement_report(
-    rows: Sequence[Row], key: str, descending: bool, resamples: int, seed: int
+    rows: Sequence[Row],
+    key: str,
+    descending: bool,
+    resamples: int,
+    seed: int,
+    val_images: int | None = None,
 ) -> dict[str, Any]:
     """Agreement of the supernet's estimate (``key``) and of the parameter count with standalone
     accuracy over ``rows`` (the verified archs: arch, key, params, standalone_acc, rank), where
-    the supernet's pick (leaderboard rank 1) lands and its regret, and the best verified arch."""
+    the supernet's pick (leaderboard rank 1) lands and its regret, and the best verified arch.
+    ``val_images``: the size of the split the accuracies were measured on (what a tie is)."""
     truth = {r["arch"]: float(r["standalone_acc"]) for r in rows}
     sign = 1.0 if descending else -1.0
     est = {r["arch"]: sign * float(r[key]) for r in rows}
@@ -100,6 +106,7 @@ def agreement_report(
         },
         "best": {k: best[k] for k in ("arch", "rank", "standalone_acc", key, "params", "role")},
         "bootstrap": {"resamples": resamples, "confidence": CONFIDENCE, "seed": seed},
+        "val_images": val_images,
     }
 
 
