@@ -20,7 +20,9 @@ def register_configs() -> None:
 
 
 def search_main(cfg: DictConfig) -> None:
-    """The body of ``search.py``'s ``@hydra.main``: one process, then ``search.run(cfg)``."""
+    """The body of ``search.py``'s ``@hydra.main``: one process, then ``search.run(cfg)``. A search
+    cut short by Ctrl-C ranks and writes what it evaluated, then exits with status 130 (the shell's
+    code for SIGINT), so scripts can tell a partial search from a finished one."""
     from search.pipeline import run
     from supernet.distributed import launched_by_torchrun
     from supernet.errors import SharenasError
@@ -30,7 +32,8 @@ def search_main(cfg: DictConfig) -> None:
             "search.py runs in one process (use backend=ray to spread a search); train under "
             "torchrun with train.py, then pass its supernet.checkpoint to search.py"
         )
-    run(cfg)
+    if run(cfg).get("interrupted"):  # Ctrl-C: results were written, but the search is partial
+        raise SystemExit(130)
 
 
 __all__ = ["guard", "register_configs", "search_main", "user_errors"]

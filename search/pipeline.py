@@ -253,8 +253,8 @@ def _report(cfg: DictConfig, study: Study, records: list, ranked: list, note, ve
 
 def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     """The whole search story; returns {"records", "leaderboard", "pareto", "paths",
-    "checkpoint", "verify"}. The leaderboard ranks feasible archs first, by ``results.key`` in
-    its direction (``search.record.METRIC_DIRECTIONS``)."""
+    "checkpoint", "verify", "interrupted"}. The leaderboard ranks feasible archs first, by
+    ``results.key`` in its direction (``search.record.METRIC_DIRECTIONS``)."""
     out = run_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     check_search_config(cfg)  # everything a bad config can break, before any training
@@ -299,4 +299,5 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         "paths": paths,
         "checkpoint": checkpoint,
         "verify": verified.report if verified is not None else None,
+        "interrupted": bool(getattr(backend, "interrupted", False)),  # Ctrl-C: a partial search
     }

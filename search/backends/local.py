@@ -22,6 +22,7 @@ class LocalBackend:
 
     def __init__(self, progress: bool = True) -> None:
         self.progress = progress
+        self.interrupted = False  # a run stopped by Ctrl-C
 
     def run(self, study: Study, evaluate: Callable[[Arch], dict]) -> None:
         total = max(0, study.n_trials - study.n_used())
@@ -42,6 +43,7 @@ class LocalBackend:
                         best = [fields]
                     bar.set_postfix(best=_fmt(value, study.objective.key))
         except KeyboardInterrupt:
+            self.interrupted = True
             if proposal is not None:
                 study.tell_error(proposal, "interrupted (KeyboardInterrupt)")
             bar.close()

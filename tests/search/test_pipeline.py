@@ -48,6 +48,7 @@ def test_ranking_follows_the_key_direction(checkpoint, tmp_path, key, pick) -> N
     values = [r[key] for r in records]
     assert values == sorted(values, reverse=pick is max)
     assert (tmp_path / "best" / "arch.txt").read_text().strip() == records[0]["arch"]
+    assert out["interrupted"] is False  # a finished search
 
 
 def test_train_loss_is_scored_on_the_training_split_and_ranks(checkpoint, tmp_path, capsys):
@@ -156,8 +157,19 @@ def test_interrupt_keeps_what_was_evaluated(checkpoint, tmp_path, monkeypatch, c
     monkeypatch.setattr(Evaluator, "__call__", flaky)
     out = search_run(checkpoint, tmp_path)
     assert "interrupted: keeping the 2 archs evaluated so far" in capsys.readouterr().err
-    assert len(out["records"]) == 2 and len(results(tmp_path)) == 2
+    assert len(out["records"]) == 2 and len(results(tmp_path)) == 2 and out["interrupted"]
     assert (tmp_path / "leaderboard.csv").is_file() and (tmp_path / "best" / "arch.txt").is_file()
+    # search.py's body exits with the shell's code for SIGINT after writing the results
+    from search.cli import search_main
+
+    calls.clear()
+    again = tmp_path / "cli"
+    again.mkdir()
+    monkeypatch.chdir(again)
+    cfg = compose_tiny("search", quick(f"supernet.checkpoint={checkpoint}"))
+    with pytest.raises(SystemExit) as stop:
+        search_main(cfg)
+    assert stop.value.code == 130 and len(results(again)) == 2
 
 
 def test_multi_objective_prints_the_pareto_front(checkpoint, tmp_path, capsys) -> None:
