@@ -101,7 +101,8 @@ def agreement_report(
             "arch": pick["arch"],
             "leaderboard_rank": pick["rank"],
             "standalone_acc": pick["standalone_acc"],
-            "standalone_rank": order.index(pick) + 1,
+            # ties share the better rank: an arch is not beaten by an equal accuracy
+            "standalone_rank": 1 + sum(r["standalone_acc"] > pick["standalone_acc"] for r in rows),
             "regret_points": float(best["standalone_acc"] - pick["standalone_acc"]),
         },
         "best": {k: best[k] for k in ("arch", "rank", "standalone_acc", key, "params", "role")},

@@ -192,6 +192,17 @@ def test_chance_level_standalone_training_is_warned_about() -> None:
     assert _at_chance(rows[2:] + [{"standalone_acc": 90.0}], 10, recipe) is None
 
 
+def test_the_pick_tied_with_the_best_shares_its_rank() -> None:
+    from search.verify_report import agreement_report
+
+    rows = [
+        {"arch": a, "rank": rank, "score": -rank, "params": 1, "standalone_acc": acc, "role": "top"}
+        for a, rank, acc in (("a", 2, 98.05), ("b", 1, 98.05), ("c", 3, 99.0), ("d", 4, 90.0))
+    ]
+    pick = agreement_report(rows, "score", True, 10, 0)["supernet_pick"]
+    assert pick["arch"] == "b" and pick["standalone_rank"] == 2  # only "c" beats it, not "a"
+
+
 def test_a_lead_within_the_validation_noise_is_called_a_tie() -> None:
     from search.verify_report import _tie_note, noise_points
 
