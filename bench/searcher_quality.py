@@ -1,8 +1,10 @@
 """What the study's handling of repeated proposals costs and finds, on NAS-Bench-201's table.
 
-A search of ``--trials`` distinct archs whose evaluator looks each cell's CIFAR-10 test accuracy up
-in NAS-Bench-201 (``../shared/data/nb201/cifar10_test_acc.json``; no network is run), once per
-seed, with a sampler's proposals of archs the study already holds handled two ways:
+A search of ``--trials`` distinct networks (``searcher.dedupe=true``, the default) whose evaluator
+looks each cell's CIFAR-10 test accuracy up in NAS-Bench-201's table (``--table``: a JSON map arch
+-> accuracy; by default ``../shared/data/nb201/cifar10_test_acc.json`` beside the repository, all
+15,625 cells; no network is run), once per seed, with a sampler's proposals of archs the study
+already holds handled two ways:
 
 - ``redirect``: moved to an unseen neighbour before the trial takes them (the default);
 - ``repeat``: told again with the known value, the study steering to a random unseen arch after
@@ -31,7 +33,8 @@ TABLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nb201" / "cif
 
 def run(table: dict[str, float], sampler: str, seed: int, trials: int, redirect: bool) -> dict:
     """One search: trials told, distinct archs, searcher CPU s, best accuracy, top-1% hits."""
-    searcher = OptunaSearcher(build_space("nb201"), seed=seed, n_trials=trials, sampler=sampler)
+    space = build_space("nb201")
+    searcher = OptunaSearcher(space, seed=seed, n_trials=trials, sampler=sampler, dedupe=True)
     study = Study(searcher, Objective(["score"], key="score"))
     study.redirect_repeats = redirect
     cpu = time.process_time()
@@ -54,10 +57,12 @@ def run(table: dict[str, float], sampler: str, seed: int, trials: int, redirect:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=500)
-    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--sampler", default="tpe")
     parser.add_argument("--table", type=Path, default=TABLE)
     args = parser.parse_args(argv)
+    if not args.table.is_file():
+        parser.error(f"--table {args.table}: no such file (a JSON map arch -> accuracy)")
     table = json.loads(args.table.read_text())
     best = max(table.values())
     print(

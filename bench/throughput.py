@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         archs, told, alone = searcher_alone("nb201", args.trials)
         print(
             f"searcher alone (a constant-time stub for the evaluator): {archs} archs, {told} "
-            f"trials with the repeats told, {alone:.2f} s CPU, {1000 * alone / archs:.1f} ms "
+            f"trials told (repeats included), {alone:.2f} s CPU, {1000 * alone / archs:.1f} ms "
             f"per arch"
         )
     return 0

@@ -130,7 +130,7 @@ def _search(study: Study, evaluator: Evaluator, backend: Any) -> list[dict]:
         evaluator.prepare()  # the fusion's reference archs, once, before workers get copies
         print(
             f"search: {study.searcher.describe()} over the {study.space.name} space "
-            f"({study.space.size():,} archs), {total - done} to evaluate, "
+            f"({study.space.size():,} archs), up to {total - done:,} to evaluate, "
             f"{type(backend).__name__.removesuffix('Backend').lower()} backend",
             file=sys.stderr,
         )

@@ -43,8 +43,8 @@ def open_storage(storage: str | None) -> optuna.storages.BaseStorage:
         check_journal(path)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     if "://" not in text:  # neither a journal path nor a database URL
-        sqlite = text.endswith((".db", ".sqlite"))
-        hint = f"; for an SQLite file: sqlite:///{text}" if sqlite else ""
+        sqlite = text.endswith((".db", ".sqlite", ".sqlite3"))
+        hint = f"; for an SQLite file: sqlite:///{Path(text).expanduser()}" if sqlite else ""
         raise SharenasError(
             f"searcher.storage={text} is neither a journal file nor a database URL; allowed: a "
             f"path ending in {' or '.join(JOURNAL_SUFFIXES)}, sqlite:///<file>, "

@@ -158,8 +158,9 @@ class Study:
         """The next arch no trial of the study holds, or None when the budget is spent or the
         space is used up. Repeated proposals are told the known values (so the sampler learns) and
         marked ``repeat_of``; after ``max_repeats`` in a row the next trial gets an unseen arch.
-        A whole-arch proposal of a held arch (relative sampling: TPE, GP, NSGA-II) is moved to an
-        unseen neighbour before the trial takes it, so it costs no repeat (``_redirect``)."""
+        A whole-arch proposal of a held arch (relative sampling: single-objective TPE, GP,
+        evolution, NSGA-II's crossover children) is moved to the nearest unseen arch before the
+        trial takes it, so it costs no repeat (``_redirect``)."""
         for attempt in range(4 * self.max_repeats):
             trials = self.trials()
             held = {key: t for t, key in reversed(self._holders(trials))}

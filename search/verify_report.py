@@ -89,7 +89,8 @@ def agreement_report(
     sign = 1.0 if descending else -1.0
     est = {r["arch"]: sign * float(r[key]) for r in rows}
     params = {r["arch"]: float(r["params"]) for r in rows}
-    order = sorted(rows, key=lambda r: (-r["standalone_acc"], r["arch"]))
+    # equal standalone accuracies: the better leaderboard rank first (the supernet's pick wins)
+    order = sorted(rows, key=lambda r: (-r["standalone_acc"], r["rank"], r["arch"]))
     pick = min(rows, key=lambda r: r["rank"])
     best = order[0]
     return {

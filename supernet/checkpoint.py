@@ -79,7 +79,7 @@ def load_checkpoint(path: str | os.PathLike, space: str | None = None) -> dict:
         missing = [k for k in REQUIRED if not isinstance(payload, dict) or k not in payload]
         raise CheckpointError(
             f"{str(path)!r} is not a sharenas supernet checkpoint: it lacks {', '.join(missing)} "
-            f"(an exported best/model.pt holds one net's weights only); pass the supernet.pt "
+            f"(an exported model.pt, for one, holds a single net's weights); pass the supernet.pt "
             f"train.py wrote"
         )
     if payload["format_version"] not in READABLE_VERSIONS:

@@ -109,8 +109,8 @@ def _train(
         tb = run.out / "tb"
         tqdm.write(
             f"checkpoint: {run.ckpt_path}\nTensorBoard: tensorboard --logdir {tb}\n"
-            f"search it: python search.py supernet.checkpoint={run.ckpt_path} (with this run's "
-            f"data= and space= overrides, if any)"
+            f"search it: python search.py supernet.checkpoint={run.ckpt_path} "
+            f"space={run.cfg.space.name}"
         )
     return metrics
 

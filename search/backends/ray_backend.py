@@ -79,12 +79,15 @@ class StudySearch(TuneSearcher):
         self.study = study
         self.running: dict[str, Proposal] = {}  # Tune trial id -> proposal being evaluated
         self.errors: list[str] = []
+        self.finished = False  # the study stopped proposing (else Tune stopped early: Ctrl-C)
 
     def suggest(self, trial_id: str) -> dict | str | None:
         if len(self.errors) > self.study.n_trials:  # an arch that always fails: stop
+            self.finished = True
             return TuneSearcher.FINISHED
         proposal = self.study.ask()
         if proposal is None:
+            self.finished = True
             return TuneSearcher.FINISHED
         self.running[trial_id] = proposal
         return dict(proposal.arch)
@@ -148,6 +151,7 @@ class RayBackend:
         self.cpus_per_trial, self.gpus_per_trial = float(cpus_per_trial), float(gpus_per_trial)
         self.max_failures, self.storage_path = int(max_failures), storage_path
         self.progress = progress
+        self.interrupted = False  # Tune stopped before the study did (Ctrl-C)
 
     def run(self, study: Study, evaluate: Callable[[Arch], dict]) -> None:
         """Evaluate the study's proposals with ``evaluate`` on Ray workers until it stops."""
@@ -167,6 +171,11 @@ class RayBackend:
                 tuner = self._tuner(blob, run_id, search_alg, progress)
                 with contextlib.redirect_stdout(io.StringIO()):  # Tune prints a header at verbose=0
                     tuner.fit()
+                # Tune catches Ctrl-C itself and returns: the study had more to propose
+                self.interrupted = not search_alg.finished
+                for proposal in search_alg.running.values():  # in flight when Tune stopped
+                    study.tell_error(proposal, "interrupted (Ray Tune stopped)")
+                search_alg.running.clear()
         finally:
             if progress.bar is not None:
                 progress.bar.close()

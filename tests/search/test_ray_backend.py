@@ -91,6 +91,7 @@ def test_ray_optuna_search(cluster, checkpoint, tmp_path):
     result, _ = _search(cluster, checkpoint, tmp_path, ["searcher=optuna", "searcher.n_trials=4"])
     records = result["records"]
     assert len(records) == 4  # the study skips repeats: every Tune trial scores a new arch
+    assert result["interrupted"] is False  # Tune stopped because the study did
     assert len({r["arch"] for r in records}) == len(records)
     assert all(0.0 <= r["val_acc"] <= 100.0 and r["trial"] is not None for r in records)
     assert (tmp_path / "results.json").is_file()

@@ -201,6 +201,10 @@ def test_the_pick_tied_with_the_best_shares_its_rank() -> None:
     ]
     pick = agreement_report(rows, "score", True, 10, 0)["supernet_pick"]
     assert pick["arch"] == "b" and pick["standalone_rank"] == 2  # only "c" beats it, not "a"
+    rows[2]["standalone_acc"] = 97.0  # now "a" and "b" tie at the top
+    report = agreement_report(rows, "score", True, 10, 0)
+    assert report["supernet_pick"]["standalone_rank"] == 1
+    assert report["best"]["arch"] == "b"  # a tie goes to the better leaderboard rank
 
 
 def test_a_lead_within_the_validation_noise_is_called_a_tie() -> None:
