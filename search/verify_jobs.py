@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import fields
 
-from search.tables import count as count_of
+from search.tables import count
 from search.verify_train import RayOptions, StandaloneJob, run_local, run_ray
 from supernet.builder import Built
 
@@ -25,9 +25,9 @@ def macro(built: Built) -> dict:
     return {f.name: getattr(built.macro, f.name) for f in fields(built.macro)}
 
 
-def _kill_hook(count: int) -> None:
+def _kill_hook(finished: int) -> None:
     limit = os.environ.get(KILL_AFTER_ENV)
-    if limit is not None and count >= int(limit):
+    if limit is not None and finished >= int(limit):
         print(
             f"verify: {KILL_AFTER_ENV}={limit}: killing this process", file=sys.stderr, flush=True
         )
@@ -91,27 +91,27 @@ def train_missing(
         top = sum(role == "top" for _, role in picks)
         seeds, epochs = len(store.settings["seeds"]), int(store.settings["recipe"]["epochs"])
         print(
-            f"verify: training {count_of(len(todo), 'arch')} standalone ({top} top + "
-            f"{len(picks) - top} control; {count_of(epochs, 'epoch')} x "
-            f"{count_of(seeds, 'seed')} each); each result is printed as it finishes",
+            f"verify: training {count(len(todo), 'arch')} standalone ({top} top + "
+            f"{len(picks) - top} control; {count(epochs, 'epoch')} x "
+            f"{count(seeds, 'seed')} each); each result is printed as it finishes",
             file=sys.stderr,
             flush=True,
         )
-    count = 0
+    finished = 0
 
     def on_result(result: dict) -> None:
-        nonlocal count
+        nonlocal finished
         stored = store.add(result)
         if also_store is not None:  # the study's storage: key = settings digest and arch
             also_store(f"{STUDY_ATTR}:{store.digest}:{stored['arch']}", stored)
-        count += 1
+        finished += 1
         print(
-            f"verify [{count}/{len(jobs)}] {stored['standalone_acc']:6.2f}%  "
+            f"verify [{finished}/{len(jobs)}] {stored['standalone_acc']:6.2f}%  "
             f"{stored['seconds']:5.1f}s  {stored['arch']}",
             file=sys.stderr,
             flush=True,
         )
-        _kill_hook(count)
+        _kill_hook(finished)
 
     tic = time.time()
     runner = _train(vcfg, built, jobs, on_ray, ray_address, on_result)
