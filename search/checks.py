@@ -51,9 +51,15 @@ def check_search_config(cfg: DictConfig) -> None:
             if k == "train_loss" and _computes_train_loss(cfg.evaluator.estimator):
                 continue  # the estimator computes it
             if setting is not None and not cfg.evaluator[setting.split(".")[1]]:
+                also = (
+                    ", or predict it with evaluator.latency_table=PATH (sharenas-latency "
+                    "writes one)"
+                    if k == "latency_ms"
+                    else ""
+                )
                 raise SharenasError(
                     f"{where} uses {k!r} but {setting}=false, so no arch has it; "
-                    f"turn it on with {setting}=true"
+                    f"turn it on with {setting}=true{also}"
                 )
 
 

@@ -17,10 +17,10 @@ from search.export import export_top, normalization
 from search.objective import Objective
 from search.ranking import Objectives, leaderboard, pareto_front
 from search.record import OPTUNA_DIRECTIONS
-from search.result_files import write_results
+from search.result_files import move_earlier_outputs, write_results
 from search.searchers.base import Searcher
 from search.study import Study
-from search.tables import format_table, table_columns, top_of
+from search.tables import count, format_table, table_columns, top_of
 from search.tensorboard_live import LiveSearchLog, score_histogram
 from search.tensorboard_log import log_to_tensorboard
 from search.verify import annotate, check_verify, export_winner
@@ -243,8 +243,9 @@ def _report(cfg: DictConfig, study: Study, records: list, ranked: list, note, ve
         pool = [r for r in ranked if r["feasible"]] or ranked
         front = pareto_front(pool, objs)
         names = ", ".join(f"{o} {d}" for o, d in objs)
-        which = "feasible archs" if objective.limits and pool[0]["feasible"] else "archs"
-        print(f"\nPareto front of the {len(pool)} {which} ({names}): {len(front)} archs")
+        which = "feasible arch" if objective.limits and pool[0]["feasible"] else "arch"
+        size = count(len(front), "arch")
+        print(f"\nPareto front of the {count(len(pool), which)} ({names}): {size}")
         print(format_table(front, k=len(front), columns=columns))
     if verified is not None:
         print(f"\n{verified.block}")
@@ -264,6 +265,11 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     out = run_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     check_search_config(cfg)  # everything a bad config can break, before any training
+    # a rerun in this directory: the earlier search's files go to earlier/<n>/ (tb/ too, unless
+    # the supernet is trained here or was, whose logs it holds)
+    given = cfg.supernet.checkpoint
+    trained_here = given is None or Path(given).resolve().parent == out.resolve()
+    move_earlier_outputs(out, tensorboard=not trained_here)
     study, backend = _open_study(cfg)
     try:
         checkpoint, built, state, ema_decay = _supernet(cfg, study, out)

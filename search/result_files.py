@@ -1,10 +1,13 @@
-"""Result files of a search: ``leaderboard.csv``, ``results.json`` and ``pareto.json``."""
+"""Result files of a search: ``leaderboard.csv``, ``results.json`` and ``pareto.json``; and the
+outputs of an earlier search in the same run directory, moved aside before a new one writes."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,44 @@ from supernet.fileio import write_atomic
 
 # Known keys come first in files, in this order; unknown keys follow alphabetically.
 _KEY_ORDER = ("rank", *RECORD_FIELDS)
+
+
+#: What a search writes into its run directory, besides the caches it reuses on a rerun (the
+#: verify stage's ``verify/``, a study's storage) and a supernet trained there.
+SEARCH_OUTPUTS = (
+    "results.json",
+    "leaderboard.csv",
+    "pareto.json",
+    "verify.json",
+    "best",
+    "best_supernet",
+    "top",
+)
+
+
+def move_earlier_outputs(run_dir: Path, tensorboard: bool = True) -> Path | None:
+    """Move the outputs of an earlier search in ``run_dir`` (``SEARCH_OUTPUTS``, and ``tb/`` when
+    ``tensorboard``) into ``run_dir/earlier/<n>/``, so that a rerun in the same directory leaves
+    none of them beside its own (a smaller ``top/``, no verify, other event files) and deletes
+    nothing; says so in one line. Returns the folder, or None when there was nothing to move."""
+    run_dir = Path(run_dir)
+    names = [*SEARCH_OUTPUTS, *(["tb"] if tensorboard else [])]
+    found = [n for n in names if (run_dir / n).exists()]
+    if not found:
+        return None
+    n = 1
+    while (run_dir / "earlier" / str(n)).exists():
+        n += 1
+    dest = run_dir / "earlier" / str(n)
+    dest.mkdir(parents=True)
+    for name in found:
+        os.replace(run_dir / name, dest / name)
+    shown = ", ".join(f"{n}/" if (dest / n).is_dir() else n for n in found)
+    print(
+        f"{run_dir} held the outputs of an earlier search: moved {shown} to {dest}",
+        file=sys.stderr,
+    )
+    return dest
 
 
 def _json_default(obj: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -24,12 +25,24 @@ def human(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-def _cell(key: str, value: Any) -> str:
+def _cell(key: str, value: Any, decimals: int = 2) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if key in _COUNTS and isinstance(value, int | float):
         return human(value)
-    return "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:.{decimals}f}"
+    return "-" if value is None else str(value)
+
+
+def decimals_for(values: Iterable[Any]) -> int:
+    """The fewest decimals, from 2 up to 4, at which a column's different floats still read
+    differently: an estimator such as the angle (0.0193, 0.0312) would read 0.02 and 0.03 at 2."""
+    floats = {v for v in values if isinstance(v, float) and math.isfinite(v)}
+    for decimals in (2, 3):
+        if len({f"{v:.{decimals}f}" for v in floats}) == len(floats):
+            return decimals
+    return 4
 
 
 def format_table(
@@ -43,7 +56,8 @@ def format_table(
     """
     rows = list(rows)
     top = (rows if all("rank" in r for r in rows) else leaderboard(rows))[:k]
-    cells = [[_cell(c, r.get(c)) for c in columns] for r in top]
+    places = {c: decimals_for(r.get(c) for r in top) for c in columns}
+    cells = [[_cell(c, r.get(c), places[c]) for c in columns] for r in top]
     if markdown:
         cells = [[f"`{v}`" if c == "arch" else v for c, v in zip(columns, cl)] for cl in cells]
         body = [columns, ["---"] * len(columns), *cells]

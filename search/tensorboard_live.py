@@ -55,7 +55,10 @@ class LiveSearchLog:
 
     ``objectives`` are the searcher's (key, "max" | "min") pairs; with two or more, the
     hypervolume of the feasible front is logged too, against a reference point just beyond the
-    worst value seen so far of each objective (10% of its range), so the curve never decreases.
+    worst value seen so far of each objective (10% of its range). The reference moves out when a
+    worse point arrives, which can lower the curve although the front lost nothing: a rise is a
+    better front, a drop a wider range (Optuna's ``plot_hypervolume_history`` takes a fixed
+    reference point, which a search cannot know before it has seen its archs).
     ``verify``: declare ``standalone_acc`` as a metric (the verify stage fills it in later)."""
 
     def __init__(

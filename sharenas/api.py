@@ -16,22 +16,23 @@ ArchLike = str | Mapping[str, str]
 
 def train(overrides: Sequence[str] = (), out_dir: str | Path | None = None) -> dict:
     """Train a supernet as ``sharenas-train <overrides>`` does; returns its metrics, including
-    ``"checkpoint"``, the path of the written ``supernet.pt``. ``out_dir`` defaults to
-    ``outputs/<experiment>/train/<date_time>``."""
+    ``"checkpoint"``, the path of the written ``supernet.pt``. ``out_dir`` defaults to the
+    overrides' ``hydra.run.dir``, else ``outputs/<experiment>/train/<date_time>``."""
     from supernet.training import train as train_supernet
 
     cfg = compose("train", overrides)
-    return train_supernet(cfg, out_dir=out_dir or default_out_dir(cfg, "train"))
+    return train_supernet(cfg, out_dir=out_dir or default_out_dir(cfg, "train", overrides))
 
 
 def search(overrides: Sequence[str] = (), out_dir: str | Path | None = None) -> dict:
     """Search as ``sharenas-search <overrides>`` does (training a supernet first unless
     ``supernet.checkpoint=PATH`` is given); returns ``{"records", "leaderboard", "pareto", "paths",
-    "checkpoint"}``. ``out_dir`` defaults to ``outputs/<experiment>/search/<date_time>``."""
+    "checkpoint"}``. ``out_dir`` defaults to the overrides' ``hydra.run.dir``, else
+    ``outputs/<experiment>/search/<date_time>``."""
     from search.pipeline import run
 
     cfg = compose("search", overrides)
-    return run(cfg, out_dir or default_out_dir(cfg, "search"))
+    return run(cfg, out_dir or default_out_dir(cfg, "search", overrides))
 
 
 class LoadedSupernet:

@@ -35,7 +35,19 @@ def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
         return hydra_compose(config_name=config_name, overrides=overrides)
 
 
-def default_out_dir(cfg: DictConfig, what: str) -> Path:
-    """``outputs/<experiment>/<what>/<date_time>``: where the scripts would write this run."""
+def default_out_dir(cfg: DictConfig, what: str, overrides: Sequence[str] = ()) -> Path:
+    """Where the scripts would write this run: the ``hydra.run.dir=DIR`` among ``overrides``
+    (interpolations such as ``${now:...}`` resolved), else
+    ``outputs/<experiment>/<what>/<date_time>``."""
+    for override in overrides:
+        key, sep, value = str(override).partition("=")
+        if sep and key.lstrip("+") == "hydra.run.dir":
+            if "${" in value:
+                from hydra.core.utils import setup_globals
+                from omegaconf import OmegaConf
+
+                setup_globals()  # registers Hydra's resolvers (now, ...)
+                value = str(OmegaConf.create({"dir": value}, parent=cfg).dir)
+            return Path(value)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     return Path("outputs") / str(cfg.get("experiment", "default")) / what / stamp

@@ -129,7 +129,8 @@ def load_trained(
     elif saved_path is not None and not Path(str(saved_path)).expanduser().is_dir():
         raise SharenasError(
             f"the checkpoint's data.path {saved_path!r} is not a directory; if the files moved, "
-            f"pass data={data.get('name')} data.path=NEW_DIR"
+            f"pass data={data.get('name')} data.path=NEW_DIR (in Python: "
+            "sharenas.load(checkpoint, data_path=NEW_DIR))"
         )
     built = build_from_file({**state.config, "data": data})
     built.strategy.load_sharing_state(state.sharing)

@@ -56,16 +56,57 @@ def check_group_overrides(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
 
 def check_key_overrides(config_name: str, argv: list[str], conf_dir: Path = CONF_DIR) -> None:
     """Compose the config with the command line's overrides once, before Hydra runs, so that a
-    misspelt key or a value of the wrong type fails in one line naming the key and what is
-    allowed (Hydra's own message is several lines and does not list the keys)."""
+    misspelt key, a key added with ``+`` that the config's schema does not have, or a value of the
+    wrong type fails in one line naming the key and what is allowed (Hydra's own message is
+    several lines and does not list the keys). A multirun (``-m``) composes each value of each
+    sweep once."""
+    multirun = any(a in ("-m", "--multirun") for a in argv)
+    if any(a.startswith("-") and a not in ("-m", "--multirun") for a in argv):
+        return  # Hydra flags (--cfg, --help, ...): leave them to Hydra
+    overrides = [a for a in argv if "=" in a and not a.lstrip("+~").startswith("hydra")]
+    overrides += [a for a in argv if a.lstrip("+~").startswith("hydra.searchpath=")]
+    for run in sweep_runs(overrides) if multirun else [overrides]:
+        _check_composed(config_name, run, conf_dir)
+
+
+#: The most single runs a multirun's overrides are checked as (one per value of each sweep).
+MAX_CHECKED_RUNS = 32
+
+
+def sweep_runs(overrides: list[str]) -> list[list[str]]:
+    """The overrides of a multirun as single runs: every sweep (``a=1,2``, ``range(..)``) at its
+    first value, then each other value of each sweep in turn (at most ``MAX_CHECKED_RUNS``). A
+    sweep whose values cannot be listed (an interval, a glob) is left out: Hydra checks it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:  # noqa: BLE001 - a syntax error: composing the overrides reports it
+        return [overrides]
+    fixed, sweeps = [], []
+    for text, override in zip(overrides, parsed, strict=True):
+        if not override.is_sweep_override():
+            fixed.append(text)
+            continue
+        try:
+            values = list(override.sweep_string_iterator())
+        except Exception:  # noqa: BLE001 - not a list of values
+            continue
+        sweeps.append([f"{override.get_key_element()}={v}" for v in values])
+    first = [s[0] for s in sweeps if s]
+    runs = [fixed + first]
+    for i, sweep in enumerate(sweeps):
+        for value in sweep[1:]:
+            runs.append(fixed + first[:i] + [value] + first[i + 1 :])
+    return runs[:MAX_CHECKED_RUNS]
+
+
+def _check_composed(config_name: str, overrides: list[str], conf_dir: Path) -> None:
+    """One composition of ``overrides``; its failure, or an unknown added key, in one line."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import ConfigCompositionException
     from omegaconf import OmegaConf
 
-    if any(a in ("-m", "--multirun") or a.startswith("-") for a in argv):
-        return  # sweeps and Hydra flags: leave them to Hydra
-    overrides = [a for a in argv if "=" in a and not a.lstrip("+~").startswith("hydra")]
-    overrides += [a for a in argv if a.lstrip("+~").startswith("hydra.searchpath=")]
     try:
         with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
             compose(config_name, overrides)
@@ -76,14 +117,19 @@ def check_key_overrides(config_name: str, argv: list[str], conf_dir: Path = CONF
             (a.split("=", 1)[1] for a in overrides if a.lstrip("+~").startswith(key + "=")), None
         )
         if "Could not override" in str(err) and key:
-            given = next((a for a in overrides if _names(a, key)), None)
+            # the override naming the key, a mapping literal holding it (``x.kwargs={a:1}``), or
+            # one below it (``search.progress=1``: the unknown key is ``search``)
+            given = next(
+                (a for a in overrides if _names(a, key) or override_key(a).startswith(key + ".")),
+                None,
+            )
             given_key = override_key(given) if given else key
-            if given_key != key:  # a dict value with new keys: `x.kwargs={a:1}` on a struct dict
+            if key.startswith(given_key + "."):  # a dict value with new keys on a struct dict
                 raise SharenasError(
                     f"{given_key} has no key {key.rpartition('.')[2]!r} to override; to set the "
                     f"whole mapping write ++{given}"
                 ) from None
-            parent, _, leaf = key.rpartition(".")
+            parent = key.rpartition(".")[0]
             with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
                 base = compose(config_name, [a for a in overrides if a != given])
             node = OmegaConf.select(base, parent) if parent else base
@@ -95,6 +141,41 @@ def check_key_overrides(config_name: str, argv: list[str], conf_dir: Path = CONF
             msg = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
             raise SharenasError(f"bad value for {key}={value}: {msg}") from None
         raise SharenasError(str(err).splitlines()[0]) from None
+    _check_additions(config_name, overrides, conf_dir)
+
+
+def _check_additions(config_name: str, overrides: list[str], conf_dir: Path) -> None:
+    """``+a.b=v`` adds a key Hydra does not check: refuse one that the schema of ``a`` (a
+    structured config) does not have, or a new top-level key; mappings of keyword arguments
+    (``searcher.sampler_kwargs``, ``trainer.scheduler``) take any key."""
+    from dataclasses import is_dataclass
+
+    from hydra import compose, initialize_config_dir
+    from omegaconf import DictConfig, OmegaConf
+
+    added = [a for a in overrides if a.startswith("+") and not a.startswith("++")]
+    # +group=option adds a config group's option: check_group_overrides checks those
+    added = [a for a in added if "." in override_key(a) or not _is_group(a, conf_dir)]
+    if not added:
+        return
+    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+        base = compose(config_name, [a for a in overrides if a not in added])
+    for override in added:
+        key = override_key(override)
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(base, parent) if parent else base
+        if not isinstance(node, DictConfig) or leaf in node:
+            continue
+        if parent and not is_dataclass(OmegaConf.get_type(node)):
+            continue
+        raise SharenasError(
+            f"unknown key {key!r}; {parent or 'the config'} has: "
+            f"{', '.join(map(str, sorted(node.keys())))}"
+        )
+
+
+def _is_group(override: str, conf_dir: Path) -> bool:
+    return (conf_dir / override_key(override)).is_dir()
 
 
 def override_key(override: str) -> str:

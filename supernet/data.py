@@ -13,6 +13,7 @@ Train is what the supernet learns from, val is what ranking uses, test is for gr
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -125,9 +126,13 @@ def load_splits(
     x, y = _load_raw(name, path, image_size, channels)
     num_classes = int(y.max()) + 1  # before `limit`, which may leave a class out
     if limit is not None:
-        keep = np.sort(
-            np.random.default_rng(seed).permutation(len(y))[: check_int("data.limit", limit, 3)]
-        )
+        limit = check_int("data.limit", limit, 3)
+        if limit > len(y):
+            print(
+                f"data.limit={limit} is more than the {len(y)} images of {name}: all are used",
+                file=sys.stderr,
+            )
+        keep = np.sort(np.random.default_rng(seed).permutation(len(y))[:limit])
         x, y = x[keep], y[keep]
     images = torch.from_numpy(x)
     if pool > 1:

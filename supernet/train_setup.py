@@ -223,7 +223,8 @@ def _weight_ema(tc: DictConfig, strategy: SharingStrategy, saved, resumed: bool,
             f"{total} optimizer steps)"
         )
     ema = WeightEMA(strategy, float(decay))
-    if (share := init_share(ema.decay, total)) > 0.1:
+    # auto is the shortest time constant that averages at all (>= 2 steps) on a very short run
+    if tc.ema_decay != AUTO and (share := init_share(ema.decay, total)) > 0.1:
         print(
             f"warning: with trainer.ema_decay={ema.decay} the average keeps {share:.0%} of the "
             f"first step's weights after {total} optimizer steps; lower it "

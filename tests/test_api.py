@@ -80,3 +80,16 @@ def test_bad_inputs_fail_in_one_line(loaded):
         loaded.rank([str(loaded.space.largest())], key="accuracy")
     with pytest.raises(SharenasError, match="'bogus'"):
         sharenas.search(["searcher=bogus"])
+
+
+def test_the_api_writes_where_hydra_run_dir_says(tmp_path):
+    import datetime
+
+    from sharenas.config import compose, default_out_dir
+
+    cfg = compose("search", [])
+    assert default_out_dir(cfg, "search", [f"hydra.run.dir={tmp_path}/a"]) == tmp_path / "a"
+    year = str(datetime.date.today().year)
+    given = [f"hydra.run.dir={tmp_path}/${{experiment}}_${{now:%Y}}"]
+    assert default_out_dir(cfg, "search", given) == tmp_path / f"default_{year}"
+    assert default_out_dir(cfg, "train", []).parts[:3] == ("outputs", "default", "train")

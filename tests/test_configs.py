@@ -16,7 +16,7 @@ from search.objective import Objective
 from search.searchers import SEARCHERS, Proposal, Searcher
 from search.study import Study
 from supernet.builder import Built, build_sampler
-from supernet.cli import check_key_overrides, group_options
+from supernet.cli import check_key_overrides, group_options, sweep_runs
 from supernet.config import check_train_config
 from supernet.data import FROM_DISK, Splits
 from supernet.errors import SharenasError
@@ -302,3 +302,34 @@ def test_check_int_keeps_large_integers_exact_and_refuses_bools():
     assert check_int("seed", "7") == 7 and check_int("seed", 3.0) == 3
     with pytest.raises(SharenasError, match="seed must be an integer >= 0, got True"):
         check_int("seed", True)
+
+
+@pytest.mark.parametrize(
+    ("config", "argv", "words"),
+    [
+        ("search", ["search.progress=false"], "unknown key 'search'; the config has: backend, "),
+        ("train", ["foo.bar=1"], "unknown key 'foo'; the config has: "),
+        ("search", ["+evaluator.estimater=val_acc"], "key 'evaluator.estimater'; evaluator"),
+        ("search", ["+foo=1"], "unknown key 'foo'; the config has: "),
+        ("train", ["+trainer.foo=1"], "unknown key 'trainer.foo'; trainer has: amp, "),
+        ("search", ["-m", "searcher.n_trials=3,abc"], "bad value for searcher.n_trials=abc"),
+        ("train", ["-m", "seed=1,2", "trainer.epoch=1,2"], "unknown key 'trainer.epoch'"),
+    ],
+)
+def test_unknown_keys_and_bad_sweep_values_are_one_line(config, argv, words):
+    """Under an unknown parent, added with +, or in a multirun's sweep: one line, not Hydra's."""
+    with pytest.raises(SharenasError, match=re.escape(words)) as err:
+        check_key_overrides(config, argv)
+    assert "\n" not in str(err.value)
+
+
+def test_added_keys_of_open_mappings_and_good_sweeps_pass():
+    check_key_overrides("search", ["+searcher.sampler_kwargs.n_startup_trials=10"])
+    check_key_overrides("train", ["+trainer.scheduler.eta_min=0.001"])
+    check_key_overrides("search", ["-m", "searcher.n_trials=3,4", "seed=range(0,3)"])
+    assert sweep_runs(["a=1,2", "b=x", "c=3,4,5"]) == [
+        ["b=x", "a=1", "c=3"],
+        ["b=x", "a=2", "c=3"],
+        ["b=x", "a=1", "c=4"],
+        ["b=x", "a=1", "c=5"],
+    ]

@@ -261,6 +261,25 @@ def test_top_k_best_archs_are_exported_in_rank_order(checkpoint, tmp_path) -> No
         assert (folder / "model.pt2").is_file()
 
 
+def test_a_rerun_in_the_same_directory_moves_the_earlier_outputs_aside(
+    checkpoint, tmp_path, capsys
+) -> None:
+    first = search_run(checkpoint, tmp_path, "results.top_k=3")
+    earlier_events = sorted(p.name for p in (tmp_path / "tb").glob("events.*"))
+    capsys.readouterr()
+    second = search_run(checkpoint, tmp_path, "results.top_k=1", "seed=1")
+    err = capsys.readouterr().err
+    assert "held the outputs of an earlier search" in err and "earlier/1" in err
+    assert not (tmp_path / "top").exists()  # top_k=1 exports best/ only: no stale rank_2, rank_3
+    assert len(list((tmp_path / "tb").glob("events.*"))) == 1  # this run's own events only
+    moved = tmp_path / "earlier" / "1"
+    assert sorted(p.name for p in (moved / "top").iterdir()) == ["rank_2", "rank_3"]
+    assert sorted(p.name for p in (moved / "tb").glob("events.*")) == earlier_events
+    assert (moved / "best" / "arch.txt").read_text().strip() == first["leaderboard"][0]["arch"]
+    assert (tmp_path / "best" / "arch.txt").read_text().strip() == second["leaderboard"][0]["arch"]
+    assert len(results(moved)) == 6 and len(results(tmp_path)) == 6
+
+
 def test_onnx_without_its_packages_fails_before_searching(tmp_path, monkeypatch) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(

@@ -89,3 +89,25 @@ def test_result_files_get_the_mode_of_normal_files(
     assert {name: p.stat().st_mode & 0o777 for name, p in paths.items()} == dict.fromkeys(
         ("leaderboard", "pareto", "results"), mode
     )
+
+
+def test_move_earlier_outputs_keeps_caches_and_numbers_each_rerun(tmp_path, capsys):
+    from search.result_files import move_earlier_outputs
+
+    assert move_earlier_outputs(tmp_path) is None  # nothing there: nothing said
+    assert capsys.readouterr().err == ""
+    for name in ("results.json", "verify.json"):
+        (tmp_path / name).write_text("{}")
+    for folder in ("best", "top/rank_2", "tb", "verify"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "verify" / "standalone.json").write_text("{}")
+    (tmp_path / "supernet.pt").write_bytes(b"x")
+    dest = move_earlier_outputs(tmp_path, tensorboard=False)
+    assert dest == tmp_path / "earlier" / "1"
+    assert sorted(p.name for p in dest.iterdir()) == ["best", "results.json", "top", "verify.json"]
+    assert (tmp_path / "tb").is_dir() and (tmp_path / "verify" / "standalone.json").is_file()
+    assert (tmp_path / "supernet.pt").is_file()
+    assert "moved results.json, verify.json, best/, top/" in capsys.readouterr().err
+    (tmp_path / "best").mkdir()
+    assert move_earlier_outputs(tmp_path) == tmp_path / "earlier" / "2"
+    assert sorted(p.name for p in (tmp_path / "earlier" / "2").iterdir()) == ["best", "tb"]

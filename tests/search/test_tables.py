@@ -56,3 +56,19 @@ def test_format_table_shows_latency(records: list[dict]) -> None:
 )
 def test_top_of_never_claims_more_rows_than_there_are(k: int, n: int, text: str) -> None:
     assert top_of(k, n) == text
+
+
+def test_a_column_gets_the_decimals_that_tell_its_values_apart() -> None:
+    rows = [
+        {"rank": i + 1, "score": s, "val_acc": a, "arch": f"a{i}"}
+        for i, (s, a) in enumerate([(0.0312, 95.5), (0.0251, 95.25), (0.0193, 94.0)])
+    ]
+    lines = format_table(rows, columns=["rank", "score", "val_acc", "arch"]).splitlines()
+    assert [line.split()[1:3] for line in lines[2:]] == [
+        ["0.031", "95.50"],
+        ["0.025", "95.25"],
+        ["0.019", "94.00"],
+    ]
+    rows[1]["score"] = 0.0314  # reads as 0.031 beside 0.0312 at 3 decimals
+    lines = format_table(rows, columns=["rank", "score", "arch"]).splitlines()
+    assert [line.split()[1] for line in lines[2:]] == ["0.0312", "0.0314", "0.0193"]

@@ -108,6 +108,13 @@ def test_a_run_too_short_for_the_decay_is_warned_about(tmp_path, capsys):
     )
 
 
+def test_auto_on_a_very_short_run_does_not_warn_about_its_own_choice(tmp_path, capsys):
+    train(compose_tiny("train", ["trainer.ema_decay=auto"]), out_dir=tmp_path)
+    out, err = capsys.readouterr()
+    assert "trainer.ema_decay=auto -> 0.5 (time constant 37% of the run's 3 optimizer steps)" in out
+    assert "first step's weights" not in err
+
+
 def test_an_ema_that_does_not_match_its_supernet_is_a_checkpoint_error(tmp_path):
     ckpt = train(compose_tiny("train", ["trainer.ema_decay=0.5"]), out_dir=tmp_path)["checkpoint"]
     payload = load_checkpoint(ckpt)

@@ -120,6 +120,14 @@ def test_limit_keeps_a_seeded_subset_and_path_is_refused_for_embedded_sets(tmp_p
         load_splits("digits", path=str(tmp_path))
 
 
+def test_a_limit_above_the_dataset_says_that_all_images_are_used(capsys):
+    splits = load_splits("digits", limit=5000)
+    assert len(splits.train) + len(splits.val) + len(splits.test) == 1797
+    assert "data.limit=5000 is more than the 1797 images of digits: all are used" in (
+        capsys.readouterr().err
+    )
+
+
 def test_a_limit_that_empties_a_split_is_refused():
     with pytest.raises(SharenasError, match=r"leave a split empty \(train 4, val 0, test 0\)"):
         load_splits("digits", limit=4)
