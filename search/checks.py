@@ -69,7 +69,7 @@ def _computes_train_loss(estimator: str) -> bool:
     return all(get_estimator(n).needs_train_loss for n in names)
 
 
-def _command_line_overrides() -> list[str] | None:
+def command_line_overrides() -> list[str] | None:
     """The overrides typed on the command line of a Hydra run; None outside a Hydra app."""
     from hydra.core.hydra_config import HydraConfig
 
@@ -95,7 +95,7 @@ def warn_checkpoint_overrides(
     """One ``warning:`` line per group whose config the checkpoint overrides. Only keys the user
     set count (``overrides``; by default the command line's): a config default that differs from
     the checkpoint is not the user's doing. Outside a Hydra app every difference is reported."""
-    overrides = _command_line_overrides() if overrides is None else overrides
+    overrides = command_line_overrides() if overrides is None else overrides
     for group, keys in checkpoint_config_diff(cfg, saved).items():
         keys = [k for k in keys if not k.startswith("data.path=")]  # a moved dataset is used
         if overrides is not None:

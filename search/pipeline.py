@@ -10,7 +10,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
-from search.checks import check_search_config, feasibility_note, warn_checkpoint_overrides
+from search.checks import (
+    check_search_config,
+    command_line_overrides,
+    feasibility_note,
+    warn_checkpoint_overrides,
+)
 from search.estimators import get_estimator, resolve_calibration, resolve_estimator
 from search.evaluate import Evaluator, initial_for
 from search.export import export_top, normalization
@@ -27,6 +32,8 @@ from search.verify import annotate, check_verify, export_winner
 from search.verify import run as verify
 from search.verify_report import log_verify_to_tensorboard
 from supernet.builder import load_trained
+from supernet.checkpoint import checkpoint_space
+from supernet.cli import override_key
 from supernet.config import run_dir
 from supernet.errors import SharenasError
 from supernet.spaces import build_space
@@ -51,6 +58,20 @@ def _open_study(cfg: DictConfig) -> tuple[Study, Any]:
     study = Study(searcher, objective)
     check_verify(cfg.verify, study.n_trials)
     return study, backend
+
+
+def _checkpoint_space(cfg: DictConfig) -> None:
+    """A search of a checkpoint takes the space it was trained on, said in one line, unless
+    ``space=`` was typed on the command line (a different one is then refused by the load)."""
+    given = cfg.supernet.checkpoint
+    saved = checkpoint_space(given) if given is not None else None
+    if saved is None or saved == cfg.space.name:
+        return
+    typed = command_line_overrides()
+    if typed is not None and any(override_key(o) == "space" for o in typed):
+        return
+    print(f"space={saved}: the space the checkpoint was trained on", file=sys.stderr)
+    cfg.space.name = saved
 
 
 def _supernet(cfg: DictConfig, study: Study, out: Path) -> tuple[str, Any, Any, float | None]:
@@ -270,6 +291,7 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
     given = cfg.supernet.checkpoint
     trained_here = given is None or Path(given).resolve().parent == out.resolve()
     move_earlier_outputs(out, tensorboard=not trained_here)
+    _checkpoint_space(cfg)
     study, backend = _open_study(cfg)
     try:
         checkpoint, built, state, ema_decay = _supernet(cfg, study, out)

@@ -76,6 +76,7 @@ class LiveSearchLog:
         self.objectives = list(objectives)
         self.feasible = feasible or (lambda record: True)
         self.best: float | None = None
+        self.best_step = 0  # where search/best_<key> was last logged
         self.points: list[list[float]] = []  # feasible records' objective values, as minimised
         self.n_logged = 0
         metrics = [*METRICS, *(["standalone_acc"] if verify else [])]
@@ -102,8 +103,11 @@ class LiveSearchLog:
                     value > self.best if self.descending else value < self.best
                 )
                 self.best = float(value) if better else self.best
+        # the running best at the highest trial number finished so far: on Ray, trials finish
+        # out of order, and a best logged at its own trial's step could go down
+        self.best_step = max(self.best_step, step)
         if self.best is not None:
-            self.writer.add_scalar(f"search/best_{self.key}", self.best, step)
+            self.writer.add_scalar(f"search/best_{self.key}", self.best, self.best_step)
         if len(self.objectives) >= 2 and self.feasible(r):
             if (hv := self._hypervolume(r)) is not None:
                 self.writer.add_scalar("search/hypervolume", hv, step)

@@ -56,6 +56,17 @@ def check_output(path: str | os.PathLike, resume: bool, overwrite: bool) -> None
         ) from None
 
 
+def checkpoint_space(path: str | os.PathLike) -> str | None:
+    """The space a checkpoint was trained on, read without loading its tensors (memory-mapped);
+    None when the file cannot be read so (``load_checkpoint`` then says why)."""
+    try:
+        payload = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - unreadable here: the full load reports it in one line
+        return None
+    space = payload.get("space") if isinstance(payload, dict) else None
+    return space if isinstance(space, str) else None
+
+
 def load_checkpoint(path: str | os.PathLike, space: str | None = None) -> dict:
     """Load and check a checkpoint; ``space`` (if given) must match the one it was trained on."""
     path = Path(path)

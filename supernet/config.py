@@ -7,6 +7,7 @@ or a wrong type fails at start-up with Hydra's message naming the key.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,6 +172,14 @@ def check_train_config(cfg: DictConfig) -> None:
 TRAIN_SCHEMAS: dict[str, type] = {"": RunConf, "space": SpaceConf, "trainer": TrainerConf}
 
 
+def program(name: str) -> str:
+    """How a user runs the script ``name`` ("train", "search") in this process's way:
+    ``sharenas-search`` under the installed console scripts, else ``python search.py``."""
+    if Path(sys.argv[0]).name.startswith("sharenas-"):
+        return f"sharenas-{name}"
+    return f"python {name}.py"
+
+
 def register_train_configs() -> None:
     """Store the training schemas as root configs (not options of the groups they check, so
     ``--help`` and tab completion list only real options); a group option extends its schema with
@@ -179,6 +188,8 @@ def register_train_configs() -> None:
         OmegaConf.register_new_resolver("half", half)
     if not OmegaConf.has_resolver("epochs_for"):  # ${epochs_for:${data.name}}: the CPU default
         OmegaConf.register_new_resolver("epochs_for", epochs_for)
+    if not OmegaConf.has_resolver("program"):  # ${program:search}: how --help names the script
+        OmegaConf.register_new_resolver("program", program)
     cs = ConfigStore.instance()
     cs.store(name="_schema_space", node=SpaceConf)
     cs.store(name="_schema_data", node=DataConf)

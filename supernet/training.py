@@ -22,7 +22,7 @@ from tqdm import tqdm
 from supernet import distributed
 from supernet.builder import config_to_save
 from supernet.checkpoint import check_output
-from supernet.config import check_train_config, checkpoint_config_diff, run_dir
+from supernet.config import check_train_config, checkpoint_config_diff, program, run_dir
 from supernet.distributed import Ranks
 from supernet.errors import SharenasError
 from supernet.fileio import clean_orphans
@@ -109,7 +109,7 @@ def _train(
         tb = run.out / "tb"
         tqdm.write(
             f"checkpoint: {run.ckpt_path}\nTensorBoard: tensorboard --logdir {tb}\n"
-            f"search it: python search.py supernet.checkpoint={run.ckpt_path} "
+            f"search it: {program('search')} supernet.checkpoint={run.ckpt_path} "
             f"space={run.cfg.space.name}"
         )
     return metrics

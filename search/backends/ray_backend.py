@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import math
 import os
 import pickle
@@ -79,6 +80,7 @@ class StudySearch(TuneSearcher):
         self.study = study
         self.running: dict[str, Proposal] = {}  # Tune trial id -> proposal being evaluated
         self.errors: list[str] = []
+        self.told = 0  # trials whose record reached the study
         self.finished = False  # the study stopped proposing (else Tune stopped early: Ctrl-C)
 
     def suggest(self, trial_id: str) -> dict | str | None:
@@ -101,6 +103,7 @@ class StudySearch(TuneSearcher):
             self.study.tell_error(proposal, f"Ray Tune trial {trial_id} failed")
         else:
             self.study.tell(proposal, result)
+            self.told += 1
 
     def __getstate__(self) -> dict:
         """Tune pickles its search algorithm into the experiment folder (``tuner.pkl``); the
@@ -115,7 +118,8 @@ class StudySearch(TuneSearcher):
 
 
 class _Progress(tune.Callback):
-    """A tqdm bar over finished trials, like ``LocalBackend``'s (Tune's own output is silenced)."""
+    """A tqdm bar over finished trials, like ``LocalBackend``'s (Tune's progress output is
+    silenced; a failed trial's error is still logged)."""
 
     def __init__(self, total: int, enabled: bool) -> None:
         self.total, self.enabled, self.bar = total, enabled, None
@@ -125,6 +129,28 @@ class _Progress(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.bar.update(1)
+
+
+#: Tune's end-of-run lines that do not apply here: its own resume hint (a search resumes with
+#: ``searcher.storage``) and the list of unfinished trials (RayBackend says what it kept).
+_TUNE_SUMMARY = ("Trials did not complete", "Experiment has been interrupted")
+
+
+class _DropTuneSummary(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(_TUNE_SUMMARY)
+
+
+@contextlib.contextmanager
+def _tune_summary_dropped():
+    """While Tune runs, its logger ``ray.tune.tune`` drops ``_TUNE_SUMMARY``'s lines; a failed
+    trial's error is still logged."""
+    logger, drop = logging.getLogger("ray.tune.tune"), _DropTuneSummary()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
 
 
 class RayBackend:
@@ -147,6 +173,11 @@ class RayBackend:
     ) -> None:
         if num_workers < 1:
             raise SharenasError(f"backend.num_workers must be >= 1, got {num_workers!r}")
+        if int(max_failures) < -1:
+            raise SharenasError(
+                f"backend.max_failures must be >= 0, or -1 to retry without end, got "
+                f"{max_failures!r}"
+            )
         self.address, self.num_workers = address, int(num_workers)
         self.cpus_per_trial, self.gpus_per_trial = float(cpus_per_trial), float(gpus_per_trial)
         self.max_failures, self.storage_path = int(max_failures), storage_path
@@ -165,17 +196,24 @@ class RayBackend:
             num_cpus = max(1, math.ceil(self.num_workers * self.cpus_per_trial))
             connect(self.address, num_cpus)
         try:
+            self._check_resources(local=started and self.address is None)
             if ray.util.client.ray.is_connected():  # Ray Client: Tune would drive on the cluster
                 self._run_tasks(study, search_alg, blob, run_id, progress)
             else:  # with_parameters puts the blob into the object store now, so after ray.init
                 tuner = self._tuner(blob, run_id, search_alg, progress)
-                with contextlib.redirect_stdout(io.StringIO()):  # Tune prints a header at verbose=0
-                    tuner.fit()
+                with contextlib.redirect_stdout(io.StringIO()), _tune_summary_dropped():
+                    tuner.fit()  # (Tune prints a header at verbose=0)
                 # Tune catches Ctrl-C itself and returns: the study had more to propose
                 self.interrupted = not search_alg.finished
                 for proposal in search_alg.running.values():  # in flight when Tune stopped
                     study.tell_error(proposal, "interrupted (Ray Tune stopped)")
                 search_alg.running.clear()
+                if self.interrupted:
+                    print(
+                        f"interrupted: keeping the {search_alg.told} archs evaluated so far "
+                        "(a search with searcher.storage resumes where it stopped)",
+                        file=sys.stderr,
+                    )
         finally:
             if progress.bar is not None:
                 progress.bar.close()
@@ -185,6 +223,26 @@ class RayBackend:
             print(
                 f"warning: {len(search_alg.errors)} Ray trials failed after "
                 f"backend.max_failures={self.max_failures} retries (left out)",
+                file=sys.stderr,
+            )
+
+    def _check_resources(self, local: bool) -> None:
+        """A trial asks for more CPUs or GPUs than the whole Ray cluster has: on the local
+        instance no trial could ever start, so one line refuses it; a cluster may still grow (an
+        autoscaler adds nodes), so there it is a warning instead of a silent wait."""
+        have = ray.cluster_resources()
+        for key, unit, need in (
+            ("backend.cpus_per_trial", "CPU", self.cpus_per_trial),
+            ("backend.gpus_per_trial", "GPU", self.gpus_per_trial),
+        ):
+            total = float(have.get(unit, 0.0))
+            if need <= total:
+                continue
+            what = f"{key}={need:g} but the Ray cluster has {total:g} {unit}s in all"
+            if local:
+                raise SharenasError(f"{what}: no trial could start")
+            print(
+                f"warning: {what}: trials wait until a node with them joins (Ctrl-C stops)",
                 file=sys.stderr,
             )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -25,6 +26,11 @@ _REFUSED = ("InvalidAuthToken", "Unauthenticated", "AuthenticationError")
 _CLIENT_START = "Starting Ray client server failed"
 CLIENT_ATTEMPTS = 3  # joins of a ray:// address whose server did not start the session
 CLIENT_RETRY_S = 2.0  # seconds between them
+REACH_TIMEOUT_S = 5.0  # a cluster's port that accepts no TCP connection in this time is refused
+_FORMS = (
+    "host:port (the head's GCS port, 6379 unless `ray start --port` said otherwise), "
+    "ray://host:port (Ray Client, 10001 by default) or auto"
+)
 
 
 def connect(address: str | None, num_cpus: int) -> None:
@@ -38,12 +44,13 @@ def connect(address: str | None, num_cpus: int) -> None:
         local = dict(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1")
         ray.init(address="local", **local, **quiet)  # a new instance, even beside a running one
         return
+    check_reachable(address)  # Ray itself retries an unreachable address for minutes, silently
     for attempt in range(1, CLIENT_ATTEMPTS + 1):
         failure: BaseException | None = None
         with _stderr_held() as held:
             try:
                 ray.init(address=address, **quiet)
-            except (ConnectionError, RuntimeError, ray.exceptions.RayError) as err:
+            except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as err:
                 failure = err
         said = held.text
         if attempt == CLIENT_ATTEMPTS or not _session_not_started(address, failure):
@@ -70,13 +77,35 @@ def connect(address: str | None, num_cpus: int) -> None:
             f"the Ray cluster at backend.address={address} refused this "
             f"driver's authentication: {_TOKEN}"
         ) from None
+    first = (str(failure).strip().splitlines() or [type(failure).__name__])[0]
     if address.startswith("ray://") and "auth_token" not in said:
         raise SharenasError(
-            f"cannot connect to Ray Client at backend.address={address} ({failure}): check that "
+            f"cannot connect to Ray Client at backend.address={address} ({first}): check that "
             f"the port is reachable; if the cluster uses token authentication, {_TOKEN}"
         ) from None
-    sys.stderr.write(said)
-    raise failure
+    hint = "; a Ray Client port needs ray://" if not address.startswith("ray://") else ""
+    raise SharenasError(
+        f"cannot join the Ray cluster at backend.address={address}: {first}{hint}"
+    ) from None
+
+
+def check_reachable(address: str) -> None:
+    """One line, within ``REACH_TIMEOUT_S``, when ``address`` (not ``auto``) is not a Ray
+    address or its host does not accept a TCP connection on its port."""
+    if address == "auto":
+        return
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if "://" in target or not sep or not host or not port.isdigit():
+        raise SharenasError(f"backend.address={address!r} is not a Ray address: give {_FORMS}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S).close()
+    except OSError as err:
+        why = err.strerror or type(err).__name__
+        raise SharenasError(
+            f"cannot reach the Ray cluster at backend.address={address} ({why}): is Ray "
+            f"running there (`ray start --head`) and the port open? Forms: {_FORMS}"
+        ) from None
 
 
 def _session_not_started(address: str, err: BaseException | None) -> bool:

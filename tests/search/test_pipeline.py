@@ -14,6 +14,7 @@ from hydra.errors import ConfigCompositionException
 import search
 from search.evaluate import Evaluator
 from supernet.errors import SharenasError
+from supernet.spaces import build_space
 from supernet.training import train
 from tests.conftest import compose_config, compose_tiny
 
@@ -278,6 +279,18 @@ def test_a_rerun_in_the_same_directory_moves_the_earlier_outputs_aside(
     assert (moved / "best" / "arch.txt").read_text().strip() == first["leaderboard"][0]["arch"]
     assert (tmp_path / "best" / "arch.txt").read_text().strip() == second["leaderboard"][0]["arch"]
     assert len(results(moved)) == 6 and len(results(tmp_path)) == 6
+
+
+def test_a_checkpoint_is_searched_in_the_space_it_was_trained_on(tmp_path, capsys) -> None:
+    """No space= typed: an mbv3 checkpoint is searched as mbv3 (the config says nb201)."""
+    ckpt = train(compose_tiny("train", ["space=mbv3"]), out_dir=tmp_path / "t")["checkpoint"]
+    cfg = compose_tiny("search", quick(f"supernet.checkpoint={ckpt}", "searcher.n_trials=3"))
+    assert cfg.space.name == "nb201"
+    out = search.run(cfg, out_dir=tmp_path / "s")
+    assert "space=mbv3: the space the checkpoint was trained on" in capsys.readouterr().err
+    assert len(out["records"]) == 3
+    space = build_space("mbv3")
+    assert all(space.parse(r["arch"]) for r in out["records"])
 
 
 def test_onnx_without_its_packages_fails_before_searching(tmp_path, monkeypatch) -> None:

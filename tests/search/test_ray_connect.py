@@ -31,6 +31,7 @@ def joins(monkeypatch: pytest.MonkeyPatch) -> list[Exception | None]:
     monkeypatch.setattr(ray_connect.ray, "init", init)
     monkeypatch.setattr(ray_connect.ray, "shutdown", lambda: None)
     monkeypatch.setattr(ray_connect, "CLIENT_RETRY_S", 0.0)
+    monkeypatch.setattr(ray_connect, "check_reachable", lambda address: None)  # no real server
     return outcomes
 
 
@@ -58,3 +59,35 @@ def test_other_failures_are_not_tried_again(joins):
     with pytest.raises(SharenasError, match="check that the port is reachable"):
         ray_connect.connect(ADDRESS, num_cpus=1)
     assert joins == [None]  # one join only
+
+
+def test_any_other_failure_is_one_line_naming_the_address(joins):
+    joins.append(ValueError("Invalid Ray address\nsee RAY_ADDRESS"))
+    with pytest.raises(SharenasError) as err:
+        ray_connect.connect(ADDRESS, num_cpus=1)
+    assert f"backend.address={ADDRESS} (Invalid Ray address" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_an_address_nobody_listens_on_is_refused_at_once():
+    import socket
+    import time
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    tic = time.monotonic()
+    with pytest.raises(SharenasError, match=rf"cannot reach the Ray cluster at .*127.0.0.1:{port}"):
+        ray_connect.check_reachable(f"127.0.0.1:{port}")
+    assert time.monotonic() - tic < ray_connect.REACH_TIMEOUT_S + 1
+    with socket.socket() as server:  # a listening port passes (Ray then joins or says why)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        ray_connect.check_reachable(f"ray://127.0.0.1:{server.getsockname()[1]}")
+    ray_connect.check_reachable("auto")
+
+
+@pytest.mark.parametrize("address", ["http://127.0.0.1:6379", "127.0.0.1", "head:port"])
+def test_what_is_not_a_ray_address_is_named_with_the_forms(address):
+    with pytest.raises(SharenasError, match=r"is not a Ray address: give host:port \(the head"):
+        ray_connect.check_reachable(address)

@@ -75,7 +75,7 @@ def test_each_record_is_in_tensorboard_before_the_next_trial_runs(tmp_path) -> N
     assert best == [0.0, 10.0, 20.0, 30.0]  # the running best, one point per trial
 
 
-def test_multi_objective_logs_a_non_decreasing_hypervolume(tmp_path) -> None:
+def test_multi_objective_logs_the_hypervolume_as_the_front_grows(tmp_path) -> None:
     from torch.utils.tensorboard import SummaryWriter
 
     space = build_space("nb201")
@@ -88,6 +88,22 @@ def test_multi_objective_logs_a_non_decreasing_hypervolume(tmp_path) -> None:
     writer.close()
     hv = [e.value for e in runs(tmp_path)["."].Scalars("search/hypervolume")]
     assert len(hv) == 5 and all(b >= a for a, b in zip(hv, hv[1:])) and hv[-1] > hv[0]
+
+
+def test_the_running_best_never_goes_down_when_trials_finish_out_of_order(tmp_path) -> None:
+    """As on Ray: trial 2 finishes first, then 0, then 1; the best is logged at the highest
+    trial finished so far, so neither its steps nor its values go down."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    space = build_space("nb201")
+    writer = SummaryWriter(str(tmp_path))
+    live = LiveSearchLog(writer, space, "val_acc", True, ())
+    archs = list(itertools.islice(space.enumerate(), 3))
+    for trial, acc in [(2, 50.0), (0, 10.0), (1, 60.0)]:
+        live({"arch": str(archs[trial]), "trial": trial, "val_acc": acc})
+    writer.close()
+    best = runs(tmp_path)["."].Scalars("search/best_val_acc")
+    assert [(e.step, e.value) for e in best] == [(2, 50.0), (2, 50.0), (2, 60.0)]
 
 
 @pytest.fixture(scope="module")
