@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 
-def run(cfg, out_dir=None):  # noqa: ANN001 - thin lazy alias, see search.pipeline.run
+def run(cfg, out_dir=None, overrides=None):  # noqa: ANN001 - lazy alias of search.pipeline.run
     """Train (or load) a supernet, search it, rank without retraining. See ``search.pipeline``."""
     from search.pipeline import run as _run
 
-    return _run(cfg, out_dir)
+    return _run(cfg, out_dir, overrides=overrides)

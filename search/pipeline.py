@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,15 +61,15 @@ def _open_study(cfg: DictConfig) -> tuple[Study, Any]:
     return study, backend
 
 
-def _checkpoint_space(cfg: DictConfig) -> None:
+def _checkpoint_space(cfg: DictConfig, overrides: Sequence[str] | None) -> None:
     """A search of a checkpoint takes the space it was trained on, said in one line, unless
-    ``space=`` was typed on the command line (a different one is then refused by the load)."""
+    ``space=`` was typed (a different one is then refused by the load)."""
     given = cfg.supernet.checkpoint
     saved = checkpoint_space(given) if given is not None else None
     if saved is None or saved == cfg.space.name:
         return
-    typed = command_line_overrides()
-    if typed is not None and any(override_key(o) == "space" for o in typed):
+    typed = overrides if overrides is not None else command_line_overrides()
+    if typed is not None and any(override_key(o) in ("space", "space.name") for o in typed):
         return
     print(f"space={saved}: the space the checkpoint was trained on", file=sys.stderr)
     cfg.space.name = saved
@@ -279,19 +280,19 @@ def _report(cfg: DictConfig, study: Study, records: list, ranked: list, note, ve
     return front
 
 
-def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
+def run(
+    cfg: DictConfig, out_dir: str | Path | None = None, overrides: Sequence[str] | None = None
+) -> dict:
     """The whole search story; returns {"records", "leaderboard", "pareto", "paths",
     "checkpoint", "verify", "interrupted"}. The leaderboard ranks feasible archs first, by
-    ``results.key`` in its direction (``search.record.METRIC_DIRECTIONS``)."""
+    ``results.key`` in its direction (``search.record.METRIC_DIRECTIONS``). ``overrides``: the
+    ones ``cfg`` was composed with (default: the Hydra app's command line), to tell a typed
+    ``space=`` from the config's default."""
     out = run_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     check_search_config(cfg)  # everything a bad config can break, before any training
-    # a rerun in this directory: the earlier search's files go to earlier/<n>/ (tb/ too, unless
-    # the supernet is trained here or was, whose logs it holds)
     given = cfg.supernet.checkpoint
-    trained_here = given is None or Path(given).resolve().parent == out.resolve()
-    move_earlier_outputs(out, tensorboard=not trained_here)
-    _checkpoint_space(cfg)
+    _checkpoint_space(cfg, overrides)
     study, backend = _open_study(cfg)
     try:
         checkpoint, built, state, ema_decay = _supernet(cfg, study, out)
@@ -300,6 +301,10 @@ def run(cfg: DictConfig, out_dir: str | Path | None = None) -> dict:
         evaluator = Evaluator.from_config(
             built, cfg.evaluator, seed=int(cfg.seed), threads=threads, initial=initial
         )
+        # a rerun in this directory: the earlier search's files go to earlier/<n>/ (tb/ too,
+        # unless the supernet is trained here or was, whose logs it holds)
+        trained_here = given is None or Path(given).resolve().parent == out.resolve()
+        move_earlier_outputs(out, tensorboard=not trained_here)
         writer = SummaryWriter(str(out / "tb"))
         tb = (writer, _live_log(cfg, study, built, writer))
         records = _search(study, evaluator, backend)

@@ -28,9 +28,6 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Errors of two processes creating an RDB storage's tables at once (the second one retries).
 SCHEMA_RACE = ("already exists", "UNIQUE constraint failed", "duplicate key", "IntegrityError")
 JOURNAL_START = b'{"op_code":'  # how every record Optuna's JournalFileBackend writes begins
-#: Seconds after which a journal's lock, unchanged, is taken as left by a killed process and
-#: released (Optuna's default is 30): a write holds it for milliseconds.
-LOCK_GRACE_S = 10
 
 
 def open_storage(storage: str | None) -> optuna.storages.BaseStorage:
@@ -44,8 +41,7 @@ def open_storage(storage: str | None) -> optuna.storages.BaseStorage:
         path = Path(text).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
         check_journal(path)
-        lock = JournalFileSymlinkLock(str(path), grace_period=LOCK_GRACE_S)
-        return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     if "://" not in text:  # neither a journal path nor a database URL
         sqlite = text.endswith((".db", ".sqlite", ".sqlite3"))
         hint = f"; for an SQLite file: sqlite:///{Path(text).expanduser()}" if sqlite else ""
@@ -104,7 +100,7 @@ def check_journal(path: Path) -> None:
     """Check a journal file under its own lock; repair a partial last record (see module doc)."""
     if not path.is_file() or path.stat().st_size == 0:
         return
-    lock = JournalFileSymlinkLock(str(path), grace_period=LOCK_GRACE_S)
+    lock = JournalFileSymlinkLock(str(path))
     lock.acquire()
     try:
         data = path.read_bytes()

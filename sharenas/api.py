@@ -32,7 +32,7 @@ def search(overrides: Sequence[str] = (), out_dir: str | Path | None = None) -> 
     from search.pipeline import run
 
     cfg = compose("search", overrides)
-    return run(cfg, out_dir or default_out_dir(cfg, "search", overrides))
+    return run(cfg, out_dir or default_out_dir(cfg, "search", overrides), overrides=overrides)
 
 
 class LoadedSupernet:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from supernet.errors import SharenasError
+
 
 def conf_dir() -> Path:
     """The shipped configs: ``sharenas/conf`` inside an installed wheel (package data), else the
@@ -37,17 +39,26 @@ def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
 
 def default_out_dir(cfg: DictConfig, what: str, overrides: Sequence[str] = ()) -> Path:
     """Where the scripts would write this run: the ``hydra.run.dir=DIR`` among ``overrides``
-    (interpolations such as ``${now:...}`` resolved), else
+    (quotes removed, ``~`` expanded, ``${now:...}`` and the config's keys resolved), else
     ``outputs/<experiment>/<what>/<date_time>``."""
-    for override in overrides:
-        key, sep, value = str(override).partition("=")
-        if sep and key.lstrip("+") == "hydra.run.dir":
-            if "${" in value:
-                from hydra.core.utils import setup_globals
-                from omegaconf import OmegaConf
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.utils import setup_globals
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
-                setup_globals()  # registers Hydra's resolvers (now, ...)
-                value = str(OmegaConf.create({"dir": value}, parent=cfg).dir)
-            return Path(value)
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    return Path("outputs") / str(cfg.get("experiment", "default")) / what / stamp
+    given = [str(o) for o in overrides if str(o).lstrip("+").startswith("hydra.run.dir=")]
+    if not given:
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        return Path("outputs") / str(cfg.get("experiment", "default")) / what / stamp
+    try:
+        value = OverridesParser.create().parse_override(given[-1]).value()
+    except Exception:  # noqa: BLE001 - not Hydra's grammar (e.g. ~): the text as it is
+        value = given[-1].split("=", 1)[1]
+    setup_globals()  # Hydra's resolvers (now, ...)
+    try:
+        value = OmegaConf.create({"dir": value}, parent=cfg).dir
+    except OmegaConfBaseException as err:  # e.g. ${hydra:...}: Hydra's own config is not here
+        raise SharenasError(
+            f"{given[-1]}: cannot resolve it from Python ({type(err).__name__}); pass out_dir="
+        ) from None
+    return Path(str(value)).expanduser()

@@ -145,37 +145,55 @@ def _check_composed(config_name: str, overrides: list[str], conf_dir: Path) -> N
 
 
 def _check_additions(config_name: str, overrides: list[str], conf_dir: Path) -> None:
-    """``+a.b=v`` adds a key Hydra does not check: refuse one that the schema of ``a`` (a
-    structured config) does not have, or a new top-level key; mappings of keyword arguments
-    (``searcher.sampler_kwargs``, ``trainer.scheduler``) take any key."""
+    """``+a.b=v`` adds a key Hydra does not check: refuse one whose nearest existing parent is the
+    root or a structured config (a dataclass schema) that does not have it; mappings of keyword
+    arguments (``searcher.sampler_kwargs``, ``trainer.scheduler``) take any key. Config groups
+    (``+group=option``, also from the user's ``hydra.searchpath`` folders, or ``@package``
+    forms) are left to Hydra and ``check_group_overrides``."""
     from dataclasses import is_dataclass
 
     from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
     from omegaconf import DictConfig, OmegaConf
 
+    folders = [conf_dir, *_searchpath_folders(overrides)]
     added = [a for a in overrides if a.startswith("+") and not a.startswith("++")]
-    # +group=option adds a config group's option: check_group_overrides checks those
-    added = [a for a in added if "." in override_key(a) or not _is_group(a, conf_dir)]
+    added = [a for a in added if "@" not in override_key(a) and not _is_group(a, folders)]
     if not added:
         return
-    with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-        base = compose(config_name, [a for a in overrides if a not in added])
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+            base = compose(config_name, [a for a in overrides if a not in added])
+    except HydraException:  # the additions are needed to compose: Hydra checked them
+        return
     for override in added:
         key = override_key(override)
-        parent, _, leaf = key.rpartition(".")
-        node = OmegaConf.select(base, parent) if parent else base
+        parent, node = key, None
+        while parent and not isinstance(node, DictConfig):  # the nearest parent that exists
+            parent = parent.rpartition(".")[0]
+            node = OmegaConf.select(base, parent) if parent else base
+        leaf = key[len(parent) + 1 :].split(".")[0] if parent else key.split(".")[0]
         if not isinstance(node, DictConfig) or leaf in node:
             continue
         if parent and not is_dataclass(OmegaConf.get_type(node)):
             continue
+        name = f"{parent}.{leaf}" if parent else leaf
         raise SharenasError(
-            f"unknown key {key!r}; {parent or 'the config'} has: "
+            f"unknown key {name!r}; {parent or 'the config'} has: "
             f"{', '.join(map(str, sorted(node.keys())))}"
         )
 
 
-def _is_group(override: str, conf_dir: Path) -> bool:
-    return (conf_dir / override_key(override)).is_dir()
+def _searchpath_folders(argv: Sequence[str]) -> list[Path]:
+    """The local folders of a ``hydra.searchpath=[file://...]`` override."""
+    entries = searchpath_entries(argv)
+    return [Path(e.removeprefix("file://")) for e in entries if e.startswith("file://")]
+
+
+def _is_group(override: str, folders: Sequence[Path]) -> bool:
+    """Whether ``override`` names a config group of one of ``folders`` (``+group=option``)."""
+    key = override_key(override)
+    return "." not in key and any((d / key).is_dir() for d in folders)
 
 
 def override_key(override: str) -> str:

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +94,13 @@ def test_the_api_writes_where_hydra_run_dir_says(tmp_path):
     given = [f"hydra.run.dir={tmp_path}/${{experiment}}_${{now:%Y}}"]
     assert default_out_dir(cfg, "search", given) == tmp_path / f"default_{year}"
     assert default_out_dir(cfg, "train", []).parts[:3] == ("outputs", "default", "train")
+    assert default_out_dir(cfg, "search", [f"hydra.run.dir='{tmp_path}/a b'"]) == tmp_path / "a b"
+    with pytest.raises(SharenasError, match="cannot resolve it from Python.*pass out_dir="):
+        default_out_dir(cfg, "search", ["hydra.run.dir=runs/${hydra.job.override_dirname}"])
+
+
+def test_sharenas_train_writes_where_hydra_run_dir_says(tmp_path):
+    out = tmp_path / "run"
+    quick = ["trainer.epochs=1", "trainer.steps_per_epoch=2", "trainer.progress=false"]
+    trained = sharenas.train([*quick, "space.macro.channels=4", f"hydra.run.dir={out}"])
+    assert Path(trained["checkpoint"]) == out / "supernet.pt" and (out / "tb").is_dir()

@@ -11,6 +11,7 @@ from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from search.cli import register_configs
 from search.estimators import ESTIMATORS, resolve_estimator
 from search.objective import Objective
 from search.searchers import SEARCHERS, Proposal, Searcher
@@ -311,6 +312,8 @@ def test_check_int_keeps_large_integers_exact_and_refuses_bools():
         ("train", ["foo.bar=1"], "unknown key 'foo'; the config has: "),
         ("search", ["+evaluator.estimater=val_acc"], "key 'evaluator.estimater'; evaluator"),
         ("search", ["+foo=1"], "unknown key 'foo'; the config has: "),
+        ("search", ["+foo.bar=1"], "unknown key 'foo'; the config has: "),
+        ("search", ["+evaluatr.estimator=val_acc"], "unknown key 'evaluatr'; the config has: "),
         ("train", ["+trainer.foo=1"], "unknown key 'trainer.foo'; trainer has: amp, "),
         ("search", ["-m", "searcher.n_trials=3,abc"], "bad value for searcher.n_trials=abc"),
         ("train", ["-m", "seed=1,2", "trainer.epoch=1,2"], "unknown key 'trainer.epoch'"),
@@ -318,13 +321,20 @@ def test_check_int_keeps_large_integers_exact_and_refuses_bools():
 )
 def test_unknown_keys_and_bad_sweep_values_are_one_line(config, argv, words):
     """Under an unknown parent, added with +, or in a multirun's sweep: one line, not Hydra's."""
+    register_configs()
     with pytest.raises(SharenasError, match=re.escape(words)) as err:
         check_key_overrides(config, argv)
     assert "\n" not in str(err.value)
 
 
-def test_added_keys_of_open_mappings_and_good_sweeps_pass():
+def test_added_keys_of_open_mappings_user_groups_and_good_sweeps_pass(tmp_path):
+    register_configs()
     check_key_overrides("search", ["+searcher.sampler_kwargs.n_startup_trials=10"])
+    check_key_overrides("search", ["+searcher.sampler_kwargs.x=1", "searcher.sampler_kwargs.x=2"])
+    (tmp_path / "mygroup").mkdir()
+    (tmp_path / "mygroup" / "opt.yaml").write_text("x: 1\n")
+    check_key_overrides("search", [f"hydra.searchpath=[file://{tmp_path}]", "+mygroup=opt"])
+    check_key_overrides("search", ["+space@extra=nb201"])
     check_key_overrides("train", ["+trainer.scheduler.eta_min=0.001"])
     check_key_overrides("search", ["-m", "searcher.n_trials=3,4", "seed=range(0,3)"])
     assert sweep_runs(["a=1,2", "b=x", "c=3,4,5"]) == [

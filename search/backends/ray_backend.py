@@ -210,8 +210,8 @@ class RayBackend:
                 search_alg.running.clear()
                 if self.interrupted:
                     print(
-                        f"interrupted: keeping the {search_alg.told} archs evaluated so far "
-                        "(a search with searcher.storage resumes where it stopped)",
+                        f"interrupted: keeping the {search_alg.told} archs evaluated so far in "
+                        "this run (a search with searcher.storage resumes where it stopped)",
                         file=sys.stderr,
                     )
         finally:

@@ -35,8 +35,9 @@ _FORMS = (
 
 def connect(address: str | None, num_cpus: int) -> None:
     """``ray.init``: a local instance with ``num_cpus`` on 127.0.0.1 (``address`` None), else the
-    cluster at ``address`` ("auto", "host:port", "ray://host:10001"). Refused authentication is
-    one ``SharenasError`` line saying what to set; other output of a failed join is kept. A
+    cluster at ``address`` ("auto", "host:port", "ray://host:10001"). An address that does not
+    answer, refused authentication and any other failed join end in one ``SharenasError`` line
+    (after Ray's own output of the failed join, which is kept). A
     ``ray://`` join whose session the server failed to start is tried again (``CLIENT_ATTEMPTS``
     in all, each retry said on stderr)."""
     quiet = dict(log_to_driver=False, logging_level=logging.WARNING)
@@ -83,23 +84,36 @@ def connect(address: str | None, num_cpus: int) -> None:
             f"cannot connect to Ray Client at backend.address={address} ({first}): check that "
             f"the port is reachable; if the cluster uses token authentication, {_TOKEN}"
         ) from None
-    hint = "; a Ray Client port needs ray://" if not address.startswith("ray://") else ""
+    hint = ""
+    if isinstance(failure, ConnectionError) and not address.startswith("ray://"):
+        hint = " (a Ray Client port is given as ray://host:port)"
+    if said.strip():  # Ray's own words on the failed join, held while it ran
+        sys.stderr.write(said)
     raise SharenasError(
         f"cannot join the Ray cluster at backend.address={address}: {first}{hint}"
     ) from None
 
 
-def check_reachable(address: str) -> None:
-    """One line, within ``REACH_TIMEOUT_S``, when ``address`` (not ``auto``) is not a Ray
-    address or its host does not accept a TCP connection on its port."""
-    if address == "auto":
-        return
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of ``host:port`` or ``ray://host:port`` (IPv6 in brackets), else None."""
     target = address.removeprefix("ray://")
     host, sep, port = target.rpartition(":")
     if "://" in target or not sep or not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def check_reachable(address: str) -> None:
+    """One line, within ``REACH_TIMEOUT_S``, when ``address`` has the form ``host:port`` or
+    ``ray://host:port`` and nothing accepts a TCP connection there, or when it is none of Ray's
+    forms. ``auto``, ``local`` and other ``scheme://`` client addresses are Ray's to check."""
+    if address in ("auto", "local") or ("://" in address and not address.startswith("ray://")):
+        return
+    target = _host_port(address)
+    if target is None:
         raise SharenasError(f"backend.address={address!r} is not a Ray address: give {_FORMS}")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S).close()
+        socket.create_connection(target, timeout=REACH_TIMEOUT_S).close()
     except OSError as err:
         why = err.strerror or type(err).__name__
         raise SharenasError(

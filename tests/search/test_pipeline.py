@@ -291,6 +291,10 @@ def test_a_checkpoint_is_searched_in_the_space_it_was_trained_on(tmp_path, capsy
     assert len(out["records"]) == 3
     space = build_space("mbv3")
     assert all(space.parse(r["arch"]) for r in out["records"])
+    typed = ["space=nb201"]  # typed beside the checkpoint: its own space is not taken
+    cfg = compose_tiny("search", quick(f"supernet.checkpoint={ckpt}", *typed))
+    with pytest.raises(SharenasError, match="was trained on space 'mbv3'.*pass space=mbv3"):
+        search.run(cfg, out_dir=tmp_path / "typed", overrides=typed)
 
 
 def test_onnx_without_its_packages_fails_before_searching(tmp_path, monkeypatch) -> None:

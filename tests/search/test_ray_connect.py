@@ -84,10 +84,11 @@ def test_an_address_nobody_listens_on_is_refused_at_once():
         server.bind(("127.0.0.1", 0))
         server.listen()
         ray_connect.check_reachable(f"ray://127.0.0.1:{server.getsockname()[1]}")
-    ray_connect.check_reachable("auto")
+    for address in ("auto", "local", "anyscale://cluster", "http://127.0.0.1:6379"):
+        ray_connect.check_reachable(address)  # Ray's own forms and errors: ray.init says
 
 
-@pytest.mark.parametrize("address", ["http://127.0.0.1:6379", "127.0.0.1", "head:port"])
+@pytest.mark.parametrize("address", ["127.0.0.1", "head:port", "ray://head", ":6379"])
 def test_what_is_not_a_ray_address_is_named_with_the_forms(address):
     with pytest.raises(SharenasError, match=r"is not a Ray address: give host:port \(the head"):
         ray_connect.check_reachable(address)
