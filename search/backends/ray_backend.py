@@ -36,7 +36,7 @@ from ray import cloudpickle, tune  # noqa: E402
 from ray.tune.logger import JsonLoggerCallback  # noqa: E402
 from ray.tune.search import Searcher as TuneSearcher  # noqa: E402
 
-from search.backends.ray_connect import connect
+from search.backends.ray_connect import check_reachable, connect
 from search.record import OPTUNA_DIRECTIONS
 from search.searchers.base import Proposal
 from search.study import Study
@@ -178,6 +178,8 @@ class RayBackend:
                 f"backend.max_failures must be >= 0, or -1 to retry without end, got "
                 f"{max_failures!r}"
             )
+        if address is not None:  # before any training: a wrong address fails at once
+            check_reachable(str(address))
         self.address, self.num_workers = address, int(num_workers)
         self.cpus_per_trial, self.gpus_per_trial = float(cpus_per_trial), float(gpus_per_trial)
         self.max_failures, self.storage_path = int(max_failures), storage_path

@@ -101,22 +101,3 @@ def test_non_finite_scores_are_recorded_as_failed(backend) -> None:
     backend.run(study, SyntheticEvaluator(broken))
     assert {r.arch for r in study.failed()} == broken and study.n_failed == 2
     assert len(study.records()) == 2 and not broken & {r.arch for r in study.records()}
-
-
-@pytest.mark.ray
-def test_a_local_instance_refuses_a_trial_it_could_never_start():
-    """gpus_per_trial=1 on a machine without GPUs: one line instead of a silent wait, and the
-    Ray instance it started is shut down."""
-    import ray
-
-    from search.backends import RayBackend
-    from supernet.errors import SharenasError
-    from supernet.spaces import build_space
-
-    study = Study(RandomSearcher(build_space("nb201"), seed=0, n_trials=2))
-    with pytest.raises(SharenasError) as err:
-        RayBackend(gpus_per_trial=1, progress=False).run(study, lambda arch: {})
-    assert str(err.value) == (
-        "backend.gpus_per_trial=1 but the Ray cluster has 0 GPUs in all: no trial could start"
-    )
-    assert not ray.is_initialized() and study.n_used() == 0
