@@ -313,9 +313,10 @@ def report_space(space: str, args: argparse.Namespace) -> None:
         f"synflow per arch: a fresh copy {by_copy / len(archs):.1f} ms, prepared part twins "
         f"{by_twins / len(archs):.1f} ms; copy/twins {by_copy / by_twins:.2f} ({space})"
     )
-    sup, alone = train_steps(built, archs[: args.train_archs], args.repeats)
+    trained = archs[: args.train_archs]
+    sup, alone = train_steps(built, trained, args.repeats)
     print(
-        f"training step, batch 64, {args.train_archs} archs: supernet {sup:.1f} ms, "
+        f"training step, batch 64, {len(trained)} archs: supernet {sup:.1f} ms, "
         f"standalone {alone:.1f} ms (sums)"
     )
     print(f"supernet/standalone {sup / alone:.3f} ({space}; target <= 1.15)")

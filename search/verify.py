@@ -77,8 +77,13 @@ def check_verify(vcfg: DictConfig, planned: int) -> None:
             )
     if not vcfg.seeds:
         raise SharenasError("verify.seeds is empty; give at least one seed, e.g. verify.seeds=[0]")
-    for seed in vcfg.seeds:
-        check_int("verify.seeds[]", seed, 0)
+    seeds = [check_int("verify.seeds[]", seed, 0) for seed in vcfg.seeds]
+    if len(set(seeds)) < len(seeds):  # one training twice is not a two-seed mean
+        repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+        raise SharenasError(
+            f"verify.seeds={list(vcfg.seeds)} repeats {', '.join(map(str, repeated))}: the same "
+            f"seed trains the same net; give distinct seeds, e.g. verify.seeds=[0,1]"
+        )
     check_int("verify.calibrate_min", vcfg.calibrate_min, 3)
     if vcfg.calibrate_features not in FEATURES:
         raise SharenasError(

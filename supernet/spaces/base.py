@@ -67,12 +67,12 @@ class Space(ABC):
         otherwise: in ``mbv3`` the blocks a stage does not run do not count)."""
         return list(self.choices())
 
-    def canonical(self, arch: Arch, strict: bool = False) -> str:
-        """One string per distinct network: archs that compute the same function share it.
+    def canonical(self, arch: Arch | str, strict: bool = False) -> str:
+        """One string per class of archs that compute the same network (an arch or its string).
 
         By default every arch is its own class (the arch's string). Spaces with equivalent
         encodings (NB201's isomorphic cells; with ``strict`` also its dead edges) override this."""
-        return str(arch)
+        return str(self.parse(arch) if isinstance(arch, str) else arch)
 
     def sample(self, rng: random.Random) -> Arch:
         """Uniform random arch."""

@@ -92,11 +92,15 @@ class NB201Space(Space):
     def format(self, arch: Mapping[str, str]) -> str:
         return _format(arch)
 
-    def canonical(self, arch: Arch, strict: bool = False) -> str:
-        """The NB201 string of the simplest cell computing the same network as ``arch``:
+    def canonical(self, arch: Arch | str, strict: bool = False) -> str:
+        """The NB201 string of the simplest cell of ``arch``'s class (an arch or its string):
         isomorphic cells merged as NAS-Bench-201 groups them (6,466 forms), or with ``strict``
         every dead edge removed as well (5,390 forms; see ``cell_function``). It is itself a valid
-        arch of this space, and ``canonical`` of it is itself."""
+        arch of this space, and ``canonical`` of it is itself. The grouping is NAS-Bench-201's,
+        not exact: a conv edge leaving a node that is exactly zero counts as zero, though its
+        BatchNorm adds a constant shift and its weights are parameters of the net."""
+        if isinstance(arch, str):
+            arch = self.parse(arch)
         return _representatives(strict)[tuple(ops_in_edge_order(arch))]
 
     def parse(self, text: str) -> Arch:

@@ -274,6 +274,7 @@ def test_verify_off_exports_the_supernet_pick(checkpoint, tmp_path) -> None:
         (["verify.control=-1"], ["verify.control must be an integer >= 0, got -1"]),
         (["verify.mode=retrain"], ["unknown verify.mode 'retrain'; allowed: scratch, finetune"]),
         (["verify.recipe.lr=0"], ["verify.recipe.lr must be a number > 0"]),
+        (["verify.seeds=[0,1,0]"], ["verify.seeds=[0, 1, 0] repeats 0: the same seed trains"]),
         (
             ["verify.calibrate_features=onehot"],
             ["unknown verify.calibrate_features 'onehot'; allowed: none, counts, decisions"],

@@ -156,3 +156,12 @@ def test_default_canonical_is_the_arch_string():
     space = build_space("mbv3")
     arch = space.largest()
     assert space.canonical(arch) == str(arch)
+    assert space.canonical(str(arch)) == str(arch)  # its string is read as the arch
+
+
+def test_canonical_takes_an_arch_string(nb201):
+    text = "|none~0|+|avg_pool_3x3~0|skip_connect~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+    assert nb201.canonical(text) == nb201.canonical(nb201.parse(text))
+    assert nb201.canonical(text) == (
+        "|none~0|+|avg_pool_3x3~0|none~1|+|none~0|none~1|avg_pool_3x3~2|"
+    )  # NAS-Bench-201's grouping: the conv fed by the zero node 1 counts as zero
