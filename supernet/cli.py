@@ -35,20 +35,17 @@ def searchpath_entries(argv: Sequence[str]) -> list[str]:
 def check_group_overrides(argv: list[str], conf_dir: Path = CONF_DIR) -> None:
     """Reject ``group=option`` overrides naming an option that does not exist, in one line
     (options in the user's ``hydra.searchpath`` folders count; ``pkg://`` entries: Hydra checks)."""
-    entries = searchpath_entries(argv)
-    if any(not e.startswith("file://") for e in entries):
+    if any(not e.startswith("file://") for e in searchpath_entries(argv)):
         return
-    extra = [Path(e.removeprefix("file://")) for e in entries]
+    folders = [conf_dir, *_searchpath_folders(argv)]
     for arg in argv:
         key, sep, value = arg.partition("=")
         key = key.lstrip("+~")
-        if not sep or "." in key or "/" in key:
-            continue
-        if not any((d / key).is_dir() for d in (conf_dir, *extra)):
+        if not sep or "/" in key or not _is_group(arg, folders):
             continue
         if "(" in value or "$" in value:  # sweep functions and interpolations: Hydra checks them
             continue
-        allowed = group_options(key, conf_dir, extra)
+        allowed = group_options(key, conf_dir, folders[1:])
         for option in value.split(","):  # a multirun sweep: sharing=full,fewshot
             if option not in allowed:
                 raise UnknownNameError(key, option, allowed)
@@ -172,7 +169,7 @@ def _check_additions(config_name: str, overrides: list[str], conf_dir: Path) -> 
         while parent and not isinstance(node, DictConfig):  # the nearest parent that exists
             parent = parent.rpartition(".")[0]
             node = OmegaConf.select(base, parent) if parent else base
-        leaf = key[len(parent) + 1 :].split(".")[0] if parent else key.split(".")[0]
+        leaf = (key[len(parent) + 1 :] if parent else key).split(".")[0]
         if not isinstance(node, DictConfig) or leaf in node:
             continue
         if parent and not is_dataclass(OmegaConf.get_type(node)):

@@ -45,7 +45,7 @@ def connect(address: str | None, num_cpus: int) -> None:
         local = dict(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1")
         ray.init(address="local", **local, **quiet)  # a new instance, even beside a running one
         return
-    check_reachable(address)  # Ray itself retries an unreachable address for minutes, silently
+    check_reachable(address)  # again: training since RayBackend's check may have taken hours
     for attempt in range(1, CLIENT_ATTEMPTS + 1):
         failure: BaseException | None = None
         with _stderr_held() as held:
