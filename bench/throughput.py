@@ -5,7 +5,8 @@ against the standalone net's, and archs ranked per second by a 500-trial Optuna 
                                [--threads 1]
 
 Per space (digits, the default search's data and evaluator settings, fresh weights: timings do
-not depend on the weights' values), for each of ``--archs`` random archs, milliseconds of:
+not depend on the weights' values; the sharing strategy's scheduled splits taken, as in a trained
+supernet), for each of ``--archs`` random archs, milliseconds of:
 - ``evaluator``: ``Evaluator(built)(arch)``, a whole record (extract, BN recalibration on the
   cached calibration batches, validation accuracy and loss, params, FLOPs);
 - ``floor``: the same forward passes through the already extracted net over the same cached
@@ -16,11 +17,13 @@ not depend on the weights' values), for each of ``--archs`` random archs, millis
   recalibrated through a ``DataLoader`` over the same images, validation through a
   ``DataLoader``, params and FLOPs.
 Each figure is the median CPU time of ``--repeats`` runs (one thread); the ratios are of the
-sums over archs. The search's figures are wall time and CPU time. The
-training step (fwd + bwd + SGD) is timed on the same batches for the supernet path and for the
-path's extracted net. Synflow (an estimator's data-free part) is timed on a fresh copy of the
-extracted net and on the evaluator's prepared part twins. Lines starting ``evaluator/floor``,
-``naive/evaluator`` and ``supernet/standalone`` are for scripts to read.
+sums over archs. The search's figures are wall time and CPU time. The training step (fwd + bwd +
+SGD) is timed on the same batches for the supernet path and for the path's extracted net.
+Synflow (an estimator's data-free part) is timed on a fresh copy of the extracted net and on the
+evaluator's prepared part twins. Then ``bench.racing`` on nb201 (``--race-trials``): a trained
+supernet, ranked with ``evaluator.race=true`` against the full evaluator and the naive baseline.
+Lines starting ``evaluator/floor``, ``naive/evaluator``, ``naive/racing`` and
+``supernet/standalone`` are for scripts to read.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from search.zero_cost import proxy_batch, synflow
 from supernet.builder import Built, build
 from supernet.models import count_params
 from supernet.scoring import score
+from supernet.sharing.base import SplitContext
 from supernet.spaces.base import Space
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -276,16 +280,30 @@ def searcher_alone(space: str, trials: int) -> tuple[int, int, float]:
     return len(study.records()), len(study.trials()), time.process_time() - cpu
 
 
+def split_as_trained(built: Built) -> int:
+    """Take the sharing strategy's scheduled splits, as training does (fresh weights: timings do
+    not depend on their values); returns the number of sub-supernets. A trained supernet of the
+    default recipe (``fewshot``) holds one per choice of its split decision, and the naive
+    baseline's deepcopy copies them all."""
+    for epoch in built.strategy.split_schedule():
+        built.strategy.maybe_split(
+            SplitContext(epoch=epoch, loss_fn=nn.functional.cross_entropy, batches=[], log=len)
+        )
+    return built.strategy.num_supernets
+
+
 def report_space(space: str, args: argparse.Namespace) -> None:
     torch.manual_seed(0)
     built = build(compose_search([f"space={space}"]))
+    parts = split_as_trained(built)
     rng = random.Random(0)
     archs = [built.space.sample(rng) for _ in range(args.archs)]
     rows = rank_costs(built, archs, args.repeats)
     print(
         f"\n{space}: digits ({len(built.splits.val)} val images, "
         f"{sum(len(b) for b in Evaluator(built).calibrator.batches)} calibration images), "
-        f"{len(archs)} random archs, ms per arch (median of {args.repeats})"
+        f"{parts} sub-supernets ({built.strategy.name}, as trained), {len(archs)} random archs, "
+        f"ms per arch (median of {args.repeats})"
     )
     print(
         f"{'evaluator':>10} {'floor':>8} {'naive':>8} {'plain':>8} {'ev/floor':>9} "
@@ -330,11 +348,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--trials", type=int, default=500, help="Optuna TPE search; 0: skip")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--race-trials", type=int, default=200, help="racing on a trained nb201 supernet; 0: skip"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s)")
     for space in args.spaces:
         report_space(space, args)
+    if args.race_trials:
+        from bench.racing import race_report
+
+        torch.manual_seed(0)
+        race_report("nb201", args.race_trials)
     if args.trials:
         total, cpu, rate, share = search_rate("nb201", args.trials)
         print(

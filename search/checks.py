@@ -42,6 +42,8 @@ def check_search_config(cfg: DictConfig) -> None:
         check_onnx_available()
     used = {"results.key": [key]}
     used["searcher.objectives"] = list(cfg.searcher.get("objectives") or [])
+    if cfg.evaluator.race:
+        _check_race(key, used["searcher.objectives"], str(cfg.evaluator.estimator))
     used["constraints"] = [k for k, v in cfg.constraints.items() if v is not None]
     for where, keys in used.items():
         for k in keys:
@@ -61,6 +63,18 @@ def check_search_config(cfg: DictConfig) -> None:
                     f"{where} uses {k!r} but {setting}=false, so no arch has it; "
                     f"turn it on with {setting}=true{also}"
                 )
+
+
+def _check_race(key: str, objectives: list[str], estimator: str) -> None:
+    """Racing stops archs by score: the search must rank and steer by it (the estimator's own
+    key, ``val_acc`` or ``val_loss``, orders records as its score does)."""
+    same = ("score", estimator)
+    if key not in same or len(objectives) > 1 or any(o not in same for o in objectives):
+        raise SharenasError(
+            f"evaluator.race=true stops archs that cannot reach the top by score; this search "
+            f"ranks by results.key={key} with searcher.objectives={objectives}: race a "
+            "single-objective search ranked by score, or set evaluator.race=false"
+        )
 
 
 def _computes_train_loss(estimator: str) -> bool:

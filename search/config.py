@@ -56,6 +56,14 @@ def _limit(key: str, limit: Any) -> float | None:
     return limit
 
 
+def _non_negative(key: str, value: Any) -> float:
+    """A finite number >= 0."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and value >= 0):
+        raise SharenasError(f"{key} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
 def _record_key(key: str, value: Any) -> str:
     direction(value, key)  # one line naming the key and the record keys allowed
     return value
@@ -82,6 +90,12 @@ class EvaluatorConf:
     # the checkpoint's space (search.estimators.AUTO_BY_SPACE), printed
     estimator: str = checked("auto", one_of(*ESTIMATORS, "auto"))
     device: str = checked("cpu", _device)
+    # racing (search.racing): an arch that cannot reach the top race_top_k stops after a first
+    # stage of one calibration batch and race_images validation images
+    race: bool = False
+    race_top_k: int = checked(10, at_least(1))  # the top an arch must be able to reach
+    race_z: float = checked(3.0, _non_negative)  # standard errors of optimism
+    race_images: int = checked(64, at_least(2))  # validation images of the first stage
 
 
 @dataclass

@@ -6,7 +6,8 @@ measure validation accuracy / loss and costs. With ``train_loss`` it also measur
 whole training split: three times the images of the validation split on mnist5k, and continuous;
 with BN recalibrated on the whole split as well (``calib_batches``), it ranked better than val
 accuracy in ``bench/fidelity.py`` (``bench/README.md``). It costs one pass over the training split
-per arch. Results are memoised by arch string.
+per arch. Results are memoised by arch string. With ``race`` (``evaluator.race=true``), an arch
+that cannot reach the search's top stops after a short first stage (``search.racing``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from search.costs import flops, latency_ms
 from search.estimators import Scorer, get_estimator, resolve_calibration, resolve_estimator
+from search.racing import Race, first_stage
 from search.zero_cost import PROXIES, proxy_batch, synflow_score, synflow_twin
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built, initial_strategy
@@ -60,6 +62,7 @@ class Evaluator:
         threads: Any = "auto",
         estimator: str = "val_acc",
         initial: SharingStrategy | None = None,
+        race: Race | None = None,
     ) -> None:
         self.built = built
         self.initial = initial  # the supernet before training: records get ``angle``
@@ -102,7 +105,23 @@ class Evaluator:
         self._twin_parts: dict[int, PartMemo] = {}  # sub-supernet -> its synflow twin parts
         self._part_flops: dict[tuple, tuple[int, tuple[int, ...]]] = {}  # see _flops
         self.threads = threads  # trainer.num_threads, applied by Ray workers (supernet.threads)
+        self.race, self._race_batch = race, self._first_stage_batch(race, estimator)
         built.strategy.eval()
+
+    def _first_stage_batch(
+        self, race: Race | None, estimator: str
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The validation images of racing's first stage (``search.racing``), or None."""
+        if race is None:
+            return None
+        race.check_estimator(estimator)
+        x, y = self.built.splits.val.tensors[:2]
+        if race.images >= len(y):
+            raise SharenasError(
+                f"evaluator.race_images={race.images} must be below the {len(y)} validation "
+                "images: the first stage scores a part of them"
+            )
+        return x[: race.images], y[: race.images]
 
     def _table(self, path: str | None):
         """The latency lookup table at ``path`` (``search.latency.LatencyTable``), or None."""
@@ -126,8 +145,14 @@ class Evaluator:
         seed: int,
         threads: Any = "auto",
         initial: SharingStrategy | None = None,
+        limits: Mapping[str, float | None] | None = None,
     ) -> Evaluator:
-        """The evaluator a search's ``evaluator`` config group describes."""
+        """The evaluator a search's ``evaluator`` config group describes; ``limits`` are the
+        search's constraints (racing compares an arch with the feasible records only)."""
+        race = None
+        if ev.get("race", False):
+            top_k, z, images = (ev[f"race_{k}"] for k in ("top_k", "z", "images"))
+            race = Race(top_k=top_k, z=z, images=images, limits=dict(limits or {}))
         return cls(
             built,
             calib_batches=ev["calib_batches"],
@@ -142,6 +167,7 @@ class Evaluator:
             threads=threads,
             estimator=ev.get("estimator", "val_acc"),
             initial=initial,
+            race=race,
         )
 
     def prepare(self) -> None:
@@ -158,21 +184,49 @@ class Evaluator:
     def __call__(self, arch: Mapping[str, str]) -> dict:
         """A record: arch, score (the estimator's value, higher is better), val_acc (%),
         val_loss, train_loss (None unless on or needed), params, flops, latency_ms, supernet
-        index."""
+        index, raced (None, or the validation images of a record racing stopped)."""
+        key = str(arch)
+        if self.race is not None and key not in self.memo and self.race.active:
+            raced = self._race_stage(arch)
+            if raced is not None:
+                self.memo[key] = raced
+                return dict(raced)
         record = self._measure(arch)
         if record.get("score") is None:
             record["score"] = self.scorer(record)
             self.memo[record["arch"]] = record
+            if self.race is not None:
+                self.race.observe(record)
         return dict(record)
 
     @torch.no_grad()
-    def _measure(self, arch: Mapping[str, str]) -> dict:
+    def _measure(self, arch: Mapping[str, str], zero_cost: float | None = None) -> dict:
         key = str(arch)
         if key not in self.memo:
             record = self.compute(arch)
-            record["zero_cost"] = self.zero_cost(arch)
+            record["zero_cost"] = self.zero_cost(arch) if zero_cost is None else zero_cost
             self.memo[key] = record
         return dict(self.memo[key])
+
+    def _race_stage(self, arch: Mapping[str, str]) -> dict | None:
+        """Racing's first stage (``search.racing``): the record of an arch that cannot reach the
+        top, scored; None when it may, after which it is scored in full."""
+        with torch.inference_mode():
+            route, net = self._scratch(arch)
+            net = self.calibrator(net, first=1)
+            x, y = (t.to(self.device) for t in self._race_batch)
+            logits = net(x)
+            losses = nn.functional.cross_entropy(logits, y, reduction="none")
+            point, hopeful = first_stage(losses, logits.argmax(1) == y, self.race.z)
+            costs = self._costs(arch, route, net)
+        zero_cost = self.zero_cost(arch)
+        if not self.race.stops(self.scorer({**costs, **hopeful, "zero_cost": zero_cost})):
+            self._measure(arch, zero_cost)
+            return None
+        record = {"arch": str(arch), **point, "train_loss": None, **costs, "zero_cost": zero_cost}
+        record["raced"] = len(y)
+        record["score"] = self.scorer(record)
+        return record
 
     def zero_cost(self, arch: Mapping[str, str], name: str | None = None) -> float | None:
         """The zero-cost proxy ``name`` (default: the estimator's ``proxy``; None when it has
@@ -221,11 +275,18 @@ class Evaluator:
             "train_loss": score(net, self.train_batches, device=self.device).loss
             if self.train_batches
             else None,
+            **self._costs(arch, route, net),
+        }
+
+    def _costs(self, arch: Mapping[str, str], route: int, net: nn.Module) -> dict:
+        """The record's fields that do not read the validation split."""
+        return {
             "params": count_params(net),
             "flops": self._flops(net) if self.count_flops else None,
             "latency_ms": self._latency(arch, net),
             "angle": self._angle(arch, net),
             "supernet": route,
+            "raced": None,
         }
 
     def _angle(self, arch: Mapping[str, str], net: nn.Module) -> float | None:

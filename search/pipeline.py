@@ -101,7 +101,9 @@ def _supernet(cfg: DictConfig, study: Study, out: Path) -> tuple[str, Any, Any, 
     ev = cfg.evaluator
     ev.calib_batches = resolve_calibration(ev.calib_batches, ev.estimator)  # auto: the estimator's
     evaluator_cfg = OmegaConf.to_container(cfg.evaluator, resolve=True)
-    settings = {f"evaluator.{k}": v for k, v in evaluator_cfg.items()} | {"seed": cfg.seed}
+    settings = {  # racing is not bound: a raced record says so, and the others are unchanged
+        f"evaluator.{k}": v for k, v in evaluator_cfg.items() if not k.startswith("race")
+    } | {"seed": cfg.seed}
     if state.ema is not None:  # which of its two weight sets scored the study's trials
         settings["supernet.ema"] = use_ema
     study.bind(checkpoint, settings)  # a resumed study refuses another supernet
@@ -166,6 +168,14 @@ def _search(study: Study, evaluator: Evaluator, backend: Any) -> list[dict]:
     records = [r.to_dict() for r in study.records()]
     if not records:
         raise SharenasError("the search evaluated no arch with finite scores: nothing to rank")
+    if (race := evaluator.race) is not None:
+        raced = sum(r["raced"] is not None for r in records)
+        print(
+            f"evaluator.race: {raced} of {len(records)} archs could not reach the top "
+            f"{race.top_k} and stopped after the first stage (one calibration batch, "
+            f"{race.images} validation images; their records say raced={race.images})",
+            file=sys.stderr,
+        )
     return records
 
 
@@ -280,6 +290,22 @@ def _report(cfg: DictConfig, study: Study, records: list, ranked: list, note, ve
     return front
 
 
+def _evaluator(cfg: DictConfig, built: Any, state: Any, study: Study) -> Evaluator:
+    """The search's evaluator; with racing, the records a resumed study holds already set the
+    top it races against."""
+    evaluator = Evaluator.from_config(
+        built,
+        cfg.evaluator,
+        seed=int(cfg.seed),
+        threads=cfg.trainer.num_threads,
+        initial=initial_for(str(cfg.evaluator.estimator), state.config),  # for the angle
+        limits=dict(cfg.constraints),
+    )
+    if evaluator.race is not None:
+        evaluator.race.observe_all(r.to_dict() for r in study.earlier)
+    return evaluator
+
+
 def run(
     cfg: DictConfig, out_dir: str | Path | None = None, overrides: Sequence[str] | None = None
 ) -> dict:
@@ -296,11 +322,7 @@ def run(
     study, backend = _open_study(cfg)
     try:
         checkpoint, built, state, ema_decay = _supernet(cfg, study, out)
-        threads = cfg.trainer.num_threads
-        initial = initial_for(str(cfg.evaluator.estimator), state.config)  # for the angle
-        evaluator = Evaluator.from_config(
-            built, cfg.evaluator, seed=int(cfg.seed), threads=threads, initial=initial
-        )
+        evaluator = _evaluator(cfg, built, state, study)
         # a rerun in this directory: the earlier search's files go to earlier/<n>/ (tb/ too,
         # unless the supernet is trained here or was, whose logs it holds)
         trained_here = given is None or Path(given).resolve().parent == out.resolve()

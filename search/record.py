@@ -47,6 +47,7 @@ class Record:
     latency_ms: float | None = None  # median forward time of one sample (measure_latency)
     angle: float | None = None  # radians between the path's initial and trained weights (angle)
     zero_cost: float | None = None  # the estimator's zero-cost proxy (snip, grad_norm, synflow)
+    raced: int | None = None  # evaluator.race stopped it: validation images its figures are from
     trial: int | None = None  # the study trial that evaluated it
     supernet: int | None = None  # the sub-supernet the sharing strategy routes the arch to
 

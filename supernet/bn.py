@@ -25,10 +25,10 @@ class BatchNormCalibrator:
         x = data.tensors[0][idx]
         self.batches = list(x.split(batch_size))
 
-    def __call__(self, module: nn.Module) -> nn.Module:
-        """Reset BN stats to a cumulative average over the calibration batches
-        (``torch.optim.swa_utils.update_bn``: reset, ``momentum=None``, one pass in train mode);
-        leaves ``module`` in eval mode."""
+    def __call__(self, module: nn.Module, first: int | None = None) -> nn.Module:
+        """Reset BN stats to a cumulative average over the calibration batches, or over the
+        ``first`` of them (``torch.optim.swa_utils.update_bn``: reset, ``momentum=None``, one pass
+        in train mode); leaves ``module`` in eval mode."""
         device = next((p.device for p in module.parameters()), torch.device("cpu"))
-        update_bn(self.batches, module, device)
+        update_bn(self.batches[:first], module, device)
         return module.eval()

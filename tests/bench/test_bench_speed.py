@@ -6,11 +6,34 @@ from __future__ import annotations
 import re
 import sys
 
-from bench import gpu, threads, throughput
+from bench import gpu, racing, threads, throughput
+
+
+def test_racing_trains_searches_and_prints_both_sides(capsys):
+    racing.main(["--spaces", "nb201", "--trials", "14", "--epochs", "1"])
+    out = capsys.readouterr().out
+    assert re.search(
+        r"^nb201 racing \(val_loss\+synflow, .* 14 archs .*\): \d+ of 14 stopped", out, re.M
+    )
+    assert re.search(r"^top 10 of the full evaluator on these archs: \d+ stopped", out, re.M), out
+    assert re.search(r"^naive/racing \d+\.\d+ \(nb201;", out, re.M), out
 
 
 def test_throughput_prints_every_ratio(capsys):
-    throughput.main(["--archs", "1", "--train-archs", "1", "--repeats", "1", "--trials", "3"])
+    throughput.main(
+        [
+            "--archs",
+            "1",
+            "--train-archs",
+            "1",
+            "--repeats",
+            "1",
+            "--trials",
+            "3",
+            "--race-trials",
+            "0",
+        ]
+    )
     out = capsys.readouterr().out
     for space in ("nb201", "mbv3"):
         assert re.search(rf"^evaluator/floor \d+\.\d+ \({space};", out, re.M), out

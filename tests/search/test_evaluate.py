@@ -40,6 +40,7 @@ def reference(ev: Evaluator, arch) -> dict:
         "latency_ms": None,
         "angle": None,  # only with the initial supernet (tests/search/test_angle.py)
         "zero_cost": None,  # only for a zero-cost estimator (tests/search/test_zero_cost.py)
+        "raced": None,  # scored in full (racing: tests/search/test_racing.py)
         "supernet": ev.built.strategy.route(arch),
     }
     return {**record, "score": ev.scorer(record)}  # the estimator's value of those measurements

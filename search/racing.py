@@ -1,0 +1,129 @@
+"""Racing: stop scoring an arch once it cannot reach the top of the search (``evaluator.race``).
+
+A record's forward passes are BN recalibration on the calibration batches, then the validation
+split. Most archs a search meets rank far below its best, and their full record buys nothing the
+leaderboard's top needs. With racing on, each arch first runs a short stage once ``top_k`` archs
+are fully scored:
+
+1. its BN statistics are recalibrated on the first calibration batch only;
+2. it scores the first ``images`` validation images, keeping the loss and correctness per image;
+3. its most optimistic score is computed: the mean loss ``z`` standard errors lower and the
+   accuracy ``z`` standard errors higher, through the estimator (a fusion with cost included).
+
+If even that score is below the ``top_k``-th best full score seen so far (feasible records only),
+the arch stops there: its record keeps the first stage's figures and ``raced`` = the number of
+validation images it was scored on. Otherwise it is scored in full, exactly as without racing.
+Where the archs are too close to tell apart on the first stage, each one pays for it and none
+stops; after ``GIVE_UP`` first stages in a row that stopped nothing, racing turns itself off for
+the rest of the evaluator's life, and says so.
+
+This is a statistical rule, not an exact bound: the first stage's BN statistics come from fewer
+images, and a loss's standard error is estimated from the images scored. ``bench/throughput.py``
+measures both sides on a trained supernet: the cost per arch against the full evaluator and the
+naive baseline, and how many archs of the full evaluator's top-k racing stopped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+
+from supernet.errors import SharenasError
+
+#: Estimators whose score is read from the validation split's loss or accuracy: only these race.
+RACE_ESTIMATORS = ("val_acc", "val_loss", "val_loss+params", "val_loss+synflow")
+#: First stages in a row without a stop after which racing turns itself off.
+GIVE_UP = 20
+
+
+@dataclass
+class Race:
+    """The racing rule of one evaluator, and the best full scores it has seen (``observe``)."""
+
+    top_k: int = 10  # the leaderboard's top an arch must be able to reach (results.top_k)
+    z: float = 3.0  # standard errors of optimism
+    images: int = 64  # validation images of the first stage
+    limits: Mapping[str, float] = field(default_factory=dict)  # constraints: feasible records
+    _best: list[float] = field(default_factory=list, repr=False)  # min-heap of the top_k scores
+    _misses: int = 0  # first stages in a row that stopped nothing
+
+    def __post_init__(self) -> None:
+        for key, value, low in (("race_top_k", self.top_k, 1), ("race_images", self.images, 2)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise SharenasError(f"evaluator.{key} must be an integer >= {low}, got {value!r}")
+        number = isinstance(self.z, int | float) and not isinstance(self.z, bool)
+        if not (number and math.isfinite(self.z) and self.z >= 0):
+            raise SharenasError(f"evaluator.race_z must be a finite number >= 0, got {self.z!r}")
+        self.limits = {k: float(v) for k, v in self.limits.items() if v is not None}
+
+    @staticmethod
+    def check_estimator(estimator: str) -> None:
+        """One line when ``estimator`` does not score the validation split."""
+        if estimator not in RACE_ESTIMATORS:
+            raise SharenasError(
+                f"evaluator.race=true needs an estimator read from the validation split "
+                f"({', '.join(RACE_ESTIMATORS)}), got evaluator.estimator={estimator}"
+            )
+
+    def observe(self, record: Mapping) -> None:
+        """Count a fully scored record's score toward the top (infeasible or raced ones not)."""
+        score = record.get("score")
+        if record.get("raced") is not None or score is None or not math.isfinite(score):
+            return
+        if any(record.get(k) is not None and float(record[k]) > v for k, v in self.limits.items()):
+            return
+        if len(self._best) < self.top_k:
+            heapq.heappush(self._best, float(score))
+        elif score > self._best[0]:
+            heapq.heapreplace(self._best, float(score))
+
+    def observe_all(self, records: Iterable[Mapping]) -> None:
+        for record in records:
+            self.observe(record)
+
+    @property
+    def threshold(self) -> float | None:
+        """The ``top_k``-th best full score so far; None until ``top_k`` archs are scored."""
+        return self._best[0] if len(self._best) >= self.top_k else None
+
+    @property
+    def active(self) -> bool:
+        """Whether a new arch runs the first stage: a top to race against, and not given up."""
+        return self.threshold is not None and self._misses < GIVE_UP
+
+    def stops(self, optimistic_score: float) -> bool:
+        """Whether an arch whose most optimistic score is this cannot reach the top (a first
+        stage's verdict: ``GIVE_UP`` of them in a row that are all False turn racing off)."""
+        threshold = self.threshold
+        stop = threshold is not None and optimistic_score < threshold
+        self._misses = 0 if stop else self._misses + 1
+        if self._misses == GIVE_UP:
+            print(
+                f"evaluator.race: {GIVE_UP} archs in a row ran the first stage and none could be "
+                f"stopped (the archs are too close to tell apart on {self.images} images): "
+                "racing is off for the rest of this search, every arch is scored in full",
+                file=sys.stderr,
+            )
+        return stop
+
+
+def first_stage(losses: torch.Tensor, correct: torch.Tensor, z: float) -> tuple[dict, dict]:
+    """(point figures, optimistic figures) of the first stage from per-image ``losses`` and
+    ``correct`` (0/1): ``val_loss`` and ``val_acc`` (%), the optimistic ones ``z`` standard
+    errors better and clipped to what they can be (a loss >= 0, an accuracy <= 100)."""
+    n = losses.numel()
+    losses, correct = losses.double(), correct.double()
+    loss, acc = float(losses.mean()), float(correct.mean())
+    loss_se = float(losses.std()) / math.sqrt(n)
+    acc_se = float(correct.std()) / math.sqrt(n)
+    point = {"val_loss": loss, "val_acc": 100.0 * acc}
+    hopeful = {
+        "val_loss": max(loss - z * loss_se, 0.0),
+        "val_acc": min(100.0 * (acc + z * acc_se), 100.0),
+    }
+    return point, hopeful

@@ -1,0 +1,169 @@
+"""Racing (``evaluator.race``): the archs it lets through get exactly the full record, the ones it
+stops get the first stage's figures and could not reach the top; bad settings are one line."""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+
+import pytest
+import torch
+
+from search import pipeline
+from search.evaluate import Evaluator
+from search.racing import GIVE_UP, Race, first_stage
+from supernet.builder import build
+from supernet.errors import SharenasError
+
+
+def test_the_threshold_is_the_kth_best_full_feasible_score():
+    race = Race(top_k=2, limits={"params": 100, "flops": None})
+    assert race.threshold is None and not race.stops(-1e9)  # nothing to race against yet
+    race.observe({"score": 1.0, "params": 50})
+    assert race.threshold is None
+    race.observe({"score": 5.0, "params": 500})  # infeasible: never the top
+    race.observe({"score": 4.0, "params": 50, "raced": 64})  # a first stage's figure
+    race.observe({"score": float("nan"), "params": 50})
+    assert race.threshold is None
+    race.observe_all([{"score": 3.0, "params": 10}, {"score": 2.0, "params": 10}])
+    assert race.threshold == 2.0  # the best two: 3.0 and 2.0
+    assert race.stops(1.99) and not race.stops(2.0)
+
+
+def test_the_first_stage_is_made_hopeful_by_z_standard_errors():
+    losses = torch.tensor([0.1, 0.3, 0.5, 2.1])
+    correct = torch.tensor([True, True, False, False])
+    point, hopeful = first_stage(losses, correct, z=1.0)
+    assert point == pytest.approx({"val_loss": 0.75, "val_acc": 50.0})
+    loss_se = float(losses.double().std()) / 2
+    acc_se = float(correct.double().std()) / 2
+    assert hopeful["val_loss"] == pytest.approx(0.75 - loss_se)
+    assert hopeful["val_acc"] == pytest.approx(100 * (0.5 + acc_se))
+    _, clipped = first_stage(losses, correct, z=100.0)
+    assert clipped == {"val_loss": 0.0, "val_acc": 100.0}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"top_k": 0}, "evaluator.race_top_k must be an integer >= 1, got 0"),
+        ({"images": 1}, "evaluator.race_images must be an integer >= 2, got 1"),
+        ({"z": -1.0}, "evaluator.race_z must be a finite number >= 0, got -1.0"),
+        ({"z": math.inf}, "evaluator.race_z must be a finite number >= 0, got inf"),
+    ],
+)
+def test_bad_race_settings_are_one_line(settings, message):
+    with pytest.raises(SharenasError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Race(**settings)
+
+
+def _built(tiny_cfg, overrides=()):
+    cfg = tiny_cfg("search", ["evaluator.count_flops=true", *overrides])
+    torch.manual_seed(0)
+    return cfg, build(cfg)
+
+
+@pytest.mark.parametrize("estimator", ["val_loss", "val_loss+synflow", "val_acc"])
+def test_raced_records_could_not_reach_the_top_and_the_others_are_exact(tiny_cfg, estimator):
+    cfg, built = _built(tiny_cfg)
+    settings = {**cfg.evaluator, "estimator": estimator, "calib_batches": 3}
+    race = {"race": True, "race_top_k": 3, "race_z": 0.0, "race_images": 40}
+    racing = Evaluator.from_config(built, settings | race, seed=0)
+    full = Evaluator.from_config(built, settings, seed=0)
+    rng = random.Random(1)
+    archs = list(dict.fromkeys(built.space.sample(rng) for _ in range(40)))
+    raced = 0
+    for arch in archs:
+        threshold = racing.race.threshold
+        record = racing(arch)
+        if record["raced"] is None:  # let through: exactly the record without racing
+            assert record == full(arch)
+            continue
+        raced += 1
+        assert record["raced"] == 40 and record["train_loss"] is None
+        assert threshold is not None and record["score"] < threshold
+        net = racing.calibrator(built.strategy.extract(arch), first=1)
+        with torch.no_grad():
+            x, y = built.splits.val.tensors[0][:40], built.splits.val.tensors[1][:40]
+            logits = net(x)
+        assert record["val_loss"] == pytest.approx(
+            torch.nn.functional.cross_entropy(logits, y).item(), rel=1e-5
+        )
+        assert record["val_acc"] == pytest.approx(100 * (logits.argmax(1) == y).float().mean())
+        assert {k: record[k] for k in ("params", "flops", "supernet")} == {
+            k: full(arch)[k] for k in ("params", "flops", "supernet")
+        }
+    assert 0 < raced < len(archs) - 3
+    assert (
+        racing.race.threshold
+        == sorted(
+            (r["score"] for r in racing.memo.values() if r.get("raced") is None and r["score"]),
+            reverse=True,
+        )[2]
+    )
+
+
+def test_racing_refuses_what_it_cannot_race(tiny_cfg, tmp_path):
+    cfg, built = _built(tiny_cfg)
+    race = {"race": True, "race_top_k": 3, "race_z": 3.0, "race_images": 64}
+    with pytest.raises(SharenasError, match="needs an estimator read from the validation split"):
+        Evaluator.from_config(built, {**cfg.evaluator, **race, "estimator": "synflow"}, seed=0)
+    n_val = len(built.splits.val)
+    with pytest.raises(SharenasError, match=f"must be below the {n_val} validation images"):
+        Evaluator.from_config(built, {**cfg.evaluator, **race, "race_images": n_val}, seed=0)
+    for overrides in (
+        ["searcher=nsga2"],
+        ["results.key=params"],
+        ["results.key=val_acc", "evaluator.estimator=val_loss"],
+    ):
+        bad = tiny_cfg("search", ["evaluator.race=true", *overrides])
+        with pytest.raises(SharenasError, match="race a single-objective search ranked by score"):
+            pipeline.run(bad, out_dir=tmp_path)
+    assert not list(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_a_raced_search_writes_raced_records_and_says_how_many(tiny_cfg, tmp_path, capsys):
+    overrides = [
+        "searcher.n_trials=30",
+        "evaluator.race=true",
+        "evaluator.race_z=0",
+        "results.top_k=3",
+        "evaluator.estimator=val_loss",
+        "results.key=score",
+    ]
+    out = pipeline.run(tiny_cfg("search", overrides), out_dir=tmp_path)
+    rows = list(csv.DictReader((tmp_path / "leaderboard.csv").open()))
+    raced = [r for r in rows if r["raced"]]
+    assert raced and all(r["raced"] == "64" for r in raced)
+    assert all(not r["raced"] for r in rows[:3])  # the top is scored in full
+    assert f"evaluator.race: {len(raced)} of 30 archs could not reach the top 3" in (
+        capsys.readouterr().err
+    )
+    assert [r["arch"] for r in out["leaderboard"][:3]] == [r["arch"] for r in rows[:3]]
+
+
+def test_racing_turns_itself_off_when_nothing_stops(capsys):
+    race = Race(top_k=1)
+    race.observe({"score": 0.0})
+    assert race.active and race.stops(-1.0)  # a stop resets the count
+    for _ in range(GIVE_UP - 1):
+        assert not race.stops(1.0)
+    assert race.active
+    assert not race.stops(1.0)
+    assert not race.active
+    assert f"{GIVE_UP} archs in a row ran the first stage and none" in capsys.readouterr().err
+
+
+def test_a_resumed_study_races_against_the_records_it_holds(tiny_cfg, tmp_path):
+    storage = tmp_path / "study.journal"
+    common = [f"searcher.storage={storage}", "evaluator.estimator=val_loss", "results.key=score"]
+    first = pipeline.run(tiny_cfg("search", [*common, "searcher.n_trials=20"]), tmp_path / "a")
+    assert all(r["raced"] is None for r in first["records"])
+    race = ["evaluator.race=true", "evaluator.race_top_k=15", "evaluator.race_z=0"]
+    checkpoint = f"supernet.checkpoint={first['checkpoint']}"
+    more = [*common, *race, checkpoint, "searcher.n_trials=30"]
+    resumed = pipeline.run(tiny_cfg("search", more), tmp_path / "b")
+    new = [r for r in resumed["records"] if r["trial"] >= 20]
+    assert len(new) == 10  # fewer than race_top_k: only the stored records make a top to race
+    assert any(r["raced"] == 64 for r in new)
