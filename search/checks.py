@@ -13,6 +13,8 @@ from search.config import SEARCH_SCHEMAS
 from search.estimators import AUTO_BY_SPACE, AUTO_OTHER, get_estimator
 from search.export import check_onnx_available
 from search.objective import RECORD_KEYS, Objective
+from search.racing import Race
+from search.record import METRIC_DIRECTIONS, OPTUNA_DIRECTIONS
 from search.tables import human
 from supernet.cli import override_key
 from supernet.config import checkpoint_config_diff
@@ -43,7 +45,7 @@ def check_search_config(cfg: DictConfig) -> None:
     used = {"results.key": [key]}
     used["searcher.objectives"] = list(cfg.searcher.get("objectives") or [])
     if cfg.evaluator.race:
-        _check_race(key, used["searcher.objectives"], str(cfg.evaluator.estimator))
+        _check_race(cfg)
     used["constraints"] = [k for k, v in cfg.constraints.items() if v is not None]
     for where, keys in used.items():
         for k in keys:
@@ -65,15 +67,35 @@ def check_search_config(cfg: DictConfig) -> None:
                 )
 
 
-def _check_race(key: str, objectives: list[str], estimator: str) -> None:
-    """Racing stops archs by score: the search must rank and steer by it (the estimator's own
-    key, ``val_acc`` or ``val_loss``, orders records as its score does)."""
+def _check_race(cfg: DictConfig) -> None:
+    """Racing stops archs by score, before training: an estimator read from the validation
+    split, a search that ranks and steers by its score (the estimator's own key, ``val_acc`` or
+    ``val_loss``, in its direction, orders records as the score does), and a raced top at least
+    as long as the one printed and exported."""
+    ev, key = cfg.evaluator, str(cfg.results.key)
+    estimator = str(ev.estimator)
+    if estimator == "auto":  # the space's; a checkpoint of another space is checked at its load
+        estimator = AUTO_BY_SPACE.get(str(cfg.space.name), AUTO_OTHER)
+    Race.check_estimator(estimator)
+    Race(top_k=ev.race_top_k, z=ev.race_z, images=ev.race_images)  # one line for a bad value
+    objectives = list(cfg.searcher.get("objectives") or ["val_acc"])  # the searchers' default
+    directions = list(cfg.searcher.get("directions") or ["maximize"])
     same = ("score", estimator)
-    if key not in same or len(objectives) > 1 or any(o not in same for o in objectives):
+    steers = [OPTUNA_DIRECTIONS.get(d) for d in directions] == [
+        METRIC_DIRECTIONS.get(o) for o in objectives
+    ]
+    if key not in same or len(objectives) > 1 or objectives[0] not in same or not steers:
         raise SharenasError(
             f"evaluator.race=true stops archs that cannot reach the top by score; this search "
-            f"ranks by results.key={key} with searcher.objectives={objectives}: race a "
-            "single-objective search ranked by score, or set evaluator.race=false"
+            f"ranks by results.key={key} and steers by searcher.objectives={objectives} "
+            f"(directions {directions}): race a single-objective search that ranks and steers "
+            "by score, or set evaluator.race=false"
+        )
+    if int(ev.race_top_k) < int(cfg.results.top_k):
+        raise SharenasError(
+            f"evaluator.race_top_k={ev.race_top_k} is below results.top_k={cfg.results.top_k}: "
+            f"the exported top would hold archs scored on {ev.race_images} images; give "
+            f"evaluator.race_top_k >= {cfg.results.top_k}"
         )
 
 

@@ -93,7 +93,7 @@ class EvaluatorConf:
     # racing (search.racing): an arch that cannot reach the top race_top_k stops after a first
     # stage of one calibration batch and race_images validation images
     race: bool = False
-    race_top_k: int = checked(10, at_least(1))  # the top an arch must be able to reach
+    race_top_k: int = 10  # the top an arch must be able to reach (checked when race is on)
     race_z: float = checked(3.0, _non_negative)  # standard errors of optimism
     race_images: int = checked(64, at_least(2))  # validation images of the first stage
 

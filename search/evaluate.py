@@ -79,11 +79,7 @@ class Evaluator:
         self.scorer = Scorer(estimator, self._measure, built.space, seed)
         self.seed = seed
         self._proxy_batch: tuple[torch.Tensor, torch.Tensor] | None = None
-        if self.scorer.estimator.needs_initial and initial is None:
-            raise SharenasError(
-                f"evaluator.estimator={estimator} needs the supernet's initial weights "
-                "(Evaluator(initial=supernet.builder.initial_strategy(checkpoint config)))"
-            )
+        _check_initial(estimator, self.scorer.estimator.needs_initial, initial)
         self._initial_parts: dict = {}  # scratch part copies of the initial supernet
         train_loss = train_loss or self.scorer.estimator.needs_train_loss
         val, train = built.splits.val, built.splits.train
@@ -105,7 +101,8 @@ class Evaluator:
         self._twin_parts: dict[int, PartMemo] = {}  # sub-supernet -> its synflow twin parts
         self._part_flops: dict[tuple, tuple[int, tuple[int, ...]]] = {}  # see _flops
         self.threads = threads  # trainer.num_threads, applied by Ray workers (supernet.threads)
-        self.race, self._race_batch = race, self._first_stage_batch(race, estimator)
+        self.race = race
+        self._race_batch = self._first_stage_batch(race, estimator)  # may turn racing off
         built.strategy.eval()
 
     def _first_stage_batch(
@@ -116,12 +113,15 @@ class Evaluator:
             return None
         race.check_estimator(estimator)
         x, y = self.built.splits.val.tensors[:2]
-        if race.images >= len(y):
-            raise SharenasError(
-                f"evaluator.race_images={race.images} must be below the {len(y)} validation "
-                "images: the first stage scores a part of them"
+        if race.images >= len(y):  # known once the data is loaded: after a training, so no error
+            print(
+                f"warning: evaluator.race_images={race.images} is not below the {len(y)} "
+                "validation images, so racing would save nothing: racing is off",
+                file=sys.stderr,
             )
-        return x[: race.images], y[: race.images]
+            self.race = None
+            return None
+        return x[: race.images].clone(), y[: race.images].clone()  # views would pickle it all
 
     def _table(self, path: str | None):
         """The latency lookup table at ``path`` (``search.latency.LatencyTable``), or None."""
@@ -218,11 +218,13 @@ class Evaluator:
             logits = net(x)
             losses = nn.functional.cross_entropy(logits, y, reduction="none")
             point, hopeful = first_stage(losses, logits.argmax(1) == y, self.race.z)
-            costs = self._costs(arch, route, net)
         zero_cost = self.zero_cost(arch)
-        if not self.race.stops(self.scorer({**costs, **hopeful, "zero_cost": zero_cost})):
-            self._measure(arch, zero_cost)
+        scored = {"params": count_params(net), "zero_cost": zero_cost}  # all a score reads
+        if not self.race.stops(self.scorer({**hopeful, **scored})):
+            self._measure(arch, zero_cost)  # FLOPs, latency, angle: measured once, there
             return None
+        with torch.inference_mode():
+            costs = self._costs(arch, route, net)
         record = {"arch": str(arch), **point, "train_loss": None, **costs, "zero_cost": zero_cost}
         record["raced"] = len(y)
         record["score"] = self.scorer(record)
@@ -334,6 +336,14 @@ def _count(part: nn.Module, shape: tuple[int, ...]) -> tuple[int, tuple[int, ...
         out = part(torch.zeros(shape, device=device))
     part.train(was_training)
     return int(counter.get_total_flops()), tuple(out.shape)
+
+
+def _check_initial(estimator: str, needs_initial: bool, initial: SharingStrategy | None) -> None:
+    if needs_initial and initial is None:
+        raise SharenasError(
+            f"evaluator.estimator={estimator} needs the supernet's initial weights "
+            "(Evaluator(initial=supernet.builder.initial_strategy(checkpoint config)))"
+        )
 
 
 def initial_for(estimator: str, config: Mapping) -> SharingStrategy | None:

@@ -168,12 +168,13 @@ def _search(study: Study, evaluator: Evaluator, backend: Any) -> list[dict]:
     records = [r.to_dict() for r in study.records()]
     if not records:
         raise SharenasError("the search evaluated no arch with finite scores: nothing to rank")
-    if (race := evaluator.race) is not None:
-        raced = sum(r["raced"] is not None for r in records)
+    raced = [r["raced"] for r in records if r["raced"] is not None]
+    if evaluator.race is not None or raced:  # also the raced records of earlier runs
+        images = ", ".join(str(n) for n in sorted(set(raced))) or "-"
         print(
-            f"evaluator.race: {raced} of {len(records)} archs could not reach the top "
-            f"{race.top_k} and stopped after the first stage (one calibration batch, "
-            f"{race.images} validation images; their records say raced={race.images})",
+            f"evaluator.race: {len(raced)} of {len(records)} archs could not reach the top and "
+            f"stopped after the first stage (one calibration batch; validation images: {images}, "
+            "their records' raced value)",
             file=sys.stderr,
         )
     return records
@@ -190,6 +191,13 @@ def _rank(cfg: DictConfig, study: Study, records: list[dict], built: Any, backen
     if note and note.startswith("warning:"):
         print(note, file=sys.stderr)
     ranked = leaderboard(records, key=key, descending=objective.descending)
+    top_k = int(cfg.results.top_k)
+    if raced := [r["arch"] for r in ranked[:top_k] if r.get("raced") is not None]:
+        print(
+            f"warning: {len(raced)} of the top {top_k} were stopped by racing and hold first-stage "
+            "figures (a study raced with a shorter evaluator.race_top_k, or other constraints)",
+            file=sys.stderr,
+        )
     verified = verify(
         cfg.verify,
         built,

@@ -13,12 +13,12 @@ are fully scored:
 If even that score is below the ``top_k``-th best full score seen so far (feasible records only),
 the arch stops there: its record keeps the first stage's figures and ``raced`` = the number of
 validation images it was scored on. Otherwise it is scored in full, exactly as without racing.
-Where the archs are too close to tell apart on the first stage, each one pays for it and none
-stops; after ``GIVE_UP`` first stages in a row that stopped nothing, racing turns itself off for
-the rest of the evaluator's life, and says so.
+Where the archs are too close to tell apart on the first stage (or, late in a search, all near
+the top), each one pays for it and none stops; after ``GIVE_UP`` first stages in a row that
+stopped nothing, racing turns itself off for the rest of the evaluator's life, and says so.
 
 This is a statistical rule, not an exact bound: the first stage's BN statistics come from fewer
-images, and a loss's standard error is estimated from the images scored. ``bench/throughput.py``
+images, and a loss's standard error is estimated from the images scored. ``bench/racing.py``
 measures both sides on a trained supernet: the cost per arch against the full evaluator and the
 naive baseline, and how many archs of the full evaluator's top-k racing stopped.
 """
@@ -104,9 +104,9 @@ class Race:
         self._misses = 0 if stop else self._misses + 1
         if self._misses == GIVE_UP:
             print(
-                f"evaluator.race: {GIVE_UP} archs in a row ran the first stage and none could be "
-                f"stopped (the archs are too close to tell apart on {self.images} images): "
-                "racing is off for the rest of this search, every arch is scored in full",
+                f"evaluator.race: none of the last {GIVE_UP} archs that ran the first stage could "
+                f"be stopped on {self.images} images, so it only adds passes: racing is off for "
+                "the rest of this search, every arch is scored in full",
                 file=sys.stderr,
             )
         return stop

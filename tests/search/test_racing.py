@@ -6,11 +6,13 @@ from __future__ import annotations
 import csv
 import math
 import random
+import re
 
 import pytest
 import torch
 
 from search import pipeline
+from search.checks import check_search_config
 from search.evaluate import Evaluator
 from search.racing import GIVE_UP, Race, first_stage
 from supernet.builder import build
@@ -98,29 +100,56 @@ def test_raced_records_could_not_reach_the_top_and_the_others_are_exact(tiny_cfg
     assert (
         racing.race.threshold
         == sorted(
-            (r["score"] for r in racing.memo.values() if r.get("raced") is None and r["score"]),
+            (
+                r["score"]
+                for r in racing.memo.values()
+                if r.get("raced") is None and r["score"] is not None
+            ),
             reverse=True,
         )[2]
     )
 
 
-def test_racing_refuses_what_it_cannot_race(tiny_cfg, tmp_path):
+def test_racing_refuses_what_it_cannot_race(tiny_cfg, tmp_path, capsys):
     cfg, built = _built(tiny_cfg)
     race = {"race": True, "race_top_k": 3, "race_z": 3.0, "race_images": 64}
     with pytest.raises(SharenasError, match="needs an estimator read from the validation split"):
         Evaluator.from_config(built, {**cfg.evaluator, **race, "estimator": "synflow"}, seed=0)
-    n_val = len(built.splits.val)
-    with pytest.raises(SharenasError, match=f"must be below the {n_val} validation images"):
-        Evaluator.from_config(built, {**cfg.evaluator, **race, "race_images": n_val}, seed=0)
-    for overrides in (
-        ["searcher=nsga2"],
-        ["results.key=params"],
-        ["results.key=val_acc", "evaluator.estimator=val_loss"],
-    ):
-        bad = tiny_cfg("search", ["evaluator.race=true", *overrides])
-        with pytest.raises(SharenasError, match="race a single-objective search ranked by score"):
-            pipeline.run(bad, out_dir=tmp_path)
-    assert not list(tmp_path.iterdir())  # refused before anything was written
+    n_val = len(built.splits.val)  # known once the data is loaded: a warning, racing off
+    ev = Evaluator.from_config(built, {**cfg.evaluator, **race, "race_images": n_val}, seed=0)
+    assert ev.race is None
+    assert f"race_images={n_val} is not below the {n_val} validation images" in (
+        capsys.readouterr().err
+    )
+    refused = {
+        "race a single-objective search that ranks and steers by score": (
+            ["searcher=nsga2"],
+            ["results.key=params"],
+            ["results.key=val_acc", "evaluator.estimator=val_loss"],
+            ["searcher.directions=[minimize]"],
+            ["searcher.objectives=[val_loss]", "evaluator.estimator=val_loss"],
+        ),
+        "needs an estimator read from the validation split": (
+            ["evaluator.estimator=synflow", "results.key=score"],
+            ["space=mbv3", "evaluator.estimator=auto", "results.key=score"],  # auto: the angle
+        ),
+        "evaluator.race_top_k=5 is below results.top_k=10": (["evaluator.race_top_k=5"],),
+        "evaluator.race_z must be a finite number >= 0, got -1": (["evaluator.race_z=-1"],),
+        "evaluator.race_images must be an integer >= 2, got 1": (["evaluator.race_images=1"],),
+        "evaluator.race_top_k must be an integer >= 1, got 0": (["evaluator.race_top_k=0"],),
+    }
+    for message, cases in refused.items():
+        for overrides in cases:
+            bad = tiny_cfg("search", ["evaluator.race=true", "results.top_k=10", *overrides])
+            with pytest.raises(SharenasError, match=re.escape(message)):
+                pipeline.run(bad, out_dir=tmp_path / "run")
+    assert not (tmp_path / "run" / "supernet.pt").exists()  # refused before any training
+    good = [
+        "searcher.objectives=[val_loss]",
+        "searcher.directions=[minimize]",
+        "evaluator.estimator=val_loss",
+    ]
+    check_search_config(tiny_cfg("search", ["evaluator.race=true", *good, "results.key=score"]))
 
 
 def test_a_raced_search_writes_raced_records_and_says_how_many(tiny_cfg, tmp_path, capsys):
@@ -137,9 +166,11 @@ def test_a_raced_search_writes_raced_records_and_says_how_many(tiny_cfg, tmp_pat
     raced = [r for r in rows if r["raced"]]
     assert raced and all(r["raced"] == "64" for r in raced)
     assert all(not r["raced"] for r in rows[:3])  # the top is scored in full
-    assert f"evaluator.race: {len(raced)} of 30 archs could not reach the top 3" in (
-        capsys.readouterr().err
+    said = (
+        f"evaluator.race: {len(raced)} of 30 archs could not reach the top and stopped after the "
+        "first stage (one calibration batch; validation images: 64,"
     )
+    assert said in capsys.readouterr().err
     assert [r["arch"] for r in out["leaderboard"][:3]] == [r["arch"] for r in rows[:3]]
 
 
@@ -152,10 +183,10 @@ def test_racing_turns_itself_off_when_nothing_stops(capsys):
     assert race.active
     assert not race.stops(1.0)
     assert not race.active
-    assert f"{GIVE_UP} archs in a row ran the first stage and none" in capsys.readouterr().err
+    assert f"none of the last {GIVE_UP} archs that ran the first stage" in capsys.readouterr().err
 
 
-def test_a_resumed_study_races_against_the_records_it_holds(tiny_cfg, tmp_path):
+def test_a_resumed_study_races_against_the_records_it_holds(tiny_cfg, tmp_path, capsys):
     storage = tmp_path / "study.journal"
     common = [f"searcher.storage={storage}", "evaluator.estimator=val_loss", "results.key=score"]
     first = pipeline.run(tiny_cfg("search", [*common, "searcher.n_trials=20"]), tmp_path / "a")
@@ -167,3 +198,10 @@ def test_a_resumed_study_races_against_the_records_it_holds(tiny_cfg, tmp_path):
     new = [r for r in resumed["records"] if r["trial"] >= 20]
     assert len(new) == 10  # fewer than race_top_k: only the stored records make a top to race
     assert any(r["raced"] == 64 for r in new)
+    capsys.readouterr()
+    longer = [*common, checkpoint, "searcher.n_trials=30", "results.top_k=30"]  # re-ranks only
+    pipeline.run(tiny_cfg("search", longer), tmp_path / "c")
+    err = capsys.readouterr().err
+    raced = sum(r["raced"] is not None for r in resumed["records"])
+    assert f"warning: {raced} of the top 30 were stopped by racing" in err
+    assert f"evaluator.race: {raced} of 30 archs could not reach the top" in err

@@ -39,7 +39,7 @@ def dead_owner() -> dict:
 def test_record_is_the_one_schema() -> None:
     assert RECORD_FIELDS == (
         "arch", "score", "val_acc", "val_loss", "train_loss", "params", "flops", "latency_ms",
-        "angle", "zero_cost", "trial", "supernet",
+        "angle", "zero_cost", "raced", "trial", "supernet",
     )  # fmt: skip
     rec = Record.from_mapping({"arch": "x", "val_acc": float("nan"), "extra": 1, "params": 3})
     assert rec.non_finite() == ["val_acc"] and rec.params == 3
