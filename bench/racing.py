@@ -1,5 +1,7 @@
-"""Racing (``evaluator.race=true``) on a trained supernet: its cost per arch against the full
-evaluator and the naive baseline, and what it changed at the top.
+"""Racing (``evaluator.race=true``) on trained supernets: cost per arch and what it changed.
+
+Its cost per arch against the full evaluator and the naive baseline, and what it changed at the
+top.
 
     python -m bench.racing [--spaces nb201 mbv3] [--trials 200 60] [--epochs 0]
 

@@ -76,7 +76,7 @@ def _check_race(cfg: DictConfig) -> None:
     estimator = str(ev.estimator)
     if estimator == "auto":  # the space's; a checkpoint of another space is checked at its load
         estimator = AUTO_BY_SPACE.get(str(cfg.space.name), AUTO_OTHER)
-    Race.check_estimator(estimator)
+    Race.check_estimator(estimator, str(ev.estimator))
     Race(top_k=ev.race_top_k, z=ev.race_z, images=ev.race_images)  # one line for a bad value
     objectives = list(cfg.searcher.get("objectives") or ["val_acc"])  # the searchers' default
     directions = list(cfg.searcher.get("directions") or ["maximize"])

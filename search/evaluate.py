@@ -186,7 +186,7 @@ class Evaluator:
         val_loss, train_loss (None unless on or needed), params, flops, latency_ms, supernet
         index, raced (None, or the validation images of a record racing stopped)."""
         key = str(arch)
-        if self.race is not None and key not in self.memo and self.race.active:
+        if self.race is not None and key not in self.memo and self.race.enter():
             raced = self._race_stage(arch)
             if raced is not None:
                 self.memo[key] = raced
@@ -220,7 +220,10 @@ class Evaluator:
             point, hopeful = first_stage(losses, logits.argmax(1) == y, self.race.z)
         zero_cost = self.zero_cost(arch)
         scored = {"params": count_params(net), "zero_cost": zero_cost}  # all a score reads
-        if not self.race.stops(self.scorer({**hopeful, **scored})):
+        if "flops" in self.race.limits and self.count_flops:  # an infeasible arch stops too
+            scored["flops"] = self._flops(net)
+        infeasible = self.race.infeasible(scored)
+        if not infeasible and not self.race.stops(self.scorer({**hopeful, **scored})):
             self._measure(arch, zero_cost)  # FLOPs, latency, angle: measured once, there
             return None
         with torch.inference_mode():

@@ -168,16 +168,29 @@ def _search(study: Study, evaluator: Evaluator, backend: Any) -> list[dict]:
     records = [r.to_dict() for r in study.records()]
     if not records:
         raise SharenasError("the search evaluated no arch with finite scores: nothing to rank")
-    raced = [r["raced"] for r in records if r["raced"] is not None]
-    if evaluator.race is not None or raced:  # also the raced records of earlier runs
-        images = ", ".join(str(n) for n in sorted(set(raced))) or "-"
-        print(
-            f"evaluator.race: {len(raced)} of {len(records)} archs could not reach the top and "
-            f"stopped after the first stage (one calibration batch; validation images: {images}, "
-            "their records' raced value)",
-            file=sys.stderr,
-        )
+    _say_raced(records, {r.arch for r in study.earlier}, evaluator.race)
     return records
+
+
+def _say_raced(records: list[dict], earlier: set[str], race: Any) -> None:
+    """One line on the archs racing stopped, in this run and in earlier runs of the study."""
+    new = [r for r in records if r["arch"] not in earlier]
+    now = sum(r["raced"] is not None for r in new)
+    before = sum(r["raced"] is not None for r in records) - now
+    if race is None and not before:
+        return
+    said = (
+        f"evaluator.race: {now} of the {len(new)} archs this run evaluated stopped after the "
+        f"first stage (one calibration batch and {race.images} validation images; raced="
+        f"{race.images} in leaderboard.csv)"
+        if race is not None
+        else "evaluator.race is off in this run"
+    )
+    if race is not None and len(new) and not now:
+        said += f"; racing starts once {race.top_k} archs are scored in full"
+    if before:
+        said += f"; {before} archs of earlier runs of the study were stopped so"
+    print(said, file=sys.stderr)
 
 
 def _rank(cfg: DictConfig, study: Study, records: list[dict], built: Any, backend: Any, **kw: Any):
@@ -192,10 +205,11 @@ def _rank(cfg: DictConfig, study: Study, records: list[dict], built: Any, backen
         print(note, file=sys.stderr)
     ranked = leaderboard(records, key=key, descending=objective.descending)
     top_k = int(cfg.results.top_k)
-    if raced := [r["arch"] for r in ranked[:top_k] if r.get("raced") is not None]:
+    if raced := [str(i) for i, r in enumerate(ranked[:top_k], 1) if r.get("raced") is not None]:
         print(
-            f"warning: {len(raced)} of the top {top_k} were stopped by racing and hold first-stage "
-            "figures (a study raced with a shorter evaluator.race_top_k, or other constraints)",
+            f"warning: {len(raced)} of the top {top_k} (ranks {', '.join(raced)}) were stopped by "
+            "racing and hold first-stage figures (a study raced with a shorter "
+            "evaluator.race_top_k, or other constraints)",
             file=sys.stderr,
         )
     verified = verify(
@@ -214,6 +228,14 @@ def _rank(cfg: DictConfig, study: Study, records: list[dict], built: Any, backen
     )
     if verified is not None:
         annotate(records, ranked, verified)
+        raced = {r["arch"] for r in ranked if r.get("raced") is not None}
+        if picked := [r for r in verified.rows if r["arch"] in raced]:
+            print(
+                f"note: {len(picked)} of the {len(verified.rows)} verified archs were stopped by "
+                "racing (controls drawn from every evaluated arch): their supernet scores in the "
+                "agreement above are first-stage figures, biased low",
+                file=sys.stderr,
+            )
     return ranked, note, verified
 
 

@@ -14,7 +14,7 @@ import torch
 from search import pipeline
 from search.checks import check_search_config
 from search.evaluate import Evaluator
-from search.racing import GIVE_UP, Race, first_stage
+from search.racing import PAUSE, PROBE_EVERY, Race, first_stage
 from supernet.builder import build
 from supernet.errors import SharenasError
 
@@ -167,23 +167,47 @@ def test_a_raced_search_writes_raced_records_and_says_how_many(tiny_cfg, tmp_pat
     assert raced and all(r["raced"] == "64" for r in raced)
     assert all(not r["raced"] for r in rows[:3])  # the top is scored in full
     said = (
-        f"evaluator.race: {len(raced)} of 30 archs could not reach the top and stopped after the "
-        "first stage (one calibration batch; validation images: 64,"
+        f"evaluator.race: {len(raced)} of the 30 archs this run evaluated stopped after the "
+        "first stage (one calibration batch and 64 validation images; raced=64"
     )
     assert said in capsys.readouterr().err
     assert [r["arch"] for r in out["leaderboard"][:3]] == [r["arch"] for r in rows[:3]]
 
 
-def test_racing_turns_itself_off_when_nothing_stops(capsys):
+def test_racing_pauses_when_nothing_stops_and_resumes_at_the_next_stop(capsys):
     race = Race(top_k=1)
+    assert not race.enter()  # no top yet
     race.observe({"score": 0.0})
-    assert race.active and race.stops(-1.0)  # a stop resets the count
-    for _ in range(GIVE_UP - 1):
-        assert not race.stops(1.0)
-    assert race.active
-    assert not race.stops(1.0)
-    assert not race.active
-    assert f"none of the last {GIVE_UP} archs that ran the first stage" in capsys.readouterr().err
+    assert race.enter() and race.stops(-1.0)  # a stop resets the count
+    for _ in range(PAUSE):
+        assert race.enter() and not race.stops(1.0)
+    assert f"none of the last {PAUSE} archs that ran the first stage" in capsys.readouterr().err
+    entered = [race.enter() for _ in range(3 * PROBE_EVERY)]  # paused: one in PROBE_EVERY
+    assert entered.count(True) == 3 and entered[PROBE_EVERY - 1]
+    assert race.stops(-1.0)  # a probe that stops
+    assert "racing resumed" in capsys.readouterr().err
+    assert all(race.enter() for _ in range(5))
+
+
+def test_an_arch_that_breaks_a_constraint_stops_at_the_first_stage(tiny_cfg):
+    cfg, built = _built(tiny_cfg)
+    rng = random.Random(2)
+    archs = list(dict.fromkeys(built.space.sample(rng) for _ in range(40)))
+    full = Evaluator.from_config(built, {**cfg.evaluator, "estimator": "val_loss"}, seed=0)
+    params = sorted(full(a)["params"] for a in archs)
+    limit = params[len(params) // 2]
+    race = {"race": True, "race_top_k": 3, "race_z": 100.0}  # z 100: no arch stops on its score
+    racing = Evaluator.from_config(
+        built, {**cfg.evaluator, "estimator": "val_loss", **race}, seed=0, limits={"params": limit}
+    )
+    records, started = [], None
+    for i, arch in enumerate(archs):
+        if started is None and racing.race.threshold is not None:
+            started = i  # the top formed: every arch runs the first stage from here
+        records.append(racing(arch))
+    late = records[started:]
+    assert any(r["raced"] for r in late)
+    assert all((r["raced"] is not None) == (r["params"] > limit) for r in late)
 
 
 def test_a_resumed_study_races_against_the_records_it_holds(tiny_cfg, tmp_path, capsys):
@@ -203,5 +227,7 @@ def test_a_resumed_study_races_against_the_records_it_holds(tiny_cfg, tmp_path, 
     pipeline.run(tiny_cfg("search", longer), tmp_path / "c")
     err = capsys.readouterr().err
     raced = sum(r["raced"] is not None for r in resumed["records"])
-    assert f"warning: {raced} of the top 30 were stopped by racing" in err
-    assert f"evaluator.race: {raced} of 30 archs could not reach the top" in err
+    assert re.search(
+        rf"warning: {raced} of the top 30 \(ranks [\d, ]+\) were stopped by racing", err
+    )
+    assert f"evaluator.race is off in this run; {raced} archs of earlier runs" in err
