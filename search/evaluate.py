@@ -31,7 +31,7 @@ from supernet.errors import SharenasError, check_int
 from supernet.models import StandaloneNet, count_params
 from supernet.ops.cells import FixedCell
 from supernet.ops.parts import PartMemo
-from supernet.scoring import score
+from supernet.scoring import batches_of, score
 from supernet.sharing.base import SharingStrategy
 
 
@@ -81,18 +81,10 @@ class Evaluator:
         self._proxy_batch: tuple[torch.Tensor, torch.Tensor] | None = None
         _check_initial(estimator, self.scorer.estimator.needs_initial, initial)
         self._initial_parts: dict = {}  # scratch part copies of the initial supernet
-        train_loss = train_loss or self.scorer.estimator.needs_train_loss
-        val, train = built.splits.val, built.splits.train
-        batch_size = check_int("evaluator.batch_size", batch_size, 1)
-        self.val_batches = list(
-            zip(val.tensors[0].split(batch_size), val.tensors[1].split(batch_size), strict=True)
-        )
-        self.train_batches = (
-            list(zip(*(t.split(batch_size) for t in train.tensors), strict=True))
-            if train_loss
-            else None
-        )
-        self.input_shape = tuple(val.tensors[0].shape[1:])
+        self._train_loss = train_loss or self.scorer.estimator.needs_train_loss
+        self._batch_size = check_int("evaluator.batch_size", batch_size, 1)
+        self._split_batches()
+        self.input_shape = tuple(built.splits.val.tensors[0].shape[1:])
         self.measure_latency = measure_latency
         self.latency_table = self._table(latency_table)  # predicted latency_ms, or None
         self.count_flops = count_flops
@@ -104,6 +96,25 @@ class Evaluator:
         self.race = race
         self._race_batch = self._first_stage_batch(race, estimator)  # may turn racing off
         built.strategy.eval()
+
+    def _split_batches(self) -> None:
+        """``val_batches`` (and ``train_batches`` when the training loss is measured): views of
+        the splits, rebuilt after unpickling (``__getstate__``)."""
+        val, train = self.built.splits.val, self.built.splits.train
+        x, y = (t.split(self._batch_size) for t in val.tensors[:2])
+        self.val_batches = list(zip(x, y, strict=True))
+        self.train_batches = batches_of(train, self._batch_size) if self._train_loss else None
+
+    def __getstate__(self) -> dict:
+        """Pickled without the batch views: a view pickles its whole storage, so each batch
+        would carry the whole split again (Ray ships the evaluator to its workers)."""
+        state = self.__dict__.copy()
+        state["val_batches"] = state["train_batches"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._split_batches()
 
     def _first_stage_batch(
         self, race: Race | None, estimator: str

@@ -23,7 +23,20 @@ class BatchNormCalibrator:
         n = min(len(data), batches * batch_size)
         idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
         x = data.tensors[0][idx]
+        self.batch_size = batch_size
         self.batches = list(x.split(batch_size))
+
+    def __getstate__(self) -> dict:
+        """Pickled as one tensor: a view pickles its whole storage, so each batch would carry
+        the whole calibration set again (Ray ships the evaluator to its workers)."""
+        state = self.__dict__.copy()
+        state["batches"] = torch.cat(self.batches) if self.batches else None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        x = state.pop("batches")
+        self.__dict__.update(state)
+        self.batches = list(x.split(self.batch_size)) if x is not None else []
 
     def __call__(self, module: nn.Module, first: int | None = None) -> nn.Module:
         """Reset BN stats to a cumulative average over the calibration batches, or over the

@@ -75,3 +75,24 @@ def test_records_equal_the_plain_path(tiny_cfg, overrides):
     ev(archs[0])
     after = strategy.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before), "the supernet was changed"
+
+
+def test_a_pickled_evaluator_carries_each_split_once_and_scores_the_same(tiny_cfg):
+    """Ray ships the evaluator pickled: batches are views, and a view pickles its whole storage."""
+    import pickle
+
+    cfg = tiny_cfg("search", ["evaluator.train_loss=true", "evaluator.calib_batches=all"])
+    torch.manual_seed(0)
+    built = build(cfg)
+    settings = {**cfg.evaluator, "count_flops": True}
+    sizes = {}
+    for batch_size in (500, 7):
+        small = {"batch_size": batch_size, "calib_batch_size": min(batch_size, 64)}
+        ev = Evaluator.from_config(built, {**settings, **small}, seed=0)
+        sizes[batch_size] = len(pickle.dumps(ev))
+    assert len(ev.val_batches) > 40 and len(ev.calibrator.batches) > 100
+    assert sizes[7] < 1.05 * sizes[500]  # not a copy of each split per batch
+    twin = pickle.loads(pickle.dumps(ev))
+    arch = built.space.sample(random.Random(3))
+    assert twin(arch) == ev(arch)
+    assert [b.shape for b in twin.calibrator.batches] == [b.shape for b in ev.calibrator.batches]
