@@ -12,6 +12,8 @@ from torch import nn
 from torch.utils import benchmark
 from torch.utils.flop_counter import FlopCounterMode
 
+from supernet.ops.fast import every_tap
+
 
 @torch.no_grad()
 def flops(net: nn.Module, input_shape: tuple[int, ...]) -> int:
@@ -20,7 +22,7 @@ def flops(net: nn.Module, input_shape: tuple[int, ...]) -> int:
     x = torch.zeros((1, *input_shape), device=device)
     was_training = net.training
     net.eval()
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False) as counter, every_tap():
         net(x)
     net.train(was_training)
     return int(counter.get_total_flops())

@@ -30,6 +30,7 @@ from supernet.builder import Built, initial_strategy
 from supernet.errors import SharenasError, check_int
 from supernet.models import StandaloneNet, count_params
 from supernet.ops.cells import FixedCell
+from supernet.ops.fast import every_tap
 from supernet.ops.parts import PartMemo
 from supernet.scoring import batches_of, score
 from supernet.sharing.base import SharingStrategy
@@ -346,7 +347,7 @@ def _count(part: nn.Module, shape: tuple[int, ...]) -> tuple[int, tuple[int, ...
     was_training = part.training
     part.eval()
     device = next((p.device for p in part.parameters()), torch.device("cpu"))
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False) as counter, every_tap():  # every tap: the arch's FLOPs
         out = part(torch.zeros(shape, device=device))
     part.train(was_training)
     return int(counter.get_total_flops()), tuple(out.shape)

@@ -16,6 +16,7 @@ from torch import nn
 
 from supernet.models.macro import Macro, MacroNet, StandaloneNet, count_params
 from supernet.models.registry import register_supernet
+from supernet.ops.fast import ChannelsLast
 from supernet.ops.mbconv import ElasticMBConv
 from supernet.ops.parts import copy_part
 from supernet.spaces.base import Space
@@ -31,6 +32,7 @@ def _stem(m: Macro) -> nn.Module:
         nn.Conv2d(m.in_channels, m.channels, 3, padding=1, bias=False),
         nn.BatchNorm2d(m.channels),
         nn.Hardswish(),
+        ChannelsLast(),
     )
 
 

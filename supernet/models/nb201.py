@@ -15,6 +15,7 @@ from torch import nn
 from supernet.models.macro import Macro, MacroNet, StandaloneNet, count_params
 from supernet.models.registry import register_supernet
 from supernet.ops.cells import SuperCell
+from supernet.ops.fast import ChannelsLast
 from supernet.ops.nb201_ops import ResBlock
 from supernet.ops.parts import copy_part, sub_memo
 from supernet.spaces.base import Space
@@ -22,7 +23,9 @@ from supernet.spaces.base import Space
 
 def _stem(m: Macro) -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(m.in_channels, m.channels, 3, padding=1, bias=False), nn.BatchNorm2d(m.channels)
+        nn.Conv2d(m.in_channels, m.channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(m.channels),
+        ChannelsLast(),
     )
 
 

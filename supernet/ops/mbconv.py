@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from supernet.ops.fast import DepthwiseConv2d, depthwise_conv
+
 
 def _bn(x: torch.Tensor, bn: nn.BatchNorm2d, channels: int) -> torch.Tensor:
     """``bn`` on the first ``channels`` channels (statistics updated in place on the slices)."""
@@ -44,7 +46,8 @@ def _sliced_bn(bn: nn.BatchNorm2d, channels: int) -> nn.BatchNorm2d:
 
 def _conv(weight: torch.Tensor, stride: int = 1, groups: int = 1) -> nn.Conv2d:
     c_out, c_in_per_group, k, _ = weight.shape
-    conv = nn.Conv2d(
+    kind = DepthwiseConv2d if groups > 1 else nn.Conv2d
+    conv = kind(
         c_in_per_group * groups, c_out, k, stride, padding=k // 2, groups=groups, bias=False
     )
     with torch.no_grad():
@@ -90,7 +93,7 @@ class ElasticMBConv(nn.Module):
         hidden = self.c_in * expand
         w1, w2, w3 = self._weights(kernel, expand)
         h = self.act(_bn(F.conv2d(x, w1), self.bn1, hidden))
-        h = F.conv2d(h, w2, stride=self.stride, padding=kernel // 2, groups=hidden)
+        h = depthwise_conv(h, w2, self.stride)
         h = self.act(_bn(h, self.bn2, hidden))
         h = _bn(F.conv2d(h, w3), self.bn3, self.c_out)
         return h + x if self.residual else h
