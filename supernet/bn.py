@@ -44,4 +44,5 @@ class BatchNormCalibrator:
         in train mode); leaves ``module`` in eval mode."""
         device = next((p.device for p in module.parameters()), torch.device("cpu"))
         update_bn(self.batches[:first], module, device)
-        return module.eval()
+        # update_bn restores the mode it found: a walk over every module is saved when that was eval
+        return module.eval() if module.training else module
