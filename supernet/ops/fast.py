@@ -1,16 +1,16 @@
-"""How nets run on CPU: the same function, computed where CPU kernels are fast.
+"""How nets run: the same function, computed where the kernels are fast.
 
 - ``ChannelsLast``, the last module of every stem: on CPU, activations from there on are
   channels-last (NHWC), where oneDNN's convolutions, pooling and BatchNorm run several times
   faster than on NCHW for the small images sharenas trains on (``bench/throughput.py``). The
   values are those of NCHW up to float rounding (a different summation order). Other devices
   are left as they are: on CUDA, NCHW was faster in ``bench/gpu.py``.
-- ``depthwise_conv`` (``DepthwiseConv2d`` in extracted nets): a centred k x k kernel on an input
-  smaller than the kernel has taps that only ever meet zero padding (a 7x7 kernel on a 1x1 map
-  has 48 of 49). They add exact zeros, so the conv runs with the taps that can meet data only,
-  at the same output size. oneDNN's depthwise convolution is slowest exactly there: a 672-channel
-  5x5 depthwise conv on 1x1 maps took 68 ms for 359 images, against well under 1 ms for the
-  1x1 kernel that computes the same thing.
+- ``depthwise_conv`` (``DepthwiseConv2d`` in extracted nets; on every device): a centred k x k
+  kernel on an input smaller than the kernel has taps that only ever meet zero padding (a 7x7
+  kernel on a 1x1 map has 48 of 49). They add exact zeros, so the conv runs with the taps that
+  can meet data only, at the same output size. oneDNN's depthwise convolution is slowest
+  exactly there: a 672-channel 5x5 depthwise conv on 1x1 maps took 68 ms for 359 images,
+  against well under 1 ms for the 1x1 kernel that computes the same thing.
 - ``every_tap()``: costs are the arch's, not the execution's. ``search.costs`` counts FLOPs
   inside it, so a kernel counts all its taps, as published FLOP counts do.
 """
