@@ -125,6 +125,7 @@ def _live_log(cfg: DictConfig, study: Study, built: Any, writer: SummaryWriter) 
         num_supernets=built.strategy.num_supernets,
         feasible=objective.feasible,
         verify=bool(cfg.verify.enabled),
+        raced=bool(cfg.evaluator.race) or any(r.raced is not None for r in study.earlier),
     )
     for record in study.earlier:
         live(record)

@@ -96,6 +96,23 @@ class Race:
         for record in records:
             self.observe(record)
 
+    def top(self) -> list[float]:
+        """The full scores that make the top, best first (what another process ``adopt``s)."""
+        return sorted(self._best, reverse=True)
+
+    def adopt(self, top: Iterable[float]) -> None:
+        """Race against ``top`` (another process's ``top()``: the Ray driver's, which sees every
+        worker's records) when its threshold is higher than this one's. Each threshold is a
+        k-th best score of distinct records, so neither exceeds the k-th best of all records:
+        the higher is the better bound. The top is replaced, never merged, so no record counts
+        twice."""
+        best = heapq.nlargest(self.top_k, (float(s) for s in top if math.isfinite(float(s))))
+        if len(best) < self.top_k:
+            return
+        if self.threshold is None or best[-1] > self.threshold:
+            heapq.heapify(best)
+            self._best = best
+
     @property
     def threshold(self) -> float | None:
         """The ``top_k``-th best full score so far; None until ``top_k`` archs are scored."""

@@ -5,8 +5,10 @@ number as the step, the record's ranking score (``search/<key>``), the running b
 records (``search/best_<key>``) and, for a multi-objective search, the hypervolume of the feasible
 front (``search/hypervolume``). Each record also becomes one HParams session (``trials/trial_<n>``)
 with one discrete hparam per decision of the space (its domain declared) plus the sub-supernet it
-was routed to, and every score the search computed as a metric. The experiment (hparams, domains,
-metrics) is declared once, in the root run, so no run is a blank session. The standalone accuracy
+was routed to (and, in a search with racing, ``raced``: whether racing stopped it after the first
+stage, its figures then the first stage's), and every score the search computed as a metric. The
+experiment (hparams, domains, metrics) is declared once, in the root run, so no run is a blank
+session. The standalone accuracy
 of a verified arch is added to its session afterwards (``add_standalone``).
 """
 
@@ -59,7 +61,9 @@ class LiveSearchLog:
     worse point arrives, which can lower the curve although the front lost nothing: a rise is a
     better front, a drop a wider range (Optuna's ``plot_hypervolume_history`` takes a fixed
     reference point, which a search cannot know before it has seen its archs).
-    ``verify``: declare ``standalone_acc`` as a metric (the verify stage fills it in later)."""
+    ``verify``: declare ``standalone_acc`` as a metric (the verify stage fills it in later).
+    ``raced``: every session gets a ``raced`` hparam (True: racing stopped the arch after its first
+    stage, ``search.racing``), so the dashboard can filter or colour by it."""
 
     def __init__(
         self,
@@ -71,6 +75,7 @@ class LiveSearchLog:
         num_supernets: int = 1,
         feasible: Any = None,
         verify: bool = False,
+        raced: bool = False,
     ) -> None:
         self.writer, self.space, self.key, self.descending = writer, space, key, descending
         self.objectives = list(objectives)
@@ -79,10 +84,13 @@ class LiveSearchLog:
         self.best_step = 0  # where search/best_<key> was last logged
         self.points: list[list[float]] = []  # feasible records' objective values, as minimised
         self.n_logged = 0
+        self.raced = raced
         metrics = [*METRICS, *(["standalone_acc"] if verify else [])]
         self.metric_tags = [f"hparam/{m}" for m in metrics]
         domains: dict[str, list] = {d: list(c) for d, c in space.choices().items()}
         domains["supernet"] = [float(i) for i in range(max(1, int(num_supernets)))]
+        if raced:
+            domains["raced"] = [False, True]
         example = {d: c[0] for d, c in domains.items()}
         experiment, _, _ = hparams(
             example, dict.fromkeys(self.metric_tags, 0.0), hparam_domain_discrete=domains
@@ -133,6 +141,8 @@ class LiveSearchLog:
         arch = self.space.parse(r["arch"])
         hp: dict[str, Any] = dict(arch)
         hp["supernet"] = float(r.get("supernet") or 0)
+        if self.raced:
+            hp["raced"] = r.get("raced") is not None
         _, start, end = hparams(hp, dict.fromkeys(self.metric_tags, 0.0))
         with SummaryWriter(str(self._dir(step))) as w:
             w.file_writer.add_summary(start)

@@ -8,6 +8,7 @@ tells the driver's ``Study``: the next arch is chosen in one place for both back
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import logging
 import math
@@ -37,6 +38,7 @@ from ray.tune.logger import JsonLoggerCallback  # noqa: E402
 from ray.tune.search import Searcher as TuneSearcher  # noqa: E402
 
 from search.backends.ray_connect import check_reachable, connect
+from search.racing import Race
 from search.record import OPTUNA_DIRECTIONS
 from search.searchers.base import Proposal
 from search.study import Study
@@ -48,10 +50,13 @@ from supernet.threads import apply_threads
 
 #: Per worker process: run id -> (evaluator, space), unpickled on the run's first trial there.
 _EVALUATORS: dict[str, tuple[Callable[[Arch], dict], Space]] = {}
+#: The config key that carries the driver's racing top to the workers (``evaluator.race``).
+RACE_TOP = "__sharenas_race_top__"
 
 
-def _evaluate(config: dict[str, str], evaluator_blob: np.ndarray, run_id: str) -> dict:
-    """Score the arch ``config`` (decision -> choice) in this worker process."""
+def _evaluate(config: dict, evaluator_blob: np.ndarray, run_id: str) -> dict:
+    """Score the arch ``config`` (decision -> choice) in this worker process; with racing, first
+    take the driver's top (``RACE_TOP``) when it is higher than this worker's."""
     if run_id not in _EVALUATORS:  # first trial of this run in this worker process
         _EVALUATORS.clear()
         _EVALUATORS[run_id] = pickle.loads(evaluator_blob)
@@ -59,6 +64,11 @@ def _evaluate(config: dict[str, str], evaluator_blob: np.ndarray, run_id: str) -
         threads = getattr(_EVALUATORS[run_id][0], "threads", "auto")
         apply_threads(threads, probe_idle=False, say=None)
     evaluate, space = _EVALUATORS[run_id]
+    config = dict(config)
+    top = config.pop(RACE_TOP, None)
+    race = getattr(evaluate, "race", None)
+    if top is not None and race is not None:
+        race.adopt(top)
     return evaluate(space.make(config))
 
 
@@ -70,9 +80,12 @@ def _evaluate_trial(config: dict[str, str], evaluator_blob: np.ndarray, run_id: 
 class StudySearch(TuneSearcher):
     """Ray Tune's search algorithm for every searcher: each suggestion is ``study.ask()``, each
     finished trial ``study.tell`` (a trial that failed after its retries: ``study.tell_error``).
-    The study skips archs already evaluated, so every Tune trial scores a new arch."""
+    The study skips archs already evaluated, so every Tune trial scores a new arch. With racing
+    (``race``: the evaluator's), the driver keeps the top of every record told, and each trial's
+    config carries it (``RACE_TOP``), so a worker races against all workers' records, not only
+    its own."""
 
-    def __init__(self, study: Study) -> None:
+    def __init__(self, study: Study, race: Race | None = None) -> None:
         single = len(study.searcher.objectives) == 1
         metric = study.searcher.objectives[0] if single else None
         mode = OPTUNA_DIRECTIONS[study.searcher.directions[0]] if single else None
@@ -82,6 +95,7 @@ class StudySearch(TuneSearcher):
         self.errors: list[str] = []
         self.told = 0  # trials whose record reached the study
         self.finished = False  # the study stopped proposing (else Tune stopped early: Ctrl-C)
+        self.race = copy.deepcopy(race)  # the driver's own: fed by every record told
 
     def suggest(self, trial_id: str) -> dict | str | None:
         if len(self.errors) > self.study.n_trials:  # an arch that always fails: stop
@@ -92,7 +106,10 @@ class StudySearch(TuneSearcher):
             self.finished = True
             return TuneSearcher.FINISHED
         self.running[trial_id] = proposal
-        return dict(proposal.arch)
+        config: dict = dict(proposal.arch)
+        if self.race is not None and self.race.threshold is not None:
+            config[RACE_TOP] = self.race.top()
+        return config
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         proposal = self.running.pop(trial_id, None)
@@ -104,6 +121,8 @@ class StudySearch(TuneSearcher):
         else:
             self.study.tell(proposal, result)
             self.told += 1
+            if self.race is not None:
+                self.race.observe(result)
 
     def __getstate__(self) -> dict:
         """Tune pickles its search algorithm into the experiment folder (``tuner.pkl``); the
@@ -191,7 +210,7 @@ class RayBackend:
         payload = cloudpickle.dumps((evaluate, study.space), protocol=5)
         blob = np.frombuffer(payload, dtype=np.uint8)  # a numpy array: workers read it zero-copy
         run_id = uuid.uuid4().hex[:12]
-        search_alg = StudySearch(study)
+        search_alg = StudySearch(study, race=getattr(evaluate, "race", None))
         progress = _Progress(max(0, study.n_trials - study.n_used()), self.progress)
         started = not ray.is_initialized()  # then shut down (a cluster: disconnect) at the end
         if started:  # a local instance on 127.0.0.1, or join the cluster at ``address``

@@ -172,6 +172,12 @@ def test_a_raced_search_writes_raced_records_and_says_how_many(tiny_cfg, tmp_pat
     )
     assert said in capsys.readouterr().err
     assert [r["arch"] for r in out["leaderboard"][:3]] == [r["arch"] for r in rows[:3]]
+    from search.tensorboard_live import session_name
+    from tests.search.test_tensorboard_live import hparam_value, runs, sessions
+
+    found = sessions(runs(tmp_path / "tb"))  # each arch's HParams session says if it was raced
+    by_session = {session_name(r["trial"]): r["raced"] is not None for r in out["records"]}
+    assert {name: hparam_value(hp["raced"]) for name, hp in found.items()} == by_session
 
 
 def test_racing_pauses_when_nothing_stops_and_resumes_at_the_next_stop(capsys):
@@ -231,3 +237,34 @@ def test_a_resumed_study_races_against_the_records_it_holds(tiny_cfg, tmp_path, 
         rf"warning: {raced} of the top 30 \(ranks [\d, ]+\) were stopped by racing", err
     )
     assert f"evaluator.race is off in this run; {raced} archs of earlier runs" in err
+
+
+def test_a_higher_top_from_another_process_is_adopted_never_merged():
+    race = Race(top_k=2)
+    race.observe_all([{"score": 1.0}, {"score": 2.0}])
+    race.adopt([9.0])  # too short to be a top
+    assert race.threshold == 1.0
+    race.adopt([0.5, 0.7, 0.2])  # a lower top: this one is the better bound
+    assert race.threshold == 1.0
+    race.adopt([2.0, 1.5, float("nan")])  # the driver's: it holds this process's 2.0 as well
+    assert race.threshold == 1.5 and race.top() == [2.0, 1.5]  # replaced: 2.0 counts once
+    race.observe({"score": 3.0})
+    assert race.top() == [3.0, 2.0]
+
+
+def test_a_ray_worker_races_against_the_top_its_config_carries(tiny_cfg):
+    from ray import cloudpickle
+
+    from search.backends.ray_backend import RACE_TOP, _evaluate
+
+    cfg, built = _built(tiny_cfg)
+    race = {"race": True, "race_top_k": 2, "race_z": 0.0}
+    settings = {**cfg.evaluator, "estimator": "val_loss", **race}
+    evaluator = Evaluator.from_config(built, settings, seed=0)
+    blob = cloudpickle.dumps((evaluator, built.space))
+    rng = random.Random(3)
+    a, b = (dict(built.space.sample(rng)) for _ in range(2))
+    alone = _evaluate(a, blob, "run-a")  # no top yet in this worker: scored in full
+    assert alone["raced"] is None and RACE_TOP not in alone["arch"]
+    record = _evaluate({**b, RACE_TOP: [1e9, 1e9]}, blob, "run-a")  # the driver's top
+    assert record["raced"] == 64 and record["arch"] == str(built.space.make(b))

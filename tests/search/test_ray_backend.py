@@ -113,3 +113,24 @@ def test_ray_search_stores_and_resumes_its_study(cluster, checkpoint, tmp_path):
     result, _ = _search(cluster, checkpoint, tmp_path / "b", [*common, "searcher.n_trials=5"])
     meta = json.loads((tmp_path / "b" / "results.json").read_text())["meta"]
     assert len(result["records"]) == 5 and meta["n_from_earlier_runs"] == 3
+
+
+def test_ray_workers_race_against_the_drivers_top(cluster, checkpoint, tmp_path):
+    """Every record reaches the driver, so once its top forms, each trial's config carries it and
+    a worker that has scored fewer archs than the top holds races too."""
+    from search.backends.ray_backend import RACE_TOP
+
+    race = ["evaluator.race=true", "evaluator.race_top_k=3", "evaluator.race_z=0"]
+    common = ["evaluator.estimator=val_loss", "results.key=score", "results.top_k=3"]
+    overrides = ["searcher=random", "searcher.n_trials=14", *race, *common]
+    result, _ = _search(cluster, checkpoint, tmp_path, overrides)
+    records = result["records"]
+    assert len(records) == 14 and any(r["raced"] == 64 for r in records)
+    configs = [
+        json.loads(f.read_text())
+        for f in (tmp_path / "ray_results").glob("sharenas-*/trial_*/params.json")
+    ]
+    carried = [c for c in configs if RACE_TOP in c]
+    assert len(configs) == 14 and 0 < len(carried) <= 14 - 3  # after three records at least
+    assert all(len(c[RACE_TOP]) == 3 for c in carried)
+    assert all(RACE_TOP not in r["arch"] for r in records)
