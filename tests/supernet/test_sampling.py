@@ -115,3 +115,17 @@ def test_stratified_flattens_every_choice_count():
         assert sum(c >= 5 for c in counts) / len(counts) > 0.03, op  # uniform: ~0.002
         shares = [sum(a[e] == op for a in archs) / len(archs) for e in SPACE.choices()]
         assert all(0.17 < s < 0.23 for s in shares), (op, shares)  # 1/5 on every edge
+
+
+def test_cost_binned_inside_a_leaf_draws_as_filtering_every_step_would():
+    """The bins a leaf restricts are filtered once per leaf; the draws are those of filtering
+    them again at every step (same archs, same random stream), and stay inside the leaf."""
+    leaves = [{"edge_1_0": ["nor_conv_3x3"]}, {"edge_2_1": ["none", "skip_connect"]}, {}]
+    kept, fresh = (make("cost_binned", seed=4) for _ in range(2))
+    for step in range(60):
+        leaf = leaves[step % 3]
+        fresh._leaf_bins.clear()
+        drawn = kept.paths(leaf)
+        assert drawn == fresh.paths(leaf)
+        assert all(arch[d] in allowed for arch in drawn for d, allowed in leaf.items())
+    assert len(kept._leaf_bins) == 2  # one entry per non-empty leaf
