@@ -32,7 +32,7 @@ from supernet.ops.mbconv import ElasticMBConv
 from supernet.spaces.mbv3 import MAX_DEPTH, block_keys, depth_key
 from supernet.spaces.nb201 import NB201_OPS, NUM_NODES, edge_name
 
-FORMAT = 1
+FORMAT = 2  # 2: measured with the channels-last CPU kernels (supernet/ops/fast.py)
 
 
 def part_keys(supernet: MacroNet, arch: Mapping[str, str]) -> list[str]:
@@ -201,7 +201,14 @@ class LatencyTable:
         except (OSError, ValueError) as err:
             raise SharenasError(f"{where}: cannot read a JSON table ({err})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise SharenasError(f"{where}: not a latency table of format {FORMAT}")
+            older = isinstance(data, dict) and data.get("format") == 1
+            why = (
+                ": it was measured before the channels-last CPU kernels and predicts their "
+                "slower times; measure it again with sharenas-latency"
+                if older
+                else ""
+            )
+            raise SharenasError(f"{where}: not a latency table of format {FORMAT}{why}")
         expected = {
             "space": supernet.space.name,
             "layout": layout(supernet),

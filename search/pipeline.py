@@ -110,7 +110,9 @@ def _supernet(cfg: DictConfig, study: Study, out: Path) -> tuple[str, Any, Any, 
     return checkpoint, built, state, ema_decay
 
 
-def _live_log(cfg: DictConfig, study: Study, built: Any, writer: SummaryWriter) -> LiveSearchLog:
+def _live_log(
+    cfg: DictConfig, study: Study, built: Any, writer: SummaryWriter, racing: bool
+) -> LiveSearchLog:
     """Log the resolved config, then every record to TensorBoard as its trial finishes (also the
     records a resumed study holds already, so the tree shows the whole study)."""
     objective = study.objective
@@ -125,7 +127,7 @@ def _live_log(cfg: DictConfig, study: Study, built: Any, writer: SummaryWriter) 
         num_supernets=built.strategy.num_supernets,
         feasible=objective.feasible,
         verify=bool(cfg.verify.enabled),
-        raced=bool(cfg.evaluator.race) or any(r.raced is not None for r in study.earlier),
+        raced=racing or any(r.raced is not None for r in study.earlier),
     )
     for record in study.earlier:
         live(record)
@@ -359,7 +361,7 @@ def run(
         trained_here = given is None or Path(given).resolve().parent == out.resolve()
         move_earlier_outputs(out, tensorboard=not trained_here)
         writer = SummaryWriter(str(out / "tb"))
-        tb = (writer, _live_log(cfg, study, built, writer))
+        tb = (writer, _live_log(cfg, study, built, writer, evaluator.race is not None))
         records = _search(study, evaluator, backend)
     finally:
         study.close()

@@ -68,6 +68,7 @@ class WeightEMA:
             multi_avg_fn=get_ema_multi_avg_fn(self.decay),
             use_buffers=False,
         )
+        self._strategy = strategy
         self._module = copy.deepcopy(strategy)
         with torch.no_grad():
             for shaped, average in zip(
@@ -76,13 +77,20 @@ class WeightEMA:
                 shaped.data = average.data  # one storage: the averages, shaped as the strategy
 
     @property
+    @torch.no_grad()
     def module(self) -> nn.Module:
+        """The strategy with averaged weights and the trained strategy's BN statistics (copied
+        now: they are not averaged, as ``AveragedModel(use_buffers=False)`` keeps them)."""
+        for mine, live in zip(self._module.buffers(), self._strategy.buffers(), strict=True):
+            mine.copy_(live)
         return self._module
 
     @torch.no_grad()
     def update(self, strategy: nn.Module) -> None:
         """Fold the current weights in (the first call copies them). ``strategy`` is the one the
-        average was built around (or grown with ``after_split``)."""
+        average was built around, or grown with ``after_split``."""
+        if strategy is not self._strategy:
+            raise ValueError("WeightEMA.update: not the strategy this average was built around")
         self.avg.update_parameters(self._sources)
 
     @torch.no_grad()

@@ -11,8 +11,12 @@
   can meet data only, at the same output size. oneDNN's depthwise convolution is slowest
   exactly there: a 672-channel 5x5 depthwise conv on 1x1 maps took 68 ms for 359 images,
   against well under 1 ms for the 1x1 kernel that computes the same thing.
-- ``every_tap()``: costs are the arch's, not the execution's. ``search.costs`` counts FLOPs
-  inside it, so a kernel counts all its taps, as published FLOP counts do.
+- ``every_tap()``: FLOPs are the arch's, not the execution's. ``search.costs`` counts FLOPs
+  inside it, so a kernel counts all its taps, as published FLOP counts do. Latency is measured
+  as the net runs, cropped and channels-last (latency tables are of format 2 since).
+
+The crop reads the input's height and width, so a traced or exported extracted mbv3 net is
+specialised to its input size, as ``search.export`` exports it (dynamic batch only).
 """
 
 from __future__ import annotations
@@ -77,8 +81,25 @@ def depthwise_conv(x: torch.Tensor, weight: torch.Tensor, stride: int = 1) -> to
 
 
 class DepthwiseConv2d(nn.Conv2d):
-    """A depthwise ``nn.Conv2d`` (odd kernel, padding ``k // 2``, no bias) that runs through
-    ``depthwise_conv``; its parameters and ``state_dict`` are those of ``nn.Conv2d``."""
+    """A depthwise ``nn.Conv2d`` (odd square kernel, padding ``k // 2``, equal strides, no bias,
+    zero padding) that runs through ``depthwise_conv``; its parameters and ``state_dict`` are
+    those of ``nn.Conv2d``. Other settings are refused: ``forward`` would not honour them."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        k = self.kernel_size[0]
+        plain = (
+            self.kernel_size == (k, k)
+            and k % 2 == 1
+            and self.padding == (k // 2, k // 2)
+            and self.stride[0] == self.stride[1]
+            and self.dilation == (1, 1)
+            and self.bias is None
+            and self.padding_mode == "zeros"
+            and self.groups == self.in_channels == self.out_channels
+        )
+        if not plain:
+            raise ValueError(f"DepthwiseConv2d supports plain depthwise convs only, got {self}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return depthwise_conv(x, self.weight, self.stride[0])

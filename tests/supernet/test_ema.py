@@ -130,3 +130,23 @@ def test_a_bad_decay_names_the_key_and_value(tmp_path, decay):
         SharenasError, match=rf"trainer.ema_decay must be (a number )?in \(0, 1\).*{decay}"
     ):
         train(compose_tiny("train", [f"trainer.ema_decay={decay}"]), out_dir=tmp_path)
+
+
+def test_the_average_module_shares_the_averages_and_reads_live_bn_statistics():
+    strategy = build(compose_tiny("train", ["sharing=fewshot"])).strategy
+    ema = WeightEMA(strategy, 0.5)
+    ema.update(strategy)
+    with torch.no_grad():
+        for p in strategy.parameters():
+            p.add_(2.0)
+        for b in strategy.buffers():
+            if b.is_floating_point():
+                b.add_(3.0)
+    ema.update(strategy)
+    module = ema.module
+    for avg, live in zip(module.parameters(), strategy.parameters(), strict=True):
+        torch.testing.assert_close(avg, live - 1.0)  # 0.5 * (p - 2) + 0.5 * p
+    for mine, live in zip(module.buffers(), strategy.buffers(), strict=True):
+        assert torch.equal(mine, live)  # BN statistics are not averaged: the trained ones
+    with pytest.raises(ValueError, match="not the strategy"):
+        ema.update(build(compose_tiny("train", ["sharing=fewshot"])).strategy)

@@ -92,3 +92,18 @@ def test_extracted_nets_match_their_plain_twins(space, model):
             with torch.no_grad():
                 torch.testing.assert_close(net(x), plain(x), rtol=1e-4, atol=1e-5)
         assert flops(net, (1, 8, 8)) == flops(plain, (1, 8, 8))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"kernel_size": 4, "padding": 2},  # even
+        {"kernel_size": 3, "padding": 0},  # not k // 2
+        {"kernel_size": 3, "padding": 1, "dilation": 2},
+        {"kernel_size": 3, "padding": 1, "bias": True},
+        {"kernel_size": 3, "padding": 1, "padding_mode": "reflect"},
+    ],
+)
+def test_depthwise_conv_refuses_settings_it_would_not_honour(kwargs):
+    with pytest.raises(ValueError, match="plain depthwise"):
+        DepthwiseConv2d(8, 8, groups=8, **kwargs)
