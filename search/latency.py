@@ -200,8 +200,9 @@ class LatencyTable:
             data = json.loads(Path(path).read_text(), parse_constant=_reject_constant)
         except (OSError, ValueError) as err:
             raise SharenasError(f"{where}: cannot read a JSON table ({err})") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            older = isinstance(data, dict) and data.get("format") == 1
+        version = data.get("format") if isinstance(data, dict) else None
+        if type(version) is not int or version != FORMAT:
+            older = type(version) is int and version == 1
             why = (
                 ": it was measured before the channels-last CPU kernels and predicts their "
                 "slower times; measure it again with sharenas-latency"

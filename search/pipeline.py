@@ -190,7 +190,12 @@ def _say_raced(records: list[dict], earlier: set[str], race: Any) -> None:
         else "evaluator.race is off in this run"
     )
     if race is not None and len(new) and not now:
-        said += f"; racing starts once {race.top_k} archs are scored in full"
+        full = sum(r["raced"] is None and r.get("feasible") is not False for r in records)
+        said += (
+            f"; racing starts once {race.top_k} archs are scored in full ({full} were)"
+            if full < race.top_k
+            else f"; none could be told below the top on {race.images} images"
+        )
     if before:
         said += f"; {before} archs of earlier runs of the study were stopped so"
     print(said, file=sys.stderr)
@@ -236,7 +241,7 @@ def _rank(cfg: DictConfig, study: Study, records: list[dict], built: Any, backen
             print(
                 f"note: {len(picked)} of the {len(verified.rows)} verified archs were stopped by "
                 "racing (controls drawn from every evaluated arch): their supernet scores in the "
-                "agreement above are first-stage figures, biased low",
+                "agreement table below are first-stage figures, biased low",
                 file=sys.stderr,
             )
     return ranked, note, verified

@@ -1,5 +1,7 @@
-"""``sharenas-latency`` (or ``python -m sharenas.latency``): measure a latency lookup table for the
-current device at a run's input size and write it as JSON (``search.latency``).
+"""``sharenas-latency``: measure a latency lookup table for this device and write it as JSON.
+
+``sharenas-latency`` (or ``python -m sharenas.latency``) times every part of a run's supernet on
+the current device at the run's input size (``search.latency``).
 
     sharenas-latency --out lut_cpu.json [--checkpoint supernet.pt] [train overrides ...]
     sharenas-search evaluator.latency_table=lut_cpu.json constraints.latency_ms=2.5

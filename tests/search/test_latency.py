@@ -94,6 +94,7 @@ def test_measured_table_is_plain_checked_data(table_path):
         (lambda d: d["parts_ms"].update(head=-1.0), "'head'"),
         (lambda d: d.update(format=99), "format"),
         (lambda d: d.update(format=1), "before the channels-last CPU kernels.*measure it again"),
+        (lambda d: d.update(format=True), "format 2$"),  # a bool is no format number
     ],
 )
 def test_a_table_that_does_not_fit_is_refused_in_one_line(table_path, tmp_path, change, message):

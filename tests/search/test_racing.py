@@ -268,3 +268,19 @@ def test_a_ray_worker_races_against_the_top_its_config_carries(tiny_cfg):
     assert alone["raced"] is None and RACE_TOP not in alone["arch"]
     record = _evaluate({**b, RACE_TOP: [1e9, 1e9]}, blob, "run-a")  # the driver's top
     assert record["raced"] == 64 and record["arch"] == str(built.space.make(b))
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        (["evaluator.race_top_k=40"], "racing starts once 40 archs are scored in full (20 were)"),
+        (["evaluator.race_top_k=3", "evaluator.race_z=1000"], "none could be told below the top"),
+    ],
+)
+def test_a_race_that_stopped_nothing_says_why(tiny_cfg, tmp_path, capsys, settings, said):
+    overrides = ["searcher.n_trials=20", "evaluator.race=true", "results.top_k=3"]
+    common = ["evaluator.estimator=val_loss", "results.key=score", "verify=off"]
+    pipeline.run(tiny_cfg("search", [*overrides, *common, *settings]), out_dir=tmp_path)
+    err = capsys.readouterr().err
+    assert "evaluator.race: 0 of the 20 archs this run evaluated stopped" in err
+    assert said in err
