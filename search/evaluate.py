@@ -91,7 +91,6 @@ class Evaluator:
         self.count_flops = count_flops
         self.memo: dict[str, dict] = {}
         self._parts: dict[int, dict] = {}  # sub-supernet -> its scratch part copies (compute)
-        self._placed: dict[int, bool] = {}  # sub-supernet -> on this device already (_scratch)
         self._twin_parts: dict[int, PartMemo] = {}  # sub-supernet -> its synflow twin parts
         self._part_flops: dict[tuple, tuple[int, tuple[int, ...]]] = {}  # see _flops
         self.threads = threads  # trainer.num_threads, applied by Ray workers (supernet.threads)
@@ -276,19 +275,10 @@ class Evaluator:
         route = self.built.strategy.route(arch)
         parts = self._parts.setdefault(route, {})
         net = self.built.strategy.supernets[route].extract(arch, parts)
-        # parts already on this device stay (``.to`` visits every module: 1 ms per arch on
-        # mbv3, about 2% of a record)
-        return route, net if self._on_device(route) else net.to(self.device)
-
-    def _on_device(self, route: int) -> bool:
-        """Whether every part copied from sub-supernet ``route`` is on this device: on CPU when
-        the supernet is (an extracted part may be a new module holding copied values, e.g. an
-        mbv3 block, made where new modules go: the CPU)."""
-        if route not in self._placed:
-            first = next(self.built.strategy.supernets[route].parameters(), None)
-            on_cpu = first is None or first.device.type == "cpu"
-            self._placed[route] = on_cpu and self.device.type == "cpu"
-        return self._placed[route]
+        # on CPU with a CPU supernet every part is there already, copied or new (an mbv3 block
+        # is a new module): no ``.to``, which visits every module (2% of an mbv3 record)
+        supernet_on = next(self.built.strategy.parameters()).device.type
+        return route, net if self.device.type == supernet_on == "cpu" else net.to(self.device)
 
     @torch.inference_mode()
     def compute(self, arch: Mapping[str, str]) -> dict:

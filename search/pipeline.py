@@ -190,7 +190,7 @@ def _say_raced(records: list[dict], earlier: set[str], race: Any) -> None:
         else "evaluator.race is off in this run"
     )
     if race is not None and len(new) and not now:
-        full = sum(r["raced"] is None and r.get("feasible") is not False for r in records)
+        full = sum(r["raced"] is None for r in records)
         said += (
             f"; racing starts once {race.top_k} archs are scored in full ({full} were)"
             if full < race.top_k

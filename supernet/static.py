@@ -26,12 +26,11 @@ import torch
 from torch import nn
 
 from supernet.models import Supernet
+from supernet.ops import fast
 from supernet.ops.cells import SuperCell
-from supernet.ops.fast import cpu_channels_last
 from supernet.spaces.nb201 import EDGES, NB201_OPS, NUM_NODES, edge_name
 
 EDGE_NAMES = [edge_name(j, i) for j, i in EDGES]
-torch.fx.wrap("cpu_channels_last")  # a leaf to torch.fx here too (it reads the device)
 
 
 def encode(arch: Mapping[str, str], device: torch.device | str | None = None) -> torch.Tensor:
@@ -71,7 +70,7 @@ class StaticSupernet(nn.Module):
                 weights = onehot[self._edge_index[name]]
                 outs = torch.stack([ops[op](nodes[i]) for op in NB201_OPS])
                 # the eager path's layout (a reduction returns NCHW): the same kernels after it
-                terms.append(cpu_channels_last((outs * weights.view(-1, 1, 1, 1, 1)).sum(0)))
+                terms.append(fast.cpu_channels_last((outs * weights.view(-1, 1, 1, 1, 1)).sum(0)))
             nodes.append(sum(terms))
         return nodes[-1]
 
