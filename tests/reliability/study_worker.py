@@ -3,7 +3,9 @@
 ``python -m tests.reliability.study_worker STORAGE LOG N_TRIALS [--kill-at K]`` drives a seeded
 random search (every process proposes the same archs, so they collide as often as they can) with a
 synthetic evaluator. Each arch it evaluates is appended to ``LOG`` before it is told. With
-``--kill-at K`` the process kills itself with SIGKILL while evaluating its K-th arch."""
+``--kill-at K`` the process kills itself with SIGKILL while evaluating its K-th arch. With
+``--together DIR N`` it waits, once its study is open, until N processes have said so in DIR, so
+that processes which started at different speeds search at the same time."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ def main() -> None:
     parser.add_argument("log", type=Path)
     parser.add_argument("n_trials", type=int)
     parser.add_argument("--kill-at", type=int, default=None)
+    parser.add_argument("--together", nargs=2, default=None, metavar=("DIR", "N"))
     args = parser.parse_args()
     evaluated: list[str] = []
 
@@ -45,10 +48,21 @@ def main() -> None:
         space, n_trials=args.n_trials, storage=args.storage, study_name="shared"
     )
     study = Study(searcher)
+    if args.together:
+        _wait_for_peers(Path(args.together[0]), int(args.together[1]))
     try:
         LocalBackend(progress=False).run(study, evaluate)
     finally:
         study.close()
+
+
+def _wait_for_peers(folder: Path, n: int, timeout: float = 120.0) -> None:
+    """Say this process is ready in ``folder``, then wait until ``n`` processes have."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / str(os.getpid())).touch()
+    deadline = time.monotonic() + timeout
+    while sum(1 for _ in folder.iterdir()) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 if __name__ == "__main__":

@@ -121,7 +121,8 @@ def shared_search(url: str, tmp_path: Path, n_trials: int = 20, processes: int =
     """``processes`` searches on one study at once; the study must evaluate each arch once and
     exactly ``n_trials`` archs in all."""
     logs = [tmp_path / f"log{i}" for i in range(processes)]
-    procs = [worker(url, log, n_trials) for log in logs]
+    ready = ("--together", str(tmp_path / "ready"), str(processes))  # start-up speeds differ
+    procs = [worker(url, log, n_trials, *ready) for log in logs]
     for proc in procs:
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
