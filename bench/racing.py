@@ -3,12 +3,13 @@
 Its cost per arch against the full evaluator and the naive baseline, and what it changed at the
 top.
 
-    python -m bench.racing [--spaces nb201 mbv3] [--trials 200 60] [--epochs 0]
+    python -m bench.racing [--spaces nb201 mbv3] [--trials 200 200] [--epochs 0] [--estimator auto]
 
 Per space: a supernet is trained on digits with the default recipe (``--epochs`` > 0 overrides
 its epochs), then an Optuna TPE search of ``--trials`` trials runs with the racing evaluator (the
-default search's estimator, or ``val_loss`` where the default is not read from the validation
-split: the angle on mbv3). The archs it visited are then scored in the same order by the full
+default search's estimator: ``val_loss+synflow`` on nb201, which races on a hopeful first stage,
+and the angle on mbv3, which races on its exact score; ``--estimator`` picks another for every
+space). The archs it visited are then scored in the same order by the full
 evaluator and by the naive baseline (``bench.throughput.naive_fn``). Each figure is the CPU time of
 one call per arch (one thread), summed over the archs; the fusion's reference archs are scored
 before the clock starts, for both evaluators. The line starting ``naive/racing`` is for scripts.
@@ -29,8 +30,8 @@ import torch
 
 from bench.throughput import _local_search, compose_search, naive_fn
 from search.estimators import resolve_estimator
-from search.evaluate import Evaluator
-from search.racing import RACE_ESTIMATORS
+from search.evaluate import Evaluator, initial_for
+from search.racing import EXACT_ESTIMATORS, RACE_ESTIMATORS
 from supernet.builder import load_trained
 
 TOP = 10  # the leaderboard's top (results.top_k's default), which racing keeps
@@ -53,15 +54,15 @@ def _cpu_ms(fn: Callable[[], object]) -> float:
     return 1000 * (time.process_time() - tic)
 
 
-def race_report(space: str, trials: int, epochs: int = 0) -> dict:
+def race_report(space: str, trials: int, epochs: int = 0, estimator: str = "auto") -> dict:
     """Train, search with racing, score the same archs in full and the naive way; print the
     figures and return them."""
     threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = _trained(space, epochs, Path(tmp))
-        built, _ = load_trained(checkpoint, space)
+        built, state = load_trained(checkpoint, space)
     torch.set_num_threads(threads)  # training applied trainer.num_threads=auto
-    estimator = resolve_estimator("auto", space)
+    estimator = resolve_estimator(estimator, space)
     if estimator not in RACE_ESTIMATORS:
         print(f"{space}: {estimator} does not race; racing val_loss instead", file=sys.stderr)
         estimator = "val_loss"
@@ -69,8 +70,10 @@ def race_report(space: str, trials: int, epochs: int = 0) -> dict:
         [f"space={space}", f"searcher.n_trials={trials}", f"evaluator.estimator={estimator}"]
     )
     settings = {**cfg.evaluator, "calib_batches": 4}  # the default's calibration for these
-    racing = Evaluator.from_config(built, {**settings, "race": True, "race_top_k": TOP}, seed=0)
-    full = Evaluator.from_config(built, settings, seed=0)
+    initial = initial_for(estimator, state.config)  # the angle's initial supernet, or None
+    race = {**settings, "race": True, "race_top_k": TOP}
+    racing = Evaluator.from_config(built, race, seed=0, initial=initial)
+    full = Evaluator.from_config(built, settings, seed=0, initial=initial)
     racing.prepare(), full.prepare()
     spent = {"racing": 0.0, "full": 0.0, "naive": 0.0}
     records = {}
@@ -97,9 +100,10 @@ def _print(space: str, estimator: str, archs: list, records: dict, scores: dict,
     top_full = sorted(scores, key=scores.get, reverse=True)[:TOP]
     top_race = sorted(records, key=lambda k: records[k]["score"], reverse=True)[:TOP]
     stopped = sum(records[k]["raced"] is not None for k in top_full)
+    how = "its exact score" if estimator in EXACT_ESTIMATORS else "a hopeful first stage"
     print(
-        f"\n{space} racing ({estimator}, a TPE search of {n} archs on a trained digits "
-        f"supernet): {raced} of {n} stopped after the first stage ({raced / n:.0%})"
+        f"\n{space} racing ({estimator}, on {how}; a TPE search of {n} archs on a trained "
+        f"digits supernet): {raced} of {n} stopped after the first stage ({raced / n:.0%})"
     )
     print(
         f"ms per arch: racing {spent['racing'] / n:.1f}, full evaluator {spent['full'] / n:.1f}, "
@@ -117,15 +121,16 @@ def _print(space: str, estimator: str, archs: list, records: dict, scores: dict,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spaces", nargs="*", default=["nb201", "mbv3"])
-    parser.add_argument("--trials", nargs="*", type=int, default=[200, 60], help="per space")
+    parser.add_argument("--trials", nargs="*", type=int, default=[200, 200], help="per space")
     parser.add_argument("--epochs", type=int, default=0, help="0: the default recipe's")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--estimator", default="auto", help="auto: each space's default")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     trials = args.trials + args.trials[-1:] * (len(args.spaces) - len(args.trials))
     for space, n in zip(args.spaces, trials, strict=False):
         torch.manual_seed(0)
-        race_report(space, n, args.epochs)
+        race_report(space, n, args.epochs, args.estimator)
     return 0
 
 

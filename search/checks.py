@@ -69,9 +69,10 @@ def check_search_config(cfg: DictConfig) -> None:
 
 def _check_race(cfg: DictConfig) -> None:
     """Racing stops archs by score, before training: an estimator read from the validation
-    split, a search that ranks and steers by its score (the estimator's own key, ``val_acc`` or
-    ``val_loss``, in its direction, orders records as the score does), and a raced top at least
-    as long as the one printed and exported."""
+    split or scored without a validation pass (``search.racing.RACE_ESTIMATORS``), a search
+    that ranks and steers by its score (the estimator's own key, ``val_acc`` or ``val_loss``, in
+    its direction, orders records as the score does), and a raced top at least as long as the
+    one printed and exported."""
     ev, key = cfg.evaluator, str(cfg.results.key)
     estimator = str(ev.estimator)
     if estimator == "auto":  # the space's; a checkpoint of another space is checked at its load

@@ -23,7 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from search.costs import flops, latency_ms
 from search.estimators import Scorer, get_estimator, resolve_calibration, resolve_estimator
-from search.racing import Race, first_stage
+from search.racing import EXACT_ESTIMATORS, Race, first_stage
 from search.zero_cost import PROXIES, proxy_batch, synflow_score, synflow_twin
 from supernet.bn import BatchNormCalibrator
 from supernet.builder import Built, initial_strategy
@@ -124,6 +124,7 @@ class Evaluator:
         if race is None:
             return None
         race.check_estimator(estimator)
+        race.exact = estimator in EXACT_ESTIMATORS
         x, y = self.built.splits.val.tensors[:2]
         if race.images >= len(y):  # known once the data is loaded: after a training, so no error
             print(
@@ -222,21 +223,26 @@ class Evaluator:
 
     def _race_stage(self, arch: Mapping[str, str]) -> dict | None:
         """Racing's first stage (``search.racing``): the record of an arch that cannot reach the
-        top, scored; None when it may, after which it is scored in full."""
+        top, scored; None when it may, after which it is scored in full. An exact race decides
+        on the score before any pass, and runs the first stage only for a stopped arch's
+        figures."""
         with torch.inference_mode():
             route, net = self._scratch(arch)
+        zero_cost = self.zero_cost(arch)
+        scored = {"params": count_params(net), "zero_cost": zero_cost}  # all a score reads
+        if "flops" in self.race.limits and self.count_flops:  # an infeasible arch stops too
+            scored["flops"] = self._flops(net)
+        if self.race.exact:
+            scored["angle"] = self._angle(arch, net)  # the weights: no pass, no calibration
+            if not self._race_stops(arch, zero_cost, scored):
+                return None
+        with torch.inference_mode():
             net = self.calibrator(net, first=1)
             x, y = (t.to(self.device) for t in self._race_batch)
             logits = net(x)
             losses = nn.functional.cross_entropy(logits, y, reduction="none")
             point, hopeful = first_stage(losses, logits.argmax(1) == y, self.race.z)
-        zero_cost = self.zero_cost(arch)
-        scored = {"params": count_params(net), "zero_cost": zero_cost}  # all a score reads
-        if "flops" in self.race.limits and self.count_flops:  # an infeasible arch stops too
-            scored["flops"] = self._flops(net)
-        infeasible = self.race.infeasible(scored)
-        if not infeasible and not self.race.stops(self.scorer({**hopeful, **scored})):
-            self._measure(arch, zero_cost)  # FLOPs, latency, angle: measured once, there
+        if not self.race.exact and not self._race_stops(arch, zero_cost, {**hopeful, **scored}):
             return None
         with torch.inference_mode():
             costs = self._costs(arch, route, net)
@@ -244,6 +250,14 @@ class Evaluator:
         record["raced"] = len(y)
         record["score"] = self.scorer(record)
         return record
+
+    def _race_stops(self, arch: Mapping[str, str], zero_cost: float | None, scored: dict) -> bool:
+        """Whether the race stops ``arch`` on the figures ``scored`` (hopeful ones, or an exact
+        race's own); when it does not, ``arch`` is scored in full here, once."""
+        if self.race.infeasible(scored) or self.race.stops(self.scorer(scored)):
+            return True
+        self._measure(arch, zero_cost)  # FLOPs, latency, angle: measured once, there
+        return False
 
     def zero_cost(self, arch: Mapping[str, str], name: str | None = None) -> float | None:
         """The zero-cost proxy ``name`` (default: the estimator's ``proxy``; None when it has

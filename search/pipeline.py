@@ -182,6 +182,7 @@ def _say_raced(records: list[dict], earlier: set[str], race: Any) -> None:
     before = sum(r["raced"] is not None for r in records) - now
     if race is None and not before:
         return
+    exact = race is not None and race.exact
     said = (
         f"evaluator.race: {now} of the {len(new)} archs this run evaluated stopped after the "
         f"first stage (one calibration batch and {race.images} validation images; raced="
@@ -189,11 +190,15 @@ def _say_raced(records: list[dict], earlier: set[str], race: Any) -> None:
         if race is not None
         else "evaluator.race is off in this run"
     )
+    if exact:
+        said += "; each by its exact score, so the ranking is the full evaluator's"
     if race is not None and len(new) and not now:
         full = sum(r["raced"] is None for r in records)
         said += (
             f"; racing starts once {race.top_k} archs are scored in full ({full} were)"
             if full < race.top_k
+            else "; every arch scored at or above the top when it came"
+            if exact
             else f"; none could be told below the top on {race.images} images"
         )
     if before:

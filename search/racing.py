@@ -23,10 +23,16 @@ A stopped arch's figures are biased, not only noisier: its BN statistics come fr
 its loss is higher than its full record's (on the default nb201 supernet, scores 0.84 lower on
 average). Below the top, stopped archs sort after fully scored ones of the same quality.
 
-This is a statistical rule, not an exact bound: the first stage's BN statistics come from fewer
-images, and a loss's standard error is estimated from the images scored. ``bench/racing.py``
-measures both sides on a trained supernet: the cost per arch against the full evaluator and the
-naive baseline, and how many archs of the full evaluator's top-k racing stopped.
+For an estimator read from the validation split this is a statistical rule, not an exact bound:
+the first stage's BN statistics come from fewer images, and a loss's standard error is estimated
+from the images scored. An estimator that reads no split's loss or accuracy (``EXACT_ESTIMATORS``:
+the angle, mbv3's default, and the zero-cost proxies) races exactly: its score is computed before
+any validation pass, the same as in the full record, and an arch stops when that score is below
+the top. Only the stopped arch's record figures come from the first stage (one calibration batch,
+``images`` validation images), so the leaderboard's order and its top's records are exactly those
+of a search without racing; such a race never pauses, since checking costs no pass.
+``bench/racing.py`` measures both sides on a trained supernet: the cost per arch against the full
+evaluator and the naive baseline, and how many archs of the full evaluator's top-k racing stopped.
 """
 
 from __future__ import annotations
@@ -41,8 +47,14 @@ import torch
 
 from supernet.errors import SharenasError
 
-#: Estimators whose score is read from the validation split's loss or accuracy: only these race.
-RACE_ESTIMATORS = ("val_acc", "val_loss", "val_loss+params", "val_loss+synflow")
+#: Estimators whose score is read from the validation split's loss or accuracy: they race on a
+#: first stage's hopeful figures.
+VAL_ESTIMATORS = ("val_acc", "val_loss", "val_loss+params", "val_loss+synflow")
+#: Estimators that read no split's loss or accuracy: they race on their exact score.
+EXACT_ESTIMATORS = ("angle", "snip", "grad_norm", "synflow")
+#: The estimators that race: train_loss and train_loss+params do not (their passes are the
+#: whole training split, and a first stage of it would cost what racing saves).
+RACE_ESTIMATORS = VAL_ESTIMATORS + EXACT_ESTIMATORS
 #: First stages in a row without a stop after which only one arch in PROBE_EVERY runs one.
 PAUSE = 20
 PROBE_EVERY = 10
@@ -56,6 +68,7 @@ class Race:
     z: float = 3.0  # standard errors of optimism
     images: int = 64  # validation images of the first stage
     limits: Mapping[str, float] = field(default_factory=dict)  # constraints: feasible records
+    exact: bool = False  # the score needs no pass (EXACT_ESTIMATORS): never paused
     _best: list[float] = field(default_factory=list, repr=False)  # min-heap of the top_k scores
     _misses: int = 0  # first stages in a row that stopped nothing
     _waited: int = 0  # archs scored in full without a first stage while paused
@@ -77,7 +90,8 @@ class Race:
             shown = estimator if given in (None, estimator) else f"{given} ({estimator} here)"
             raise SharenasError(
                 f"evaluator.race=true needs an estimator read from the validation split "
-                f"({', '.join(RACE_ESTIMATORS)}), got evaluator.estimator={shown}"
+                f"({', '.join(VAL_ESTIMATORS)}) or one scored without a validation pass "
+                f"({', '.join(EXACT_ESTIMATORS)}), got evaluator.estimator={shown}"
             )
 
     def observe(self, record: Mapping) -> None:
@@ -112,6 +126,7 @@ class Race:
         if self.threshold is None or best[-1] > self.threshold:
             heapq.heapify(best)
             self._best = best
+            self._misses = 0  # a higher top may stop what the old one could not: not paused
 
     @property
     def threshold(self) -> float | None:
@@ -123,7 +138,7 @@ class Race:
         arch, or while paused one in ``PROBE_EVERY``."""
         if self.threshold is None:
             return False
-        if self._misses < PAUSE:
+        if self.exact or self._misses < PAUSE:
             return True
         self._waited += 1
         return self._waited % PROBE_EVERY == 0
@@ -136,9 +151,12 @@ class Race:
 
     def stops(self, optimistic_score: float) -> bool:
         """Whether an arch whose most optimistic score is this cannot reach the top (a first
-        stage's verdict: ``PAUSE`` of them in a row that are all False pause racing)."""
+        stage's verdict: ``PAUSE`` of them in a row that are all False pause racing, unless the
+        race is ``exact``)."""
         threshold = self.threshold
         stop = threshold is not None and optimistic_score < threshold
+        if self.exact:  # an exact score costs no pass to check: nothing to pause
+            return stop
         if stop and self._misses >= PAUSE:
             print("\nevaluator.race: an arch was stopped again: racing resumed", file=sys.stderr)
         self._misses = 0 if stop else self._misses + 1

@@ -22,7 +22,8 @@ SHIPPED = ("pyproject.toml", "README.md", "LICENSE", "conf", "supernet", "search
 def test_pyproject_lists_every_package_of_the_tree():
     listed = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     found = find_packages(str(REPO), include=["supernet*", "search*", "sharenas*"])
-    assert sorted(listed) == sorted([*found, "sharenas.conf"])
+    groups = [f"sharenas.conf.{d.name}" for d in (REPO / "conf").iterdir() if d.is_dir()]
+    assert sorted(listed) == sorted([*found, "sharenas.conf", *groups])  # groups: yaml only
 
 
 def run(cmd: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -44,7 +45,10 @@ def venv(tmp_path_factory) -> Path:
         copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy
         copy(REPO / name, src / name, **({"ignore": _ignored} if copy is shutil.copytree else {}))
     pip = [sys.executable, "-m", "pip"]
-    run([*pip, "wheel", str(src), "--no-deps", "--no-build-isolation", "-w", str(root)], root)
+    built = run(
+        [*pip, "wheel", str(src), "--no-deps", "--no-build-isolation", "-w", str(root)], root
+    )
+    assert "Warning" not in built.stdout + built.stderr, built.stdout + built.stderr
     wheel = next(root.glob("sharenas-*.whl"))
     run([sys.executable, "-m", "venv", "--without-pip", str(root / "venv")], root)
     python = root / "venv" / "bin" / "python"

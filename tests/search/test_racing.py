@@ -114,7 +114,7 @@ def test_racing_refuses_what_it_cannot_race(tiny_cfg, tmp_path, capsys):
     cfg, built = _built(tiny_cfg)
     race = {"race": True, "race_top_k": 3, "race_z": 3.0, "race_images": 64}
     with pytest.raises(SharenasError, match="needs an estimator read from the validation split"):
-        Evaluator.from_config(built, {**cfg.evaluator, **race, "estimator": "synflow"}, seed=0)
+        Evaluator.from_config(built, {**cfg.evaluator, **race, "estimator": "train_loss"}, seed=0)
     n_val = len(built.splits.val)  # known once the data is loaded: a warning, racing off
     ev = Evaluator.from_config(built, {**cfg.evaluator, **race, "race_images": n_val}, seed=0)
     assert ev.race is None
@@ -130,8 +130,8 @@ def test_racing_refuses_what_it_cannot_race(tiny_cfg, tmp_path, capsys):
             ["searcher.objectives=[val_loss]", "evaluator.estimator=val_loss"],
         ),
         "needs an estimator read from the validation split": (
-            ["evaluator.estimator=synflow", "results.key=score"],
-            ["space=mbv3", "evaluator.estimator=auto", "results.key=score"],  # auto: the angle
+            ["evaluator.estimator=train_loss", "results.key=score"],
+            ["evaluator.estimator=train_loss+params", "results.key=score"],
         ),
         "evaluator.race_top_k=5 is below results.top_k=10": (["evaluator.race_top_k=5"],),
         "evaluator.race_z must be a finite number >= 0, got -1": (["evaluator.race_z=-1"],),
@@ -150,6 +150,10 @@ def test_racing_refuses_what_it_cannot_race(tiny_cfg, tmp_path, capsys):
         "evaluator.estimator=val_loss",
     ]
     check_search_config(tiny_cfg("search", ["evaluator.race=true", *good, "results.key=score"]))
+    for exact in (["space=mbv3", "evaluator.estimator=auto"], ["evaluator.estimator=synflow"]):
+        check_search_config(
+            tiny_cfg("search", ["evaluator.race=true", *exact, "results.key=score"])
+        )
 
 
 def test_a_raced_search_writes_raced_records_and_says_how_many(tiny_cfg, tmp_path, capsys):
@@ -178,6 +182,43 @@ def test_a_raced_search_writes_raced_records_and_says_how_many(tiny_cfg, tmp_pat
     found = sessions(runs(tmp_path / "tb"))  # each arch's HParams session says if it was raced
     by_session = {session_name(r["trial"]): r["raced"] is not None for r in out["records"]}
     assert {name: hparam_value(hp["raced"]) for name, hp in found.items()} == by_session
+
+
+@pytest.mark.parametrize("estimator", ["angle", "synflow", "snip"])
+def test_an_exact_race_stops_by_the_full_score_and_keeps_the_full_ranking(tiny_cfg, estimator):
+    from supernet.builder import config_to_save, initial_strategy
+
+    cfg, built = _built(tiny_cfg)
+    settings = {**cfg.evaluator, "estimator": estimator, "calib_batches": 3}
+    initial = initial_strategy(config_to_save(cfg)) if estimator == "angle" else None
+    noise = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # "trained": the paths' weights turn by different angles
+        for p in built.strategy.parameters():
+            p.add_(0.5 * p.abs().mean() * torch.randn(p.shape, generator=noise))
+    race = {"race": True, "race_top_k": 4, "race_z": 3.0, "race_images": 40}
+    racing = Evaluator.from_config(built, settings | race, seed=0, initial=initial)
+    full = Evaluator.from_config(built, settings, seed=0, initial=initial)
+    assert racing.race.exact and not full.race
+    rng = random.Random(4)
+    archs = list(dict.fromkeys(built.space.sample(rng) for _ in range(40)))
+    raced, records = 0, []
+    for arch in archs:
+        threshold = racing.race.threshold
+        record, whole = racing(arch), full(arch)
+        records.append((record, whole))
+        assert record["score"] == whole["score"]  # exact: the score is the full record's
+        if record["raced"] is None:
+            assert record == whole
+            continue
+        raced += 1  # stopped: below the top by its own score, figures from the first stage
+        assert threshold is not None and record["score"] < threshold
+        assert record["raced"] == 40 and record["val_loss"] != whole["val_loss"]
+        assert {k: record[k] for k in ("params", "flops", "angle", "zero_cost")} == {
+            k: whole[k] for k in ("params", "flops", "angle", "zero_cost")
+        }
+    assert raced > len(archs) // 3  # never paused: every arch past the first top is checked
+    ranked = sorted(records, key=lambda rw: rw[1]["score"], reverse=True)
+    assert all(r["raced"] is None for r, _ in ranked[:4])  # the full top, scored in full
 
 
 def test_racing_pauses_when_nothing_stops_and_resumes_at_the_next_stop(capsys):
@@ -250,6 +291,11 @@ def test_a_higher_top_from_another_process_is_adopted_never_merged():
     assert race.threshold == 1.5 and race.top() == [2.0, 1.5]  # replaced: 2.0 counts once
     race.observe({"score": 3.0})
     assert race.top() == [3.0, 2.0]
+    for _ in range(PAUSE):  # paused ...
+        assert race.enter() and not race.stops(1e9)
+    assert not any(race.enter() for _ in range(PROBE_EVERY - 1))
+    race.adopt([5.0, 4.0])  # ... until a higher top comes, which may stop what this one could not
+    assert race.enter() and race.threshold == 4.0
 
 
 def test_a_ray_worker_races_against_the_top_its_config_carries(tiny_cfg):
@@ -284,3 +330,19 @@ def test_a_race_that_stopped_nothing_says_why(tiny_cfg, tmp_path, capsys, settin
     err = capsys.readouterr().err
     assert "evaluator.race: 0 of the 20 archs this run evaluated stopped" in err
     assert said in err
+
+
+def test_an_mbv3_search_races_its_default_angle_exactly(tiny_cfg, tmp_path, capsys):
+    overrides = ["space=mbv3", "searcher.n_trials=24", "evaluator.race=true", "results.top_k=3"]
+    auto = ["evaluator.estimator=auto", "results.key=score"]
+    out = pipeline.run(tiny_cfg("search", [*overrides, *auto]), out_dir=tmp_path)
+    err = capsys.readouterr().err
+    assert "evaluator.estimator=auto -> angle" in err
+    records = out["records"]
+    raced = [r for r in records if r["raced"] is not None]
+    assert raced and all(r["raced"] == 64 for r in raced)
+    assert f"{len(raced)} of the 24 archs this run evaluated stopped" in err
+    assert "each by its exact score, so the ranking is the full evaluator's" in err
+    assert all(r.get("raced") is None for r in out["leaderboard"][:3])
+    for r in raced:  # stopped by the angle alone: below the top it met, whatever its val figures
+        assert r["score"] == r["angle"] and r["val_acc"] is not None
