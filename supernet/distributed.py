@@ -17,6 +17,7 @@ import hashlib
 import inspect
 import json
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -72,6 +73,15 @@ def close(ranks: Ranks) -> None:
         dist.destroy_process_group()
 
 
+#: DDP's warning when a gradient's strides differ from its bucket view's (the parameter's). On
+#: CPU, where activations are channels-last (``supernet.ops.fast``), a 1x1 or depthwise conv's
+#: weight gradient comes with channels-last strides, or with contiguous ones when the path
+#: slices the weight (mbv3): for these shapes both describe the same memory, differing only on
+#: dims of size 1 (``tests/supernet/test_distributed.py`` checks it on both spaces), and DDP's
+#: copy into its bucket is what it would do anyway. Filtered on CPU only.
+SIZE_ONE_STRIDES = "Grad strides do not match bucket view strides"
+
+
 def wrap(module: nn.Module, ranks: Ranks, device: torch.device) -> nn.Module:
     """``module`` itself, or a DDP wrapper. Each step trains one path, so most parameters get no
     gradient: ``find_unused_parameters`` lets DDP finish its reduction without them. BN running
@@ -79,6 +89,8 @@ def wrap(module: nn.Module, ranks: Ranks, device: torch.device) -> nn.Module:
     they are recalibrated per path before any evaluation anyway, and rank 0's are saved."""
     if not ranks.active:
         return module
+    if device.type == "cpu":
+        warnings.filterwarnings("ignore", message=SIZE_ONE_STRIDES, category=UserWarning)
     ids = [device.index] if device.type == "cuda" else None
     # torch 2.13 renamed broadcast_buffers (now deprecated) to forward_sync_buffers
     params = inspect.signature(DistributedDataParallel.__init__).parameters

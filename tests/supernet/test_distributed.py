@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
 
 import pytest
 import torch
+from torch import nn
 
 from supernet import distributed
+from supernet.builder import build
 from supernet.checkpoint import load_checkpoint
-from supernet.distributed import Ranks
+from supernet.distributed import SIZE_ONE_STRIDES, Ranks
 from supernet.errors import SharenasError
-from tests.conftest import REPO, TINY_TRAIN
+from tests.conftest import REPO, TINY_TRAIN, compose_tiny
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2"]
 SPLIT = ("sharing=fewshot", "sharing.split_epoch=1", "sharing.train_all_leaves=true")
@@ -58,6 +61,33 @@ def test_two_processes_train_one_checkpoint_through_a_split(tmp_path, split):
     # each process trained its half of every 32-image batch: 3 steps x children x 32 in all
     # (processes that each trained the whole batch would count twice that)
     assert payload["metrics"]["train_samples"] == 3 * leaves * 32
+    assert SIZE_ONE_STRIDES not in proc.stderr  # filtered on CPU: see the next test
+
+
+@pytest.mark.parametrize("space", ["nb201", "mbv3"])
+def test_cpu_grads_differ_from_their_params_in_strides_of_size_one_dims_only(space):
+    """Why DDP's grad-strides warning is filtered on CPU (``distributed.SIZE_ONE_STRIDES``): a
+    gradient whose strides are not its parameter's still lays out the same memory."""
+    cfg = compose_tiny("train", [f"space={space}", "space.macro.channels=8"])
+    torch.manual_seed(0)
+    built = build(cfg)
+    x, y = built.splits.train.tensors[0][:16], built.splits.train.tensors[1][:16]
+    rng, differ = random.Random(0), 0
+    for _ in range(12):
+        built.strategy.zero_grad(set_to_none=True)
+        arch = built.space.sample(rng)
+        nn.functional.cross_entropy(built.strategy(x, arch), y).backward()
+        for param in built.strategy.parameters():
+            if param.grad is None or param.grad.stride() == param.stride():
+                continue
+            differ += 1
+            sized = [
+                (a, b)
+                for n, a, b in zip(param.shape, param.stride(), param.grad.stride(), strict=True)
+                if n > 1
+            ]
+            assert all(a == b for a, b in sized), (tuple(param.shape), param.grad.stride())
+    assert differ  # the case the filter is for does occur
 
 
 def test_killed_and_resumed_ddp_run_matches_an_uninterrupted_one(tmp_path):
