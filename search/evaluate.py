@@ -213,11 +213,15 @@ class Evaluator:
         return dict(record)
 
     @torch.no_grad()
-    def _measure(self, arch: Mapping[str, str], zero_cost: float | None = None) -> dict:
-        key = str(arch)
+    def _measure(self, arch: Mapping[str, str], known: Mapping[str, Any] | None = None) -> dict:
+        """The full record of ``arch`` (memoised); ``known``: its ``zero_cost`` and ``angle``
+        when racing measured them already, so that nothing is measured twice."""
+        key, known = str(arch), known or {}
         if key not in self.memo:
-            record = self.compute(arch)
-            record["zero_cost"] = self.zero_cost(arch) if zero_cost is None else zero_cost
+            record = self.compute(arch, known.get("angle"))
+            record["zero_cost"] = (
+                known["zero_cost"] if "zero_cost" in known else self.zero_cost(arch)
+            )
             self.memo[key] = record
         return dict(self.memo[key])
 
@@ -234,7 +238,7 @@ class Evaluator:
             scored["flops"] = self._flops(net)
         if self.race.exact:
             scored["angle"] = self._angle(arch, net)  # the weights: no pass, no calibration
-            if not self._race_stops(arch, zero_cost, scored):
+            if not self._race_stops(arch, scored):
                 return None
         with torch.inference_mode():
             net = self.calibrator(net, first=1)
@@ -242,21 +246,22 @@ class Evaluator:
             logits = net(x)
             losses = nn.functional.cross_entropy(logits, y, reduction="none")
             point, hopeful = first_stage(losses, logits.argmax(1) == y, self.race.z)
-        if not self.race.exact and not self._race_stops(arch, zero_cost, {**hopeful, **scored}):
+        if not self.race.exact and not self._race_stops(arch, {**hopeful, **scored}):
             return None
         with torch.inference_mode():
-            costs = self._costs(arch, route, net)
+            costs = self._costs(arch, route, net, scored.get("angle"))
         record = {"arch": str(arch), **point, "train_loss": None, **costs, "zero_cost": zero_cost}
         record["raced"] = len(y)
         record["score"] = self.scorer(record)
         return record
 
-    def _race_stops(self, arch: Mapping[str, str], zero_cost: float | None, scored: dict) -> bool:
+    def _race_stops(self, arch: Mapping[str, str], scored: dict) -> bool:
         """Whether the race stops ``arch`` on the figures ``scored`` (hopeful ones, or an exact
         race's own); when it does not, ``arch`` is scored in full here, once."""
         if self.race.infeasible(scored) or self.race.stops(self.scorer(scored)):
             return True
-        self._measure(arch, zero_cost)  # FLOPs, latency, angle: measured once, there
+        known = {k: scored[k] for k in ("zero_cost", "angle") if k in scored}
+        self._measure(arch, known)  # FLOPs, latency (and the angle): measured once, there
         return False
 
     def zero_cost(self, arch: Mapping[str, str], name: str | None = None) -> float | None:
@@ -295,11 +300,11 @@ class Evaluator:
         return route, net if self.device.type == supernet_on == "cpu" else net.to(self.device)
 
     @torch.inference_mode()
-    def compute(self, arch: Mapping[str, str]) -> dict:
+    def compute(self, arch: Mapping[str, str], angle: float | None = None) -> dict:
         """The record of ``arch``, computed (no memo). The net is assembled from scratch copies of
         the supernet's parts made on first use and shared by every arch (``supernet.ops.parts``),
         so no weight is copied per arch; its BN statistics are recalibrated before it scores, so
-        the numbers are those of ``calibrated(arch)``."""
+        the numbers are those of ``calibrated(arch)``. ``angle``: the path's, measured already."""
         route, net = self._scratch(arch)
         val = score(net, self.val_batches, self.calibrator, self.device)
         return {
@@ -310,16 +315,18 @@ class Evaluator:
             "train_loss": score(net, self.train_batches, device=self.device).loss
             if self.train_batches
             else None,
-            **self._costs(arch, route, net),
+            **self._costs(arch, route, net, angle),
         }
 
-    def _costs(self, arch: Mapping[str, str], route: int, net: nn.Module) -> dict:
-        """The record's fields that do not read the validation split."""
+    def _costs(
+        self, arch: Mapping[str, str], route: int, net: nn.Module, angle: float | None = None
+    ) -> dict:
+        """The record's fields that do not read the validation split (``angle``: known)."""
         return {
             "params": count_params(net),
             "flops": self._flops(net) if self.count_flops else None,
             "latency_ms": self._latency(arch, net),
-            "angle": self._angle(arch, net),
+            "angle": self._angle(arch, net) if angle is None else angle,
             "supernet": route,
             "raced": None,
         }
