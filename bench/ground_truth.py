@@ -13,6 +13,7 @@ Two samples of cells, each cached in its own file (``SAMPLES``):
     python -m bench.ground_truth --sample uniform   # the uniform sample
     python -m bench.ground_truth --sample uniform --shard 0/2 &   # two processes, one cache
     python -m bench.ground_truth --sample uniform --shard 1/2
+    python -m bench.ground_truth --sample mbv3 --limit 24 --pilot 2 10   # try C=2, 10 epochs
 Both resume: archs already in the cache are skipped. Each finished arch is merged into the cache
 under a file lock (``fcntl``), so shards never overwrite each other's results.
 """
@@ -20,9 +21,12 @@ under a file lock (``fcntl``), so shards never overwrite each other's results.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fcntl
+import itertools
 import json
 import os
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +35,7 @@ from pathlib import Path
 import torch
 
 from bench.sample import stratified_sample, uniform_sample
+from search.fidelity import kendall_tau
 from supernet.arch import Arch
 from supernet.data import Splits, load_splits
 from supernet.models import Macro, standalone_from_scratch
@@ -50,6 +55,9 @@ CUT_OFF = 20.0
 # (0.34 / 0.43 / 0.22 on 23 archs); C=4 at 14x14 is the least noisy of them, at 15 s per training
 # on one core. On all 100 archs it reads 0.47 / 0.69 / 0.10: the archs differ less than the seeds
 # do. ``python -m bench.ceiling --sample mbv3`` gives what any estimator could reach (tau 0.33).
+# Two later pilots on the faster CPU kernels (same statistics) did no better: C=2 for 10 epochs
+# 0.66 / 1.04 / 0.13 (24 archs), C=4 for 15 epochs 0.34 / 0.55 / -0.04 (16 archs): a narrower
+# macro trained longer is noisier, and longer training makes the archs more alike.
 MBV3_CACHE = "mbv3_mnist5k14_c4.json"
 MBV3_DATA = DATA
 MBV3_MACRO = dict(channels=4)
@@ -181,6 +189,49 @@ def measure(
     return payload
 
 
+def pilot(
+    archs: list[Arch], sample: Sample, splits: Splits, recipe: StandaloneRecipe, channels: int
+) -> dict:
+    """Try a setting before caching anything: train ``archs`` once per seed of ``sample`` at
+    width ``channels`` and print how well it separates them (the std of the seed means, the mean
+    per-seed sd and the mean pairwise Kendall tau between single seeds); nothing is written."""
+    space = build_space(sample.space)
+    macro = Macro(
+        **{**sample.macro, "channels": channels},
+        in_channels=splits.in_channels,
+        num_classes=splits.num_classes,
+    )
+    per_seed, start = {}, time.time()
+    for n, arch in enumerate(archs):
+        accs = []
+        for seed in sample.seeds:
+            torch.manual_seed(seed)
+            net = standalone_from_scratch(space, macro, arch)
+            train_standalone(net, splits.train, recipe, seed)
+            accs.append(accuracy(net, splits.test))
+        per_seed[str(arch)] = accs
+        print(f"[{n + 1}/{len(archs)}] {time.time() - start:7.0f}s {arch} {accs}", flush=True)
+    columns = list(zip(*per_seed.values(), strict=True))
+    taus = [
+        kendall_tau(dict(zip(per_seed, a, strict=True)), dict(zip(per_seed, b, strict=True)))
+        for a, b in itertools.combinations(columns, 2)
+    ]
+    means = [statistics.fmean(v) for v in per_seed.values()]
+    figures = {
+        "std_of_means": statistics.pstdev(means),
+        "per_seed_sd": statistics.fmean(statistics.stdev(v) for v in per_seed.values()),
+        "seed_tau": statistics.fmean(taus),
+        "seconds_per_training": (time.time() - start) / len(archs) / len(sample.seeds),
+    }
+    print(
+        f"pilot: C={channels}, {recipe.epochs} epochs, {len(archs)} archs x {len(sample.seeds)} "
+        f"seeds, mean accuracy {statistics.fmean(means):.2f}: std of means "
+        f"{figures['std_of_means']:.2f} / per-seed sd {figures['per_seed_sd']:.2f} / seed tau "
+        f"{figures['seed_tau']:.3f}, {figures['seconds_per_training']:.1f} s per training"
+    )
+    return figures
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -190,6 +241,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--shard", default="0/1", help="K/N: this process trains the archs at positions K mod N"
     )
+    parser.add_argument(
+        "--pilot",
+        nargs=2,
+        type=int,
+        metavar=("CHANNELS", "EPOCHS"),
+        help="try the sample's archs (with --limit) at this width and epochs; writes nothing",
+    )
     args = parser.parse_args(argv)
     k, n = (int(v) for v in args.shard.split("/"))
     if not 0 <= k < n:
@@ -198,6 +256,10 @@ def main(argv: list[str] | None = None) -> None:
     sample = SAMPLES[args.sample]
     archs = sample.archs()[: args.limit]
     splits = load_splits(**sample.data)
+    if args.pilot:
+        channels, epochs = args.pilot
+        pilot(archs, sample, splits, dataclasses.replace(sample.recipe, epochs=epochs), channels)
+        return
     measure(archs, sample, splits, sample.recipe, lambda s: print(s, flush=True), (k, n))
 
 

@@ -20,8 +20,9 @@ Each figure is the median CPU time of ``--repeats`` runs (one thread); the ratio
 sums over archs. The search's figures are wall time and CPU time. The training step (fwd + bwd +
 SGD) is timed on the same batches for the supernet path and for the path's extracted net.
 Synflow (an estimator's data-free part) is timed on a fresh copy of the extracted net and on the
-evaluator's prepared part twins. Then ``bench.racing`` on nb201 (``--race-trials``): a trained
-supernet, ranked with ``evaluator.race=true`` against the full evaluator and the naive baseline.
+evaluator's prepared part twins. Then ``bench.racing`` on each space (``--race-trials`` archs of
+a TPE search): a trained supernet, ranked with ``evaluator.race=true`` and the space's default
+estimator (mbv3's angle races exactly) against the full evaluator and the naive baseline.
 Lines starting ``evaluator/floor``, ``naive/evaluator``, ``naive/racing`` and
 ``supernet/standalone`` are for scripts to read.
 """
@@ -349,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=500, help="Optuna TPE search; 0: skip")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
-        "--race-trials", type=int, default=200, help="racing on a trained nb201 supernet; 0: skip"
+        "--race-trials", type=int, default=200, help="racing on each trained supernet; 0: skip"
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -359,8 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.race_trials:
         from bench.racing import race_report
 
-        torch.manual_seed(0)
-        race_report("nb201", args.race_trials)
+        for space in args.spaces:
+            torch.manual_seed(0)
+            race_report(space, args.race_trials)
     if args.trials:
         total, cpu, rate, share = search_rate("nb201", args.trials)
         print(

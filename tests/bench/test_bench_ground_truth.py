@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import statistics
 
 import pytest
 
@@ -100,3 +101,24 @@ def test_the_mbv3_sample_trains_mbv3_nets_in_its_own_macro(tmp_path):
     assert payload["params"] == {str(archs[0]): count_params(net)}
     assert payload["space"] == "mbv3" and payload["macro"] == {"channels": 4}
     assert payload["sample"] == {"kind": "mbv3", "n": 100, "seed": 1}
+
+
+def test_a_pilot_prints_how_well_a_setting_separates_archs_and_writes_nothing(tmp_path, capsys):
+    sample = dataclasses.replace(
+        ground_truth.SAMPLES["mbv3"], cache=tmp_path / "mbv3.json", seeds=(0, 1)
+    )
+    splits = load_splits("digits", limit=120, seed=0)
+    archs = sample.archs()[:3]
+    recipe = StandaloneRecipe(epochs=1, batch_size=64)
+    figures = ground_truth.pilot(archs, sample, splits, recipe, channels=2)
+    out = capsys.readouterr().out
+    accs = [
+        [float(a) for a in line.split("[")[-1].rstrip("]").split(",")]
+        for line in out.splitlines()
+        if line.startswith("[")
+    ]
+    assert len(accs) == 3 and all(len(a) == 2 for a in accs)  # each arch once per seed
+    means = [sum(a) / 2 for a in accs]
+    assert figures["std_of_means"] == pytest.approx(statistics.pstdev(means))
+    assert "pilot: C=2, 1 epochs, 3 archs x 2 seeds" in out
+    assert not sample.cache.exists()
