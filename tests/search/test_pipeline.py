@@ -216,6 +216,7 @@ def test_exported_model_takes_any_batch_size(checkpoint, tmp_path) -> None:
     assert set(record) >= {"normalize", "val_acc", "arch"}
     if record["normalize"] is not None:
         assert set(record["normalize"]) == {"mean", "std"}
+    assert record["classes"] == [str(d) for d in range(10)]  # digits: logit i is digit i
     module = torch.export.load(tmp_path / "best" / "model.pt2").module()
     x = torch.randn(4, *shape)
     with torch.no_grad():
@@ -242,6 +243,7 @@ def test_onnx_export_matches_the_torch_export_program(checkpoint, tmp_path) -> N
     assert norm is not None  # digits: mean and std of the training pixels
     assert float(meta["normalize_mean"]) == norm["mean"]
     assert float(meta["normalize_std"]) == norm["std"]
+    assert json.loads(meta["classes"]) == record["classes"]
     for batch in (1, 5):  # the batch dimension stays dynamic
         x = torch.randn(batch, *shape)
         (onnx_out,) = session.run(None, {"x": x.numpy()})

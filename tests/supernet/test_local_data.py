@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import numpy as np
@@ -82,6 +83,8 @@ def test_cifar10_binary_and_python_versions_read_the_same_images(tmp_path):
         (python / name).write_bytes(pickle.dumps(batch))
     again, labels_again = load_cifar10(str(python))
     assert np.array_equal(images, again) and np.array_equal(labels, labels_again)
+    splits = load_splits("cifar10", path=str(tmp_path))
+    assert splits.classes[:2] == ("airplane", "automobile") and len(splits.classes) == 10
 
 
 class _Payload:
@@ -147,3 +150,5 @@ def test_a_search_reads_moved_data_from_the_path_it_is_given(tmp_path, capsys):
     out = search.run(cfg, out_dir=tmp_path / "s1")
     assert len(out["records"]) == 5
     assert f"data.path: reading {moved}" in capsys.readouterr().out
+    exported = json.loads((tmp_path / "s1" / "best" / "record.json").read_text())
+    assert exported["classes"] == ["class_0", "class_1", "class_2"]  # logit i: sub-folder i
