@@ -1,20 +1,22 @@
-"""Ground truth for the fidelity benchmark: standalone NB201 nets trained from scratch.
+"""Ground truth for the fidelity benchmark: standalone nets trained from scratch.
 
 Recipe (fixed before any strategy was tuned; stored in the output JSON with the results):
 mnist5k pooled to 14x14, split seed 0 (3000 train / 1000 val / 1000 test), macro C=8, N=1,
 SGD nesterov lr 0.05 momentum 0.9 wd 5e-4, cosine, batch 128, 6 epochs.
 Ground truth = mean *test* accuracy over seeds (the supernet and the ranking never see test).
-Two samples of cells, each cached in its own file (``SAMPLES``):
+Three samples, each cached in its own file (``SAMPLES``); two of NB201 cells:
 - ``stratified``: 215 cells, every op at every count 0..6 (``bench/sample.py``), seeds 0 1 2;
 - ``uniform``: 300 cells drawn uniformly at random (draw seed 1), seeds 0-4, because uniform
-  cells differ less and 3 seeds are too noisy to rank them.
+  cells differ less and 3 seeds are too noisy to rank them;
+and ``mbv3``: 100 archs of the elastic mbv3 space drawn uniformly (draw seed 1), seeds 0 1 2, in
+a narrower macro (C=4; ``MBV3_MACRO``, below).
 
     python -m bench.ground_truth                    # the stratified sample
     python -m bench.ground_truth --sample uniform   # the uniform sample
     python -m bench.ground_truth --sample uniform --shard 0/2 &   # two processes, one cache
     python -m bench.ground_truth --sample uniform --shard 1/2
     python -m bench.ground_truth --sample mbv3 --limit 24 --pilot 2 10   # try C=2, 10 epochs
-Both resume: archs already in the cache are skipped. Each finished arch is merged into the cache
+All resume: archs already in the cache are skipped. Each finished arch is merged into the cache
 under a file lock (``fcntl``), so shards never overwrite each other's results.
 """
 
@@ -52,7 +54,8 @@ CUT_OFF = 20.0
 # C=4 at 14x14 0.50 / 0.62 / 0.22 (the first 25 archs of this sample); C=4 at 7x7 1.17 / 1.49 /
 # 0.02 (11 archs); C=4 with a 2,000-image test split 0.59 / 0.98 / 0.20 (8 archs); C=2 and C=8
 # with 2-3 epochs were noisier or did not learn. None separates mbv3 archs much better than C=8
-# (0.34 / 0.43 / 0.22 on 23 archs); C=4 at 14x14 is the least noisy of them, at 15 s per training
+# (0.34 / 0.43 / 0.22 on 23 archs); C=4 at 14x14 spreads its means the widest against its seed
+# noise (0.50 against 0.62; C=8: 0.34 against 0.43), at 15 s per training
 # on one core. On all 100 archs it reads 0.47 / 0.69 / 0.10: the archs differ less than the seeds
 # do. ``python -m bench.ceiling --sample mbv3`` gives what any estimator could reach (tau 0.33).
 # Two later pilots on the faster CPU kernels (same statistics) did no better: C=2 for 10 epochs
@@ -237,7 +240,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--limit", type=int, default=None, help="only the first N archs (a dry run)"
     )
-    parser.add_argument("--sample", choices=list(SAMPLES), default="stratified")
+    parser.add_argument(
+        "--sample", choices=list(SAMPLES), default="stratified", help="which sample (see above)"
+    )
     parser.add_argument(
         "--shard", default="0/1", help="K/N: this process trains the archs at positions K mod N"
     )

@@ -56,15 +56,13 @@ def export_subnet(
     ``record.json`` is the evaluation record plus ``input_shape`` (C, H, W), ``normalize``
     (``{"mean", "std"}`` of the training pixels, or null if unknown): feed the model
     ``(x - mean) / std``, as during search; and ``classes``, the name of each output (logit ``i``
-    is ``classes[i]``; an image folder's are its sub-folders, sorted), or null if unknown.
-    ``net`` should already have recalibrated BN.
+    is ``classes[i]``), or null if unknown. ``net`` should already have recalibrated BN.
 
     ``model.onnx`` (``results.onnx=true``; needs ``pip install 'sharenas[onnx]'``) is the same
     network through ``torch.onnx.export(dynamo=True)`` for ONNX Runtime and other ONNX tools:
     input ``x`` (batch, C, H, W), output ``logits`` (batch, classes), the batch dimension named
     ``batch`` and dynamic; its metadata (``metadata_props``) holds ``arch``, ``input_shape``,
-    ``classes`` (a JSON list) and ``normalize_mean`` / ``normalize_std`` (absent when unknown)
-    as strings.
+    ``classes`` and ``normalize_mean`` / ``normalize_std`` (absent when unknown) as strings.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -76,11 +74,7 @@ def export_subnet(
         "exported": out / "model.pt2",
     }
     paths["arch"].write_text(arch + "\n")
-    full = {**record, "input_shape": [int(d) for d in input_shape]}
-    full["normalize"] = (
-        {k: float(normalize[k]) for k in ("mean", "std")} if normalize is not None else None
-    )
-    full["classes"] = [str(c) for c in classes] or None
+    full = _full_record(record, input_shape, normalize, classes)
     paths["record"].write_text(strict_dumps(full, indent=1, sort_keys=True))
     torch.save(net.state_dict(), paths["state_dict"])
     example = torch.zeros((2, *input_shape))  # batch 2: a batch of 1 would be specialised
@@ -98,6 +92,18 @@ def export_subnet(
             meta |= {f"normalize_{k}": repr(v) for k, v in full["normalize"].items()}
         _export_onnx(net, example, paths["onnx"], meta)
     return paths
+
+
+def _full_record(
+    record: Mapping, input_shape: tuple[int, ...], normalize: Mapping | None, classes: Sequence
+) -> dict:
+    """``record.json``: the record, ``input_shape``, ``normalize`` and ``classes`` (or None)."""
+    full = {**record, "input_shape": [int(d) for d in input_shape]}
+    full["normalize"] = (
+        {k: float(normalize[k]) for k in ("mean", "std")} if normalize is not None else None
+    )
+    full["classes"] = [str(c) for c in classes] or None
+    return full
 
 
 def _export_onnx(net: nn.Module, example: torch.Tensor, path: Path, meta: dict[str, str]) -> None:

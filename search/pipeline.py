@@ -21,6 +21,7 @@ from search.estimators import get_estimator, resolve_calibration, resolve_estima
 from search.evaluate import Evaluator, initial_for
 from search.export import export_top, normalization
 from search.objective import Objective
+from search.racing import EXACT_ESTIMATORS
 from search.ranking import Objectives, leaderboard, pareto_front
 from search.record import OPTUNA_DIRECTIONS
 from search.result_files import move_earlier_outputs, write_results
@@ -183,15 +184,21 @@ def _say_raced(records: list[dict], earlier: set[str], race: Any) -> None:
     if race is None and not before:
         return
     exact = race is not None and race.exact
-    said = (
-        f"evaluator.race: {now} of the {len(new)} archs this run evaluated stopped after the "
-        f"first stage (one calibration batch and {race.images} validation images; raced="
-        f"{race.images} in leaderboard.csv)"
-        if race is not None
-        else "evaluator.race is off in this run"
-    )
-    if exact:
-        said += "; each by its exact score, so the ranking is the full evaluator's"
+    if race is None:
+        said = "evaluator.race is off in this run"
+    elif exact:
+        said = (
+            f"evaluator.race: {now} of the {len(new)} archs this run evaluated stopped below the "
+            f"top by their exact score, so the ranking is the full evaluator's; their val_acc and "
+            f"val_loss come from a first stage (one calibration batch and {race.images} "
+            f"validation images; raced={race.images} in leaderboard.csv)"
+        )
+    else:
+        said = (
+            f"evaluator.race: {now} of the {len(new)} archs this run evaluated stopped after the "
+            f"first stage (one calibration batch and {race.images} validation images; raced="
+            f"{race.images} in leaderboard.csv)"
+        )
     if race is not None and len(new) and not now:
         full = sum(r["raced"] is None for r in records)
         said += (
@@ -206,9 +213,18 @@ def _say_raced(records: list[dict], earlier: set[str], race: Any) -> None:
     print(said, file=sys.stderr)
 
 
-def _rank(cfg: DictConfig, study: Study, records: list[dict], built: Any, backend: Any, **kw: Any):
+def _rank(
+    cfg: DictConfig,
+    study: Study,
+    records: list[dict],
+    built: Any,
+    backend: Any,
+    exact: bool = False,
+    **kw: Any,
+):
     """(ranked records, feasibility note, verification or None): feasibility and canonical forms
-    marked, the leaderboard by ``results.key``, then the verify stage on it."""
+    marked, the leaderboard by ``results.key``, then the verify stage on it. ``exact``: the
+    estimator races exactly (a raced record's score is its full score)."""
     key, objective = str(cfg.results.key), study.objective
     for record in records:
         record["feasible"] = objective.feasible(record)
@@ -218,13 +234,7 @@ def _rank(cfg: DictConfig, study: Study, records: list[dict], built: Any, backen
         print(note, file=sys.stderr)
     ranked = leaderboard(records, key=key, descending=objective.descending)
     top_k = int(cfg.results.top_k)
-    if raced := [str(i) for i, r in enumerate(ranked[:top_k], 1) if r.get("raced") is not None]:
-        print(
-            f"warning: {len(raced)} of the top {top_k} (ranks {', '.join(raced)}) were stopped by "
-            "racing and hold first-stage figures (a study raced with a shorter "
-            "evaluator.race_top_k, or other constraints)",
-            file=sys.stderr,
-        )
+    _warn_raced_top(ranked, top_k, exact)
     verified = verify(
         cfg.verify,
         built,
@@ -241,15 +251,44 @@ def _rank(cfg: DictConfig, study: Study, records: list[dict], built: Any, backen
     )
     if verified is not None:
         annotate(records, ranked, verified)
-        raced = {r["arch"] for r in ranked if r.get("raced") is not None}
-        if picked := [r for r in verified.rows if r["arch"] in raced]:
-            print(
-                f"note: {len(picked)} of the {len(verified.rows)} verified archs were stopped by "
-                "racing (controls drawn from every evaluated arch): their supernet scores in the "
-                "agreement table below are first-stage figures, biased low",
-                file=sys.stderr,
-            )
+        _note_raced_verified(ranked, verified, exact)
     return ranked, note, verified
+
+
+def _warn_raced_top(ranked: list[dict], top_k: int, exact: bool) -> None:
+    """A warning naming the ranks of the printed top that racing stopped (a study raced with a
+    shorter top, re-ranked now)."""
+    if raced := [str(i) for i, r in enumerate(ranked[:top_k], 1) if r.get("raced") is not None]:
+        what = (
+            "their scores are exact, their val_acc and val_loss first-stage figures"
+            if exact
+            else "they hold first-stage figures"
+        )
+        print(
+            f"warning: {len(raced)} of the top {top_k} (ranks {', '.join(raced)}) were stopped by "
+            f"racing: {what} (the study raced a shorter top than results.top_k={top_k}, or "
+            "under other constraints)",
+            file=sys.stderr,
+        )
+
+
+def _note_raced_verified(ranked: list[dict], verified: Any, exact: bool) -> None:
+    """A note on the verified archs racing stopped: what their supernet figures are."""
+    raced = {r["arch"] for r in ranked if r.get("raced") is not None}
+    if picked := [r for r in verified.rows if r["arch"] in raced]:
+        what = (
+            "their supernet scores in the agreement table below are exact; only their "
+            "val_acc and val_loss are first-stage figures"
+            if exact
+            else "their supernet scores in the agreement table below are first-stage "
+            "figures, biased low"
+        )
+        was = "was" if len(picked) == 1 else "were"
+        print(
+            f"note: {len(picked)} of the {len(verified.rows)} verified archs {was} stopped by "
+            f"racing (controls drawn from every evaluated arch): {what}",
+            file=sys.stderr,
+        )
 
 
 def _write(cfg: DictConfig, study: Study, records: list[dict], meta: dict, out: Path, verified, tb):
@@ -376,8 +415,9 @@ def run(
         records = _search(study, evaluator, backend)
     finally:
         study.close()
+    exact = evaluator.scorer.estimator.name in EXACT_ESTIMATORS
     ranked, note, verified = _rank(
-        cfg, study, records, built, backend, out=out, checkpoint=checkpoint
+        cfg, study, records, built, backend, exact, out=out, checkpoint=checkpoint
     )
     meta = {
         "checkpoint": str(checkpoint),

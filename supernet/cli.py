@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from hydra.errors import InstantiationException
 
@@ -127,8 +128,7 @@ def _check_composed(config_name: str, overrides: list[str], conf_dir: Path) -> N
                     f"whole mapping write ++{given}"
                 ) from None
             parent = key.rpartition(".")[0]
-            with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-                base = compose(config_name, [a for a in overrides if a != given])
+            base = _compose_known(config_name, [a for a in overrides if a != given], conf_dir)
             node = OmegaConf.select(base, parent) if parent else base
             allowed = sorted(node.keys()) if hasattr(node, "keys") else []
             raise SharenasError(
@@ -139,6 +139,27 @@ def _check_composed(config_name: str, overrides: list[str], conf_dir: Path) -> N
             raise SharenasError(f"bad value for {key}={value}: {msg}") from None
         raise SharenasError(str(err).splitlines()[0]) from None
     _check_additions(config_name, overrides, conf_dir)
+
+
+def _compose_known(config_name: str, overrides: list[str], conf_dir: Path) -> Any:
+    """The config of ``overrides`` less any that does not compose (another unknown key: the
+    first one is the one reported), to list the keys a node really has."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException
+
+    rest = list(overrides)
+    while True:
+        try:
+            with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+                return compose(config_name, rest)
+        except ConfigCompositionException as err:
+            if not rest:
+                raise
+            key = getattr(err.__cause__, "full_key", None) or ""
+            bad = next(
+                (a for a in rest if _names(a, key) or override_key(a).startswith(key + ".")), None
+            )
+            rest = [a for a in rest if a != bad] if key and bad else []  # else: no override
 
 
 def _check_additions(config_name: str, overrides: list[str], conf_dir: Path) -> None:

@@ -292,6 +292,7 @@ def test_checkpoint_warnings_name_only_what_the_user_set(capsys):
     ],
 )
 def test_a_typo_next_to_its_group_choice_is_still_a_typo(argv, words):
+    register_configs()  # the schemas the group options name (also when this test runs alone)
     with pytest.raises(SharenasError, match=re.escape(words)):
         check_key_overrides("train", argv)
 
@@ -317,6 +318,10 @@ def test_check_int_keeps_large_integers_exact_and_refuses_bools():
         ("train", ["+trainer.foo=1"], "unknown key 'trainer.foo'; trainer has: amp, "),
         ("search", ["-m", "searcher.n_trials=3,abc"], "bad value for searcher.n_trials=abc"),
         ("train", ["-m", "seed=1,2", "trainer.epoch=1,2"], "unknown key 'trainer.epoch'"),
+        # two unknown keys: the first is named, with what its node really has
+        ("search", ["verify.top=3", "verify.epochs=1"], "unknown key 'verify.top'; verify has:"),
+        ("train", ["trainer.foo=1", "verify.bar=1"], "unknown key 'trainer.foo'; trainer has:"),
+        ("search", ["search.x=1", "foo.y=2"], "unknown key 'search'; the config has: backend, "),
     ],
 )
 def test_unknown_keys_and_bad_sweep_values_are_one_line(config, argv, words):

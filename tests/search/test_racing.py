@@ -333,16 +333,30 @@ def test_a_race_that_stopped_nothing_says_why(tiny_cfg, tmp_path, capsys, settin
 
 
 def test_an_mbv3_search_races_its_default_angle_exactly(tiny_cfg, tmp_path, capsys):
-    overrides = ["space=mbv3", "searcher.n_trials=24", "evaluator.race=true", "results.top_k=3"]
+    storage = f"searcher.storage={tmp_path / 'study.journal'}"
+    common = ["space=mbv3", "searcher.n_trials=24", storage, "verify=off"]
     auto = ["evaluator.estimator=auto", "results.key=score"]
-    out = pipeline.run(tiny_cfg("search", [*overrides, *auto]), out_dir=tmp_path)
+    raced_run = [*common, *auto, "evaluator.race=true", "results.top_k=3"]
+    out = pipeline.run(tiny_cfg("search", raced_run), out_dir=tmp_path / "a")
     err = capsys.readouterr().err
     assert "evaluator.estimator=auto -> angle" in err
     records = out["records"]
     raced = [r for r in records if r["raced"] is not None]
     assert raced and all(r["raced"] == 64 for r in raced)
-    assert f"{len(raced)} of the 24 archs this run evaluated stopped" in err
-    assert "each by its exact score, so the ranking is the full evaluator's" in err
+    assert (
+        f"evaluator.race: {len(raced)} of the 24 archs this run evaluated stopped below the top "
+        "by their exact score, so the ranking is the full evaluator's; their val_acc and val_loss "
+        "come from a first stage (one calibration batch and 64 validation images"
+    ) in err
     assert all(r.get("raced") is None for r in out["leaderboard"][:3])
     for r in raced:  # stopped by the angle alone: below the top it met, whatever its val figures
         assert r["score"] == r["angle"] and r["val_acc"] is not None
+    checkpoint = f"supernet.checkpoint={out['checkpoint']}"
+    longer = [*common, *auto, checkpoint, "results.top_k=24"]  # re-ranks the stored study
+    again = pipeline.run(tiny_cfg("search", longer), out_dir=tmp_path / "b")
+    assert [r["arch"] for r in again["leaderboard"]] == [r["arch"] for r in out["leaderboard"]]
+    assert re.search(
+        rf"warning: {len(raced)} of the top 24 \(ranks [\d, ]+\) were stopped by racing: their "
+        "scores are exact, their val_acc and val_loss first-stage figures",
+        capsys.readouterr().err,
+    )
