@@ -189,9 +189,10 @@ def _say_raced(records: list[dict], earlier: set[str], race: Any) -> None:
     elif exact:
         said = (
             f"evaluator.race: {now} of the {len(new)} archs this run evaluated stopped below the "
-            f"top by their exact score, so the ranking is the full evaluator's; their val_acc and "
-            f"val_loss come from a first stage (one calibration batch and {race.images} "
-            f"validation images; raced={race.images} in leaderboard.csv)"
+            f"top by their exact score (or by a constraint), so the top and the order by score "
+            f"are the full evaluator's; their val_acc and val_loss come from a first stage (one "
+            f"calibration batch and {race.images} validation images; raced={race.images} in "
+            "leaderboard.csv)"
         )
     else:
         said = (

@@ -29,8 +29,9 @@ from the images scored. An estimator that reads no split's loss or accuracy (``E
 the angle, mbv3's default, and the zero-cost proxies) races exactly: its score is computed before
 any validation pass, the same as in the full record, and an arch stops when that score is below
 the top. Only the stopped arch's record figures come from the first stage (one calibration batch,
-``images`` validation images), so the leaderboard's order and its top's records are exactly those
-of a search without racing; such a race never pauses, since checking costs no pass.
+``images`` validation images), so the order by score and the top's records are exactly those
+of a search without racing (only ties in score, broken by the validation loss, may order
+differently below the top); such a race never pauses, since checking costs no pass.
 ``bench/racing.py`` measures both sides on a trained supernet: the cost per arch against the full
 evaluator and the naive baseline, and how many archs of the full evaluator's top-k racing stopped.
 """
@@ -125,8 +126,7 @@ class Race:
             return
         if self.threshold is None or best[-1] > self.threshold:
             heapq.heapify(best)
-            self._best = best
-            self._misses = 0  # a higher top may stop what the old one could not: not paused
+            self._best = best  # a paused race stays paused: its next probe may resume it
 
     @property
     def threshold(self) -> float | None:

@@ -129,11 +129,10 @@ def _check_composed(config_name: str, overrides: list[str], conf_dir: Path) -> N
                 ) from None
             parent = key.rpartition(".")[0]
             base = _compose_known(config_name, [a for a in overrides if a != given], conf_dir)
-            node = OmegaConf.select(base, parent) if parent else base
+            node = (OmegaConf.select(base, parent) if parent else base) if base else None
             allowed = sorted(node.keys()) if hasattr(node, "keys") else []
-            raise SharenasError(
-                f"unknown key {key!r}; {parent or 'the config'} has: {', '.join(map(str, allowed))}"
-            ) from None
+            has = f"; {parent or 'the config'} has: {', '.join(map(str, allowed))}"
+            raise SharenasError(f"unknown key {key!r}{has if allowed else ''}") from None
         if key:
             msg = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
             raise SharenasError(f"bad value for {key}={value}: {msg}") from None
@@ -143,7 +142,8 @@ def _check_composed(config_name: str, overrides: list[str], conf_dir: Path) -> N
 
 def _compose_known(config_name: str, overrides: list[str], conf_dir: Path) -> Any:
     """The config of ``overrides`` less any that does not compose (another unknown key: the
-    first one is the one reported), to list the keys a node really has."""
+    first one is the one reported), to list the keys a node really has; None if not even the
+    defaults compose."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import ConfigCompositionException
 
@@ -154,12 +154,17 @@ def _compose_known(config_name: str, overrides: list[str], conf_dir: Path) -> An
                 return compose(config_name, rest)
         except ConfigCompositionException as err:
             if not rest:
-                raise
+                return None
             key = getattr(err.__cause__, "full_key", None) or ""
             bad = next(
                 (a for a in rest if _names(a, key) or override_key(a).startswith(key + ".")), None
             )
-            rest = [a for a in rest if a != bad] if key and bad else []  # else: no override
+            if key and bad:
+                rest = [a for a in rest if a != bad]
+                continue
+            # not one override's fault: keep the group choices and Hydra's own settings
+            kept = [a for a in rest if "." not in override_key(a) or a.startswith("hydra.")]
+            rest = kept if kept != rest else []
 
 
 def _check_additions(config_name: str, overrides: list[str], conf_dir: Path) -> None:

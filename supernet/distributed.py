@@ -78,7 +78,8 @@ def close(ranks: Ranks) -> None:
 #: weight gradient comes with channels-last strides, or with contiguous ones when the path
 #: slices the weight (mbv3): for these shapes both describe the same memory, differing only on
 #: dims of size 1 (``tests/supernet/test_distributed.py`` checks it on both spaces), and DDP's
-#: copy into its bucket is what it would do anyway. Filtered on CPU only.
+#: copy into its bucket is what it would do anyway. Filtered once a CPU model is wrapped, for the
+#: rest of the process (a ``torchrun`` process trains one run, on one device type).
 SIZE_ONE_STRIDES = "Grad strides do not match bucket view strides"
 
 

@@ -293,9 +293,9 @@ def test_a_higher_top_from_another_process_is_adopted_never_merged():
     assert race.top() == [3.0, 2.0]
     for _ in range(PAUSE):  # paused ...
         assert race.enter() and not race.stops(1e9)
-    assert not any(race.enter() for _ in range(PROBE_EVERY - 1))
-    race.adopt([5.0, 4.0])  # ... until a higher top comes, which may stop what this one could not
-    assert race.enter() and race.threshold == 4.0
+    race.adopt([5.0, 4.0])  # ... and still paused with a higher top (on Ray it rises often):
+    assert race.threshold == 4.0  # the next probe that stops resumes racing
+    assert [race.enter() for _ in range(PROBE_EVERY)].count(True) == 1
 
 
 def test_a_ray_worker_races_against_the_top_its_config_carries(tiny_cfg):
@@ -345,8 +345,9 @@ def test_an_mbv3_search_races_its_default_angle_exactly(tiny_cfg, tmp_path, caps
     assert raced and all(r["raced"] == 64 for r in raced)
     assert (
         f"evaluator.race: {len(raced)} of the 24 archs this run evaluated stopped below the top "
-        "by their exact score, so the ranking is the full evaluator's; their val_acc and val_loss "
-        "come from a first stage (one calibration batch and 64 validation images"
+        "by their exact score (or by a constraint), so the top and the order by score are the "
+        "full evaluator's; their val_acc and val_loss come from a first stage (one calibration "
+        "batch and 64 validation images"
     ) in err
     assert all(r.get("raced") is None for r in out["leaderboard"][:3])
     for r in raced:  # stopped by the angle alone: below the top it met, whatever its val figures
