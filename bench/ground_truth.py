@@ -42,6 +42,7 @@ from supernet.arch import Arch
 from supernet.data import Splits, load_splits
 from supernet.models import Macro, standalone_from_scratch
 from supernet.spaces import build_space
+from supernet.spaces.base import Space
 from supernet.standalone import StandaloneRecipe, accuracy, train_standalone
 
 HERE = Path(__file__).resolve().parent
@@ -149,6 +150,19 @@ def _merge(path: Path, header: dict, key: str, accs: list[float], n_params: int)
     return payload
 
 
+def _train_seeds(
+    space: Space, macro: Macro, arch: Arch, splits: Splits, recipe: StandaloneRecipe, seeds: tuple
+) -> tuple[list[float], int]:
+    """(test accuracy per seed, parameters) of ``arch`` trained alone once per seed."""
+    accs = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        net = standalone_from_scratch(space, macro, arch)
+        train_standalone(net, splits.train, recipe, seed)
+        accs.append(accuracy(net, splits.test))
+    return accs, sum(p.numel() for p in net.parameters())
+
+
 def measure(
     archs: list[Arch],
     sample: Sample,
@@ -180,13 +194,7 @@ def measure(
         key = str(arch)
         if n % shard[1] != shard[0] or len(done.get(key, ())) == len(sample.seeds):
             continue
-        accs = []
-        for seed in sample.seeds:
-            torch.manual_seed(seed)
-            net = standalone_from_scratch(space, macro, arch)
-            train_standalone(net, splits.train, recipe, seed)
-            accs.append(accuracy(net, splits.test))
-        n_params = sum(p.numel() for p in net.parameters())
+        accs, n_params = _train_seeds(space, macro, arch, splits, recipe, sample.seeds)
         payload = _merge(sample.cache, header, key, accs, n_params)
         log(f"[{n + 1}/{len(archs)}] {time.time() - start:7.0f}s {key} {accs}")
     return payload
@@ -206,12 +214,7 @@ def pilot(
     )
     per_seed, start = {}, time.time()
     for n, arch in enumerate(archs):
-        accs = []
-        for seed in sample.seeds:
-            torch.manual_seed(seed)
-            net = standalone_from_scratch(space, macro, arch)
-            train_standalone(net, splits.train, recipe, seed)
-            accs.append(accuracy(net, splits.test))
+        accs, _ = _train_seeds(space, macro, arch, splits, recipe, sample.seeds)
         per_seed[str(arch)] = accs
         print(f"[{n + 1}/{len(archs)}] {time.time() - start:7.0f}s {arch} {accs}", flush=True)
     columns = list(zip(*per_seed.values(), strict=True))
