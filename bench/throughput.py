@@ -8,7 +8,9 @@ Per space (digits, the default search's data and evaluator settings, fresh weigh
 not depend on the weights' values; the sharing strategy's scheduled splits taken, as in a trained
 supernet), for each of ``--archs`` random archs, milliseconds of:
 - ``evaluator``: ``Evaluator(built)(arch)``, a whole record (extract, BN recalibration on the
-  cached calibration batches, validation accuracy and loss, params, FLOPs);
+  cached calibration batches, validation accuracy and loss, params, FLOPs), as the archs come in
+  a search: its prefix cache (``search.prefix``) holds what the earlier archs left, never the
+  arch's own activations (restored before each repeat);
 - ``floor``: the same forward passes through the already extracted net over the same cached
   tensors (calibration batches in train mode, validation batches in eval mode), nothing else;
 - ``plain``: the evaluator as it was before its scratch parts and FLOP memo: a fresh extracted
@@ -35,6 +37,7 @@ import hashlib
 import random
 import statistics
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -147,9 +150,11 @@ def rank_costs(built: Built, archs: list, repeats: int) -> list[tuple]:
     ev = Evaluator(built)
     rows = []
     for arch in archs:
+        cached = (OrderedDict(ev.prefix.entries), ev.prefix.nbytes)  # the earlier archs' only
 
-        def evaluate(a=arch) -> dict:
+        def evaluate(a=arch, c=cached) -> dict:
             ev.memo.clear()
+            ev.prefix.entries, ev.prefix.nbytes = OrderedDict(c[0]), c[1]
             return ev(a)
 
         t_ev = median_ms(evaluate, repeats)

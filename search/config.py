@@ -96,6 +96,8 @@ class EvaluatorConf:
     race_top_k: int = 10  # the top an arch must be able to reach (checked when race is on)
     race_z: float = checked(3.0, _non_negative)  # standard errors of optimism
     race_images: int = checked(64, at_least(2))  # validation images of the first stage
+    # MB of activations kept at the end of prefixes that paths share (search.prefix); 0: none
+    prefix_cache_mb: float = checked(128.0, _non_negative)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from search.costs import flops, latency_ms
 from search.estimators import Scorer, get_estimator, resolve_calibration, resolve_estimator
+from search.prefix import PrefixCache
 from search.racing import EXACT_ESTIMATORS, Race, first_stage
 from search.zero_cost import PROXIES, proxy_batch, synflow_score, synflow_twin
 from supernet.bn import BatchNormCalibrator
@@ -32,7 +33,7 @@ from supernet.models import StandaloneNet, count_params
 from supernet.ops.cells import FixedCell
 from supernet.ops.fast import every_tap
 from supernet.ops.parts import PartMemo
-from supernet.scoring import batches_of, score
+from supernet.scoring import batches_of
 from supernet.sharing.base import SharingStrategy
 
 
@@ -64,6 +65,7 @@ class Evaluator:
         estimator: str = "val_acc",
         initial: SharingStrategy | None = None,
         race: Race | None = None,
+        prefix_cache_mb: float = 128.0,
     ) -> None:
         self.built = built
         self.initial = initial  # the supernet before training: records get ``angle``
@@ -96,6 +98,7 @@ class Evaluator:
         self.threads = threads  # trainer.num_threads, applied by Ray workers (supernet.threads)
         self.race = race
         self._race_batch = self._first_stage_batch(race, estimator)  # may turn racing off
+        self.prefix = PrefixCache(prefix_cache_mb)  # shared leading parts run once, exactly
         built.strategy.eval()
 
     def _split_batches(self) -> None:
@@ -181,6 +184,7 @@ class Evaluator:
             estimator=ev.get("estimator", "val_acc"),
             initial=initial,
             race=race,
+            prefix_cache_mb=ev.get("prefix_cache_mb", 128.0),
         )
 
     def prepare(self) -> None:
@@ -306,15 +310,16 @@ class Evaluator:
         so no weight is copied per arch; its BN statistics are recalibrated before it scores, so
         the numbers are those of ``calibrated(arch)``. ``angle``: the path's, measured already."""
         route, net = self._scratch(arch)
-        val = score(net, self.val_batches, self.calibrator, self.device)
+        splits = {"val": self.val_batches, "train": self.train_batches or []}
+        parts = self._parts[route].values()
+        shared = {id(m) for m in parts if isinstance(m, nn.Module)}
+        scores = self.prefix.score(net, shared, self.calibrator.batches, splits, self.device)
         return {
             "arch": str(arch),
             "score": None,  # set by __call__ (the fusion reference archs are measured first)
-            "val_acc": val.acc,
-            "val_loss": val.loss,
-            "train_loss": score(net, self.train_batches, device=self.device).loss
-            if self.train_batches
-            else None,
+            "val_acc": scores["val"].acc,
+            "val_loss": scores["val"].loss,
+            "train_loss": scores["train"].loss if self.train_batches else None,
             **self._costs(arch, route, net, angle),
         }
 

@@ -41,10 +41,14 @@ def score(
     on its own keeps its statistics (``calibrator=None``)."""
     device = torch.device(device) if device is not None else _device_of(net)
     net = calibrator(net) if calibrator is not None else net.eval()
+    return tally((net(x.to(device)), y.to(device)) for x, y in batches)
+
+
+def tally(outputs: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> Score:
+    """Accuracy and mean loss of (logits, labels) batches, summed in order (``score``'s sums: a
+    scorer that computes the logits another way gets the same figures from the same logits)."""
     correct, loss, n = 0, 0.0, 0
-    for x, y in batches:
-        x, y = x.to(device), y.to(device)
-        logits = net(x)
+    for logits, y in outputs:
         loss += nn.functional.cross_entropy(logits, y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
         n += len(y)
