@@ -17,6 +17,7 @@ def test_racing_trains_searches_and_prints_both_sides(capsys):
     )
     assert re.search(r"^top 10 of the full evaluator on these archs: \d+ stopped", out, re.M), out
     assert re.search(r"^naive/racing \d+\.\d+ \(nb201;", out, re.M), out
+    assert re.search(r"^naive/full \d+\.\d+ \(nb201;", out, re.M), out
 
 
 def test_throughput_prints_every_ratio(capsys):
