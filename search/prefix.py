@@ -17,7 +17,9 @@ operations on the same tensors as a full pass, so the record is bit for bit the 
 ``tests/search/test_prefix.py``). Entries hold their modules (so no id is reused while an entry
 lives) and are evicted least recently used first, within ``budget_mb``. An entry is made for
 every depth of the shared run, since a later path may share any of them: on mbv3 the stem and the
-first block, at the highest resolution, are shared by many paths.
+first block, at the highest resolution, are shared by many paths. After a path reused a prefix,
+the BN buffers of its scratch net's prefix parts hold whatever their last calibration left (its
+figures are those of ``calibrated(arch)``, its buffers there are not).
 """
 
 from __future__ import annotations
@@ -45,24 +47,42 @@ class _Entry:
 
 
 class _Run(nn.Module):
-    """Runs ``parts`` in order and keeps each output of the first ``keep`` of them."""
+    """Runs ``parts`` in order and keeps the outputs of the first ``depths`` of them that fit in
+    ``budget`` bytes, shallowest first, over ``images`` images in all: decided on the first batch
+    from its outputs' bytes per image, so what is held while a path is scored stays within the
+    budget (a stem's output over large splits is not kept, the smaller ones after it may be)."""
 
-    def __init__(self, parts: Sequence[nn.Module], keep: int) -> None:
+    def __init__(self, parts: Sequence[nn.Module], depths: int, images: int, budget: int) -> None:
         super().__init__()
         self.parts = nn.ModuleList(parts)
-        self.keep = keep
-        self.outputs: list[list[torch.Tensor]] = [[] for _ in range(keep)]
+        self.depths, self.images, self.budget = depths, images, budget
+        self.keep: list[bool] | None = None  # per depth, decided on the first batch
+        self.outputs: list[list[torch.Tensor]] = [[] for _ in range(depths)]
 
     def collect(self) -> list[list[torch.Tensor]]:
-        """The outputs kept since the last ``collect``."""
-        out, self.outputs = self.outputs, [[] for _ in range(self.keep)]
+        """The outputs kept since the last ``collect``, per depth (empty where not kept)."""
+        out, self.outputs = self.outputs, [[] for _ in range(self.depths)]
         return out
 
+    def _fit(self, outputs: list[torch.Tensor], batch: int) -> list[bool]:
+        left, keep = self.budget, []
+        for out in outputs:
+            size = out.untyped_storage().nbytes() * self.images // max(batch, 1)
+            keep.append(size <= left)
+            left -= size if keep[-1] else 0
+        return keep
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, outputs = len(x), []
         for i, part in enumerate(self.parts):
             x = part(x)
-            if i < self.keep:
-                self.outputs[i].append(x)
+            if i < self.depths and (self.keep is None or self.keep[i]):
+                outputs.append((i, x))
+        if self.keep is None:
+            self.keep = self._fit([out for _, out in outputs], batch)
+        for i, out in outputs:
+            if self.keep[i]:
+                self.outputs[i].append(out)
         return x
 
 
@@ -110,8 +130,8 @@ class PrefixCache:
         else:
             inputs = list(calibration)
             split_inputs = {name: [x for x, _ in b] for name, b in splits.items()}
-        keep = run_len - depth if self.budget else 0
-        run = _Run([*chain[depth:], net.head], keep)
+        images = sum(len(x) for x in inputs) + sum(len(y) for b in splits.values() for _, y in b)
+        run = _Run([*chain[depth:], net.head], run_len - depth, images, self.budget)
         update_bn(inputs, run, device)  # what BatchNormCalibrator does: reset, average, train
         run.eval()
         made = run.collect()
@@ -120,9 +140,10 @@ class PrefixCache:
             xs = (x.to(device) for x in split_inputs[name])
             scores[name] = tally((run(x), y.to(device)) for x, (_, y) in zip(xs, batches))
             kept[name] = run.collect()
-        for i in reversed(range(keep)):  # deepest first: evicted before the shallower ones
-            outs = {name: kept[name][i] for name in splits}
-            self._store(keys[depth + i], tuple(chain[: depth + i + 1]), made[i], outs)
+        for i in reversed(range(run_len - depth)):  # deepest first: evicted before the shallower
+            if inputs and len(made[i]) == len(inputs):  # kept (and calibrated: it has BN)
+                outs = {name: kept[name][i] for name in splits}
+                self._store(keys[depth + i], tuple(chain[: depth + i + 1]), made[i], outs)
         return scores
 
     def _store(

@@ -10,7 +10,7 @@ import re
 import pytest
 import torch
 
-from search import pipeline
+from search import pipeline, prefix
 from search.evaluate import Evaluator
 from supernet.builder import build
 from supernet.errors import SharenasError
@@ -58,9 +58,13 @@ def _after_the_first(built, archs) -> int:
     return count
 
 
-@pytest.mark.parametrize("train_loss", [False, True])
-def test_mbv3_paths_that_share_parts_get_the_records_of_full_passes(tiny_cfg, train_loss):
-    overrides = ["space=mbv3", "space.macro.channels=4", f"evaluator.train_loss={train_loss}"]
+@pytest.mark.parametrize(
+    "evaluator",
+    [[], ["evaluator.train_loss=true"], ["evaluator.estimator=train_loss", "data.limit=300"]],
+)
+def test_mbv3_paths_that_share_parts_get_the_records_of_full_passes(tiny_cfg, evaluator):
+    """Also with the training split scored, and calibrated on all of it (``train_loss``)."""
+    overrides = ["space=mbv3", "space.macro.channels=4", *evaluator]
     cfg, built = _built(tiny_cfg, overrides)
     archs = _neighbours(built.space, random.Random(0), 16)
     settings = {**cfg.evaluator, "count_flops": True}
@@ -107,6 +111,33 @@ def test_the_budget_bounds_the_cache_and_keeps_the_shallow_prefixes(tiny_cfg):
     stem = (id(ev._parts[built.strategy.route(archs[-1])]["stem"]),)
     assert stem in ev.prefix.entries  # used by many paths: not the least recently used
     assert ev.prefix.hits == _after_the_first(built, archs)
+
+
+def test_what_a_path_holds_while_it_is_scored_stays_within_the_budget(tiny_cfg, monkeypatch):
+    """Outputs are kept only at the depths whose entries fit: a budget below the smallest one
+    keeps none while scoring, not only none after it."""
+    cfg, built = _built(tiny_cfg, ["space=mbv3", "space.macro.channels=4"])
+    archs = _neighbours(built.space, random.Random(5), 4)
+    probe = Evaluator.from_config(built, cfg.evaluator, seed=0)
+    probe(archs[0])
+    smallest = min(e.nbytes for e in probe.prefix.entries.values())
+    held = []
+    collect = prefix._Run.collect
+
+    def spy(run):
+        out = collect(run)
+        held.append(sum(t.untyped_storage().nbytes() for ts in out for t in ts))
+        return out
+
+    monkeypatch.setattr(prefix._Run, "collect", spy)
+    for budget, kept in ((0.9 * smallest, False), (3 * smallest, True)):
+        held.clear()
+        ev = Evaluator.from_config(built, {**cfg.evaluator, "prefix_cache_mb": budget / 2**20}, 0)
+        full = Evaluator.from_config(built, {**cfg.evaluator, "prefix_cache_mb": 0}, seed=0)
+        for arch in archs:
+            assert ev(arch) == full(arch)
+        assert bool(ev.prefix.entries) == kept
+        assert max(held) <= ev.prefix.budget and (max(held) > 0) == kept
 
 
 def test_a_pickled_evaluator_starts_with_an_empty_cache(tiny_cfg):
