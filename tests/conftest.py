@@ -6,15 +6,19 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import pytest
-import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
-
-from search.cli import register_configs
-from supernet.cli import override_key
-
+# Ray on loopback, without usage reports, whether or not the caller exported these (.ci/run
+# does): by default Ray binds to the outward address, and where only 127.0.0.1 is reachable
+# the first test that joins a `ray start` head waits for ever. Set before anything imports Ray.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from search.cli import register_configs  # noqa: E402
+from supernet.cli import override_key  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"
