@@ -101,10 +101,6 @@ class PrefixCache:
         """Pickled empty: its keys are module ids of this process (Ray ships the evaluator)."""
         return {**self.__dict__, "entries": OrderedDict(), "nbytes": 0}
 
-    def clear(self) -> None:
-        self.entries.clear()
-        self.nbytes = 0
-
     def score(
         self,
         net: StandaloneNet,
